@@ -1,0 +1,233 @@
+"""Photometric kernels with one parameter per image, vectorized over the batch.
+
+Formulas follow torchvision's ``transforms.v2.functional`` (blends clamp to ``[0, 1]``, grayscale
+uses ITU-R 601 luma weights) so that each op agrees with its torchvision counterpart; the
+differences are listed in the op table's docs. Images are float ``[B, C, H, W]`` in ``[0, 1]``
+with 1 or 3 channels; colour-only ops leave 1-channel images unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from evoaug.ops._random import normal
+
+__all__ = [
+    "autocontrast",
+    "brightness",
+    "color",
+    "contrast",
+    "equalize",
+    "gaussian_blur",
+    "gaussian_noise",
+    "grayscale",
+    "hue",
+    "identity",
+    "invert",
+    "posterize",
+    "sharpness",
+    "solarize",
+]
+
+_LUMA = (0.2989, 0.587, 0.114)
+
+
+def _per_image(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Reshape per-image values ``[B]`` to broadcast against ``[B, C, H, W]``."""
+    return values.to(device=like.device, dtype=like.dtype).view(-1, 1, 1, 1)
+
+
+def _gray(images: torch.Tensor) -> torch.Tensor:
+    """Luma ``[B, 1, H, W]`` of RGB images; 1-channel images are returned as they are."""
+    if images.shape[1] == 1:
+        return images
+    r, g, b = images.unbind(1)
+    return (_LUMA[0] * r + _LUMA[1] * g + _LUMA[2] * b).unsqueeze(1)
+
+
+def _blend(images: torch.Tensor, other: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    f = _per_image(factor, images)
+    return (f * images + (1.0 - f) * other).clamp_(0.0, 1.0)
+
+
+def identity(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
+    """Return the images unchanged."""
+    return images
+
+
+def brightness(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
+    """Multiply by ``1 + magnitude`` (blend with black)."""
+    return (images * _per_image(1.0 + magnitudes, images)).clamp_(0.0, 1.0)
+
+
+def contrast(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
+    """Blend with the image's mean luma by ``1 + magnitude``."""
+    mean = _gray(images).mean(dim=(-3, -2, -1), keepdim=True)
+    return _blend(images, mean, 1.0 + magnitudes)
+
+
+def color(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
+    """Saturation: blend with the grayscale image by ``1 + magnitude``."""
+    if images.shape[1] == 1:
+        return images
+    return _blend(images, _gray(images), 1.0 + magnitudes)
+
+
+def sharpness(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
+    """Blend with a 3x3 smoothed image by ``1 + magnitude``; the border pixels are kept."""
+    b, c, h, w = images.shape
+    if h <= 2 or w <= 2:
+        return images
+    a, m = 1.0 / 13.0, 5.0 / 13.0
+    kernel = torch.tensor(
+        [[a, a, a], [a, m, a], [a, a, a]], device=images.device, dtype=images.dtype
+    ).expand(c, 1, 3, 3)
+    blurred = F.conv2d(images, kernel, groups=c)
+    out = images.clone()
+    inner = out[..., 1:-1, 1:-1]
+    inner.add_((blurred - inner) * _per_image(-magnitudes, images))
+    return out.clamp_(0.0, 1.0)
+
+
+def _to_levels(images: torch.Tensor) -> torch.Tensor:
+    """8-bit intensity levels 0..255 (int64) of float images in ``[0, 1]``."""
+    return (images * 255.0).round_().clamp_(0, 255).long()
+
+
+def posterize(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
+    """Keep ``round(magnitude)`` bits of each 8-bit intensity (8 bits: unchanged)."""
+    bits = magnitudes.round().clamp(0, 8).long().to(images.device)
+    shift = (8 - bits).view(-1, 1, 1, 1)
+    levels = _to_levels(images)
+    out = ((levels >> shift) << shift).to(images.dtype) / 255.0
+    return torch.where(shift == 0, images, out)
+
+
+def solarize(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
+    """Invert the pixels at or above the threshold ``magnitude``; a threshold of 1 is a no-op."""
+    t = _per_image(magnitudes, images)
+    return torch.where((images >= t) & (t < 1.0), 1.0 - images, images)
+
+
+def autocontrast(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
+    """Stretch each channel to span ``[0, 1]``; constant channels are left unchanged."""
+    low = images.amin(dim=(-2, -1), keepdim=True)
+    high = images.amax(dim=(-2, -1), keepdim=True)
+    span = high - low
+    flat = span <= 0
+    scale = torch.where(flat, torch.ones_like(span), 1.0 / torch.where(flat, 1.0, span))
+    low = torch.where(flat, torch.zeros_like(low), low)
+    return ((images - low) * scale).clamp_(0.0, 1.0)
+
+
+def equalize(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
+    """Histogram-equalize each channel on 8-bit levels (PIL's lookup table, as torchvision)."""
+    b, c, h, w = images.shape
+    flat = _to_levels(images).view(b, c, h * w)
+    hist = torch.zeros(b, c, 256, dtype=torch.int64, device=images.device)
+    hist.scatter_add_(-1, flat, torch.ones_like(flat))
+    cum = hist.cumsum(-1)
+    last = cum.argmax(-1, keepdim=True)  # the image's brightest level
+    step = torch.div(h * w - hist.gather(-1, last), 255, rounding_mode="floor")
+    lut = torch.div(cum[..., :-1] + step // 2, step.clamp_min(1), rounding_mode="floor")
+    lut = torch.cat([torch.zeros_like(lut[..., :1]), lut.clamp_(0, 255)], dim=-1)
+    out = lut.gather(-1, flat).view(b, c, h, w).to(images.dtype) / 255.0
+    return torch.where((step != 0).view(b, c, 1, 1), out, images)
+
+
+def invert(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
+    """Return ``1 - images``."""
+    return 1.0 - images
+
+
+def _rgb_to_hsv(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r, g, b = images.unbind(1)
+    maxc, _ = images.max(1)
+    minc, _ = images.min(1)
+    flat = maxc == minc
+    chroma = maxc - minc
+    ones = torch.ones_like(maxc)
+    sat = chroma / torch.where(flat, ones, maxc)
+    div = torch.where(flat, ones, chroma)
+    rc, gc, bc = (maxc - r) / div, (maxc - g) / div, (maxc - b) / div
+    hr = (maxc == r) * (bc - gc)
+    hg = ((maxc == g) & (maxc != r)) * (2.0 + rc - bc)
+    hb = ((maxc != g) & (maxc != r)) * (4.0 + gc - rc)
+    h = torch.fmod((hr + hg + hb) / 6.0 + 1.0, 1.0)
+    return h, sat, maxc
+
+
+def _hsv_to_rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    h6 = h * 6.0
+    i = torch.floor(h6)
+    f = h6 - i
+    sector = i.long().remainder(6).unsqueeze(1)  # [B, 1, H, W]
+    p = (v * (1.0 - s)).clamp(0.0, 1.0)
+    q = (v * (1.0 - s * f)).clamp(0.0, 1.0)
+    t = (v * (1.0 - s * (1.0 - f))).clamp(0.0, 1.0)
+    # Rows: the (r, g, b) values of each of the six hue sectors.
+    table = torch.stack(
+        [
+            torch.stack([v, q, p, p, t, v], dim=1),
+            torch.stack([t, v, v, q, p, p], dim=1),
+            torch.stack([p, p, t, v, v, q], dim=1),
+        ],
+        dim=1,
+    )  # [B, 3, 6, H, W]
+    index = sector.unsqueeze(1).expand(-1, 3, 1, -1, -1)
+    return table.gather(2, index).squeeze(2)
+
+
+def hue(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
+    """Rotate the hue by ``magnitude`` turns (``0.5`` is the opposite colour)."""
+    if images.shape[1] == 1:
+        return images
+    h, s, v = _rgb_to_hsv(images)
+    shift = magnitudes.to(device=images.device, dtype=images.dtype).view(-1, 1, 1)
+    out = _hsv_to_rgb(torch.remainder(h + shift, 1.0), s, v)
+    return torch.where(shift.unsqueeze(1) == 0, images, out)
+
+
+def gaussian_blur(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian blur with standard deviation ``magnitude`` pixels (reflect padding).
+
+    One kernel size serves the whole batch: ``2 * ceil(3 * max sigma) + 1``; a sigma of 0 gives a
+    delta kernel, i.e. the image unchanged.
+    """
+    b, c, h, w = images.shape
+    sigma = magnitudes.to(device=images.device, dtype=images.dtype).abs()
+    max_sigma = float(sigma.max()) if sigma.numel() else 0.0
+    if max_sigma <= 0.0:
+        return images
+    half = min(math.ceil(3.0 * max_sigma), h - 1, w - 1)
+    if half < 1:
+        return images
+    offsets = torch.arange(-half, half + 1, device=images.device, dtype=images.dtype)
+    safe = sigma.clamp_min(1e-6).view(-1, 1)
+    kernel = torch.exp(-0.5 * (offsets.view(1, -1) / safe) ** 2)
+    kernel = torch.where(sigma.view(-1, 1) > 0, kernel, (offsets == 0).to(images.dtype))
+    kernel = kernel / kernel.sum(dim=1, keepdim=True)  # [B, k]
+    kernel = kernel.repeat_interleave(c, dim=0)  # [B*C, k]
+    k = kernel.shape[1]
+    x = F.pad(images.reshape(1, b * c, h, w), (half, half, half, half), mode="reflect")
+    x = F.conv2d(x, kernel.view(b * c, 1, 1, k), groups=b * c)
+    x = F.conv2d(x, kernel.view(b * c, 1, k, 1), groups=b * c)
+    return x.view(b, c, h, w)
+
+
+def gaussian_noise(
+    images: torch.Tensor, magnitudes: torch.Tensor, *, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Add zero-mean Gaussian noise with standard deviation ``magnitude``, then clamp."""
+    noise = normal(tuple(images.shape), generator, images.device, images.dtype)
+    return (images + noise * _per_image(magnitudes.abs(), images)).clamp_(0.0, 1.0)
+
+
+def grayscale(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
+    """Replace colour by luma, keeping the channel count."""
+    if images.shape[1] == 1:
+        return images
+    return _gray(images).expand_as(images).contiguous()

@@ -1,0 +1,193 @@
+"""Geometric kernels: per-sample affine and projective warps, flips.
+
+Every warp builds one inverse matrix per image (output pixel -> input pixel, in pixel units
+centred on the image) and resamples the whole batch with a single ``grid_sample`` call, so the
+cost does not depend on how many different magnitudes the batch holds. Conventions follow
+torchvision's ``F.affine``: shears are anchored at the top-left corner, rotations turn
+counter-clockwise about the centre, uncovered pixels are filled with 0.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from evoaug.ops._random import uniform
+
+__all__ = [
+    "hflip",
+    "perspective",
+    "rotate",
+    "shear_x",
+    "shear_y",
+    "translate_x",
+    "translate_y",
+    "vflip",
+    "warp_affine",
+    "warp_perspective",
+    "zoom",
+]
+
+
+def _pixel_grid(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Centred pixel coordinates ``(x, y)`` of every output pixel, each ``[H, W]``."""
+    h, w = images.shape[-2:]
+    ys = torch.arange(h, device=images.device, dtype=images.dtype) + 0.5 - h / 2
+    xs = torch.arange(w, device=images.device, dtype=images.dtype) + 0.5 - w / 2
+    y, x = torch.meshgrid(ys, xs, indexing="ij")
+    return x, y
+
+
+def _sample(images: torch.Tensor, src_x: torch.Tensor, src_y: torch.Tensor) -> torch.Tensor:
+    """Bilinear resampling at centred pixel coordinates ``[B, H, W]``, zeros outside."""
+    h, w = images.shape[-2:]
+    grid = torch.stack((src_x / (w / 2), src_y / (h / 2)), dim=-1)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def warp_affine(images: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
+    """Warp each image by its inverse affine matrix ``[B, 2, 3]`` in centred pixel units.
+
+    ``matrices[b]`` maps an output pixel ``(x, y, 1)`` to the input pixel it samples.
+    """
+    h, w = images.shape[-2:]
+    m = matrices.to(images.dtype)
+    scale_in = torch.tensor([w / 2, h / 2], device=images.device, dtype=images.dtype)
+    # Convert to affine_grid's normalized coordinates: theta = S^-1 M S, S = diag(w/2, h/2).
+    theta = torch.empty_like(m)
+    theta[:, :, :2] = m[:, :, :2] * scale_in.view(1, 1, 2) / scale_in.view(1, 2, 1)
+    theta[:, :, 2] = m[:, :, 2] / scale_in.view(1, 2)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def _identity_matrices(magnitudes: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    eye = torch.zeros(magnitudes.shape[0], 2, 3, device=magnitudes.device, dtype=dtype)
+    eye[:, 0, 0] = 1.0
+    eye[:, 1, 1] = 1.0
+    return eye
+
+
+def shear_x(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
+    """Shear along x by ``magnitudes`` (tan of the shear angle), anchored at the top edge."""
+    h = images.shape[-2]
+    m = _identity_matrices(magnitudes, images.dtype)
+    s = magnitudes.to(images.dtype)
+    m[:, 0, 1] = s
+    m[:, 0, 2] = s * (h / 2)
+    return warp_affine(images, m)
+
+
+def shear_y(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
+    """Shear along y by ``magnitudes`` (tan of the shear angle), anchored at the left edge."""
+    w = images.shape[-1]
+    m = _identity_matrices(magnitudes, images.dtype)
+    s = magnitudes.to(images.dtype)
+    m[:, 1, 0] = s
+    m[:, 1, 2] = s * (w / 2)
+    return warp_affine(images, m)
+
+
+def translate_x(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
+    """Shift right by ``magnitudes`` times the image width (negative shifts left)."""
+    m = _identity_matrices(magnitudes, images.dtype)
+    m[:, 0, 2] = -magnitudes.to(images.dtype) * images.shape[-1]
+    return warp_affine(images, m)
+
+
+def translate_y(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
+    """Shift down by ``magnitudes`` times the image height (negative shifts up)."""
+    m = _identity_matrices(magnitudes, images.dtype)
+    m[:, 1, 2] = -magnitudes.to(images.dtype) * images.shape[-2]
+    return warp_affine(images, m)
+
+
+def rotate(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
+    """Rotate counter-clockwise by ``magnitudes`` degrees about the image centre."""
+    theta = torch.deg2rad(magnitudes.to(images.dtype))
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    m = _identity_matrices(magnitudes, images.dtype)
+    m[:, 0, 0] = cos
+    m[:, 0, 1] = -sin
+    m[:, 1, 0] = sin
+    m[:, 1, 1] = cos
+    return warp_affine(images, m)
+
+
+def zoom(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
+    """Scale about the centre by ``1 + magnitudes`` (positive zooms in, negative zooms out)."""
+    scale = (1.0 + magnitudes.to(images.dtype)).clamp_min(1e-3)
+    m = _identity_matrices(magnitudes, images.dtype)
+    m[:, 0, 0] = 1.0 / scale
+    m[:, 1, 1] = 1.0 / scale
+    return warp_affine(images, m)
+
+
+def hflip(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
+    """Mirror left-right (no magnitude)."""
+    return images.flip(-1)
+
+
+def vflip(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
+    """Mirror top-bottom (no magnitude)."""
+    return images.flip(-2)
+
+
+def _homographies(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    """Solve for ``[B, 3, 3]`` homographies mapping ``src`` corners ``[B, 4, 2]`` to ``dst``."""
+    b = src.shape[0]
+    x, y = src[..., 0], src[..., 1]
+    u, v = dst[..., 0], dst[..., 1]
+    zeros, ones = torch.zeros_like(x), torch.ones_like(x)
+    rows_u = torch.stack([x, y, ones, zeros, zeros, zeros, -u * x, -u * y], dim=-1)
+    rows_v = torch.stack([zeros, zeros, zeros, x, y, ones, -v * x, -v * y], dim=-1)
+    a = torch.cat([rows_u, rows_v], dim=1)  # [B, 8, 8]
+    rhs = torch.cat([u, v], dim=1).unsqueeze(-1)  # [B, 8, 1]
+    coeffs = torch.linalg.solve(a.double(), rhs.double()).squeeze(-1).to(src.dtype)
+    return torch.cat([coeffs, torch.ones(b, 1, dtype=src.dtype, device=src.device)], 1).view(
+        b, 3, 3
+    )
+
+
+def warp_perspective(images: torch.Tensor, corners: torch.Tensor) -> torch.Tensor:
+    """Warp so that the image corners move to ``corners`` ``[B, 4, 2]`` (centred pixel units).
+
+    Corners are ordered top-left, top-right, bottom-right, bottom-left.
+    """
+    h, w = images.shape[-2:]
+    base = torch.tensor(
+        [[-w / 2, -h / 2], [w / 2, -h / 2], [w / 2, h / 2], [-w / 2, h / 2]],
+        device=images.device,
+        dtype=images.dtype,
+    ).expand_as(corners)
+    # Inverse map: output (moved corners) -> input (original corners).
+    hom = _homographies(corners.to(images.dtype), base)
+    x, y = _pixel_grid(images)
+    pts = torch.stack([x, y, torch.ones_like(x)], dim=-1).view(1, -1, 3)
+    src = pts @ hom.transpose(1, 2)  # [B, HW, 3]
+    denom = src[..., 2].clamp_min(1e-6)
+    src_x = (src[..., 0] / denom).view(-1, h, w)
+    src_y = (src[..., 1] / denom).view(-1, h, w)
+    return _sample(images, src_x, src_y)
+
+
+def perspective(
+    images: torch.Tensor, magnitudes: torch.Tensor, *, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Move each corner inwards by a random fraction up to ``magnitudes / 2`` of the image side.
+
+    Same distortion model as torchvision's ``RandomPerspective(distortion_scale=magnitude)``.
+    """
+    h, w = images.shape[-2:]
+    b = images.shape[0]
+    mags = magnitudes.to(images.dtype).abs().view(b, 1, 1)
+    u = uniform((b, 4, 2), generator, images.device, images.dtype)
+    half = torch.tensor([w / 2, h / 2], device=images.device, dtype=images.dtype)
+    inward = torch.tensor(
+        [[1.0, 1.0], [-1.0, 1.0], [-1.0, -1.0], [1.0, -1.0]],
+        device=images.device,
+        dtype=images.dtype,
+    )
+    base = -inward * half
+    corners = base + inward * u * mags * half
+    return warp_perspective(images, corners)

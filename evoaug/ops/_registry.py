@@ -1,0 +1,252 @@
+"""The op registry: :class:`OpSpec`, :func:`register_op`, :func:`get_op`, :func:`available_ops`.
+
+An op is a per-sample batched kernel ``fn(images, magnitudes) -> images`` where ``images`` is a
+float tensor ``[B, C, H, W]`` in ``[0, 1]`` and ``magnitudes`` a float tensor ``[B]`` (one magnitude
+per image). Ops that need randomness beyond the magnitude (cutout position, noise) also accept a
+keyword-only ``generator``. The op's range ``(low, high, signed)`` is declared once, here;
+:meth:`OpSpec.magnitude` is the only place where a normalized level in ``[0, 1]`` becomes a
+magnitude.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from evoaug.exceptions import ConfigError, OpError, UnknownOpError
+
+__all__ = ["OpFn", "OpSpec", "available_ops", "get_op", "register_op", "unregister_op"]
+
+OpFn = Callable[..., torch.Tensor]
+
+_REGISTRY: dict[str, OpSpec] = {}
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """One augmentation op: its kernel and the range its level maps to.
+
+    Args:
+        name: Unique op name, as stored in policy files (e.g. ``"ShearX"``).
+        fn: Batched kernel ``fn(images, magnitudes[, generator=g]) -> images``.
+        low: Magnitude at level 0.
+        high: Magnitude at level 1. ``low == high`` declares an op without a magnitude
+            (``Invert``, ``Equalize``): its level is ignored.
+        signed: When true, each image's magnitude is negated with probability 1/2.
+        description: One line for the op table in the docs.
+
+    Example:
+        >>> from evoaug.ops import get_op
+        >>> spec = get_op("Rotate")
+        >>> spec.low, spec.high, spec.signed
+        (0.0, 135.0, True)
+        >>> float(spec.magnitude(torch.tensor([0.2]))[0])
+        27.0
+    """
+
+    name: str
+    fn: OpFn = field(repr=False)
+    low: float = 0.0
+    high: float = 1.0
+    signed: bool = False
+    description: str = ""
+    takes_generator: bool = field(default=False, repr=False)
+
+    @property
+    def has_magnitude(self) -> bool:
+        """Whether the level changes what the op does."""
+        return self.low != self.high
+
+    def magnitude(self, level: torch.Tensor | float) -> torch.Tensor:
+        """Map normalized levels in ``[0, 1]`` to magnitudes: ``low + level * (high - low)``.
+
+        This is the only level-to-magnitude conversion in evoaug. Signs are applied by the caller.
+        """
+        level = torch.as_tensor(level, dtype=torch.float32)
+        return self.low + level * (self.high - self.low)
+
+    def level_of(self, magnitude: float) -> float:
+        """Inverse of :meth:`magnitude`: the level at which the op reaches ``magnitude``.
+
+        Used to place published policies (AutoAugment, RandAugment) in the level space.
+
+        Raises:
+            ConfigError: The op has no magnitude, or ``magnitude`` lies outside its range.
+        """
+        if not self.has_magnitude:
+            raise ConfigError(f"op {self.name!r} has no magnitude; its level is always 0")
+        level = (float(magnitude) - self.low) / (self.high - self.low)
+        if not -1e-9 <= level <= 1.0 + 1e-9:
+            raise ConfigError(
+                f"magnitude {magnitude!r} is outside op {self.name!r}'s range "
+                f"[{self.low}, {self.high}]"
+            )
+        return min(max(level, 0.0), 1.0)
+
+    def __call__(
+        self,
+        images: torch.Tensor,
+        magnitudes: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Apply the op to ``images`` ``[B, C, H, W]`` with one magnitude per image.
+
+        Raises:
+            OpError: The kernel raised, or returned a tensor of another shape or dtype.
+        """
+        kwargs: dict[str, Any] = {"generator": generator} if self.takes_generator else {}
+        try:
+            out = self.fn(images, magnitudes, **kwargs)
+        except Exception as err:
+            raise OpError(f"op {self.name!r} raised {type(err).__name__}: {err}") from err
+        if not isinstance(out, torch.Tensor) or out.shape != images.shape:
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise OpError(
+                f"op {self.name!r} must return a tensor of shape {tuple(images.shape)}, got {got}"
+            )
+        if out.dtype != images.dtype:
+            out = out.to(images.dtype)
+        return out
+
+
+def _check_signature(name: str, fn: object) -> bool:
+    """Validate a kernel's signature; return whether it accepts ``generator``."""
+    if not callable(fn):
+        raise ConfigError(f"op {name!r}: the kernel must be callable, got {type(fn).__name__}")
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError) as err:  # builtins without a signature
+        raise ConfigError(f"op {name!r}: cannot read the kernel's signature ({err})") from err
+    positional = [
+        p
+        for p in params.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+    var_positional = any(p.kind is p.VAR_POSITIONAL for p in params.values())
+    if len(positional) != 2 and not (var_positional and len(positional) < 2):
+        got = ", ".join(params) or "no parameters"
+        raise ConfigError(
+            f"op {name!r}: the kernel must take exactly two positional parameters "
+            f"`(images, magnitudes)`, got ({got})"
+        )
+    return "generator" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _check_range(name: str, low: object, high: object) -> tuple[float, float]:
+    values = []
+    for label, value in (("low", low), ("high", high)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(
+                f"op {name!r}: `{label}` must be a finite number, got {value!r} "
+                f"({type(value).__name__})"
+            )
+        if not math.isfinite(value):
+            raise ConfigError(f"op {name!r}: `{label}` must be a finite number, got {value!r}")
+        values.append(float(value))
+    return values[0], values[1]
+
+
+def register_op(
+    name: str,
+    *,
+    low: float = 0.0,
+    high: float = 1.0,
+    signed: bool = False,
+    description: str = "",
+    replace: bool = False,
+) -> Callable[[OpFn], OpFn]:
+    """Register a batched kernel as an augmentation op usable in policies and search.
+
+    Args:
+        name: Unique name; policy files refer to the op by it.
+        low: Magnitude at level 0 (usually the identity).
+        high: Magnitude at level 1. Equal to ``low`` for ops without a magnitude.
+        signed: Negate each image's magnitude with probability 1/2.
+        description: One line shown in the op table.
+        replace: Allow replacing an op already registered under ``name``.
+
+    Returns:
+        A decorator that registers the kernel and returns it unchanged.
+
+    Raises:
+        ConfigError: The name is taken (and ``replace`` is false) or not a non-empty string,
+            the range is not finite, or the kernel does not take ``(images, magnitudes)``.
+
+    Example:
+        >>> import evoaug, torch
+        >>> @evoaug.register_op("Darken", low=0.0, high=0.5)
+        ... def darken(images, magnitudes):
+        ...     return images * (1 - magnitudes.view(-1, 1, 1, 1))
+        >>> "Darken" in evoaug.available_ops()
+        True
+        >>> evoaug.ops.unregister_op("Darken")
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"`name` must be a non-empty string, got {name!r}")
+    if not isinstance(signed, bool):
+        raise ConfigError(f"op {name!r}: `signed` must be a bool, got {signed!r}")
+    lo, hi = _check_range(name, low, high)
+    if name in _REGISTRY and not replace:
+        raise ConfigError(
+            f"op {name!r} is already registered; choose another name or pass `replace=True`"
+        )
+
+    def decorator(fn: OpFn) -> OpFn:
+        takes_generator = _check_signature(name, fn)
+        _REGISTRY[name] = OpSpec(
+            name=name,
+            fn=fn,
+            low=lo,
+            high=hi,
+            signed=signed,
+            description=description,
+            takes_generator=takes_generator,
+        )
+        return fn
+
+    return decorator
+
+
+def unregister_op(name: str) -> None:
+    """Remove a registered op (mainly for tests and notebooks).
+
+    Raises:
+        UnknownOpError: No op is registered under ``name``.
+    """
+    get_op(name)
+    del _REGISTRY[name]
+
+
+def get_op(name: str) -> OpSpec:
+    """Return the :class:`OpSpec` registered under ``name``.
+
+    Raises:
+        UnknownOpError: The name is unknown; the message lists the available ops.
+    """
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        pass
+    close = difflib.get_close_matches(str(name), list(_REGISTRY), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise UnknownOpError(
+        f"unknown op {name!r}.{hint} Available ops: {', '.join(sorted(_REGISTRY))}"
+    )
+
+
+def available_ops() -> list[str]:
+    """Names of all registered ops, sorted.
+
+    Example:
+        >>> import evoaug
+        >>> len(evoaug.available_ops()) >= 20
+        True
+    """
+    return sorted(_REGISTRY)

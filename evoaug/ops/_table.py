@@ -1,0 +1,63 @@
+"""The op table: every built-in op, declared once with its magnitude range.
+
+Ranges span torchvision v2's TrivialAugmentWide space, which contains AutoAugment's and
+RandAugment's (Cubuk et al. 2019, 2020; Müller & Hutter 2021), so the published policies are exact
+points of this space: a preset stores ``level = magnitude_published / high``. Ops torchvision's
+auto-augment lacks use the range of the matching torchvision transform's common setting.
+Translations are fractions of the image side, so a policy means the same at every resolution.
+"""
+
+from __future__ import annotations
+
+from evoaug.ops import _color as C
+from evoaug.ops import _geometric as G
+from evoaug.ops import _occlusion as O
+from evoaug.ops._registry import register_op
+
+__all__ = ["BUILTIN_OPS"]
+
+# name, kernel, low, high, signed, description
+_TABLE = (
+    ("Identity", C.identity, 0.0, 0.0, False, "no change"),
+    # Shear: tan of the shear angle; AutoAugment 0.3, TrivialAugmentWide 0.99.
+    ("ShearX", G.shear_x, 0.0, 0.99, True, "horizontal shear, tan(angle)"),
+    ("ShearY", G.shear_y, 0.0, 0.99, True, "vertical shear, tan(angle)"),
+    # Translate: fraction of the side; AutoAugment 150/331 = 0.45; TrivialAugmentWide's 32 px
+    # is the whole side of a 32x32 image.
+    ("TranslateX", G.translate_x, 0.0, 1.0, True, "horizontal shift, fraction of width"),
+    ("TranslateY", G.translate_y, 0.0, 1.0, True, "vertical shift, fraction of height"),
+    # Rotate: degrees; AutoAugment 30, TrivialAugmentWide 135.
+    ("Rotate", G.rotate, 0.0, 135.0, True, "rotation in degrees, counter-clockwise"),
+    ("HorizontalFlip", G.hflip, 0.0, 0.0, False, "mirror left-right"),
+    ("VerticalFlip", G.vflip, 0.0, 0.0, False, "mirror top-bottom"),
+    # Zoom: scale factor 1 + m, so 0.6x to 1.4x.
+    ("Zoom", G.zoom, 0.0, 0.4, True, "scale about the centre by 1 + m"),
+    # Perspective: torchvision RandomPerspective's default distortion_scale is 0.5.
+    ("Perspective", G.perspective, 0.0, 0.5, False, "random corner shifts up to m/2 of the side"),
+    # Enhance ops: factor 1 + m; AutoAugment 0.9, TrivialAugmentWide 0.99.
+    ("Brightness", C.brightness, 0.0, 0.99, True, "brightness factor 1 + m"),
+    ("Contrast", C.contrast, 0.0, 0.99, True, "contrast factor 1 + m"),
+    ("Color", C.color, 0.0, 0.99, True, "saturation factor 1 + m"),
+    ("Sharpness", C.sharpness, 0.0, 0.99, True, "sharpness factor 1 + m"),
+    # Posterize: bits kept; AutoAugment 8..4, TrivialAugmentWide 8..2.
+    ("Posterize", C.posterize, 8.0, 2.0, False, "keep round(m) bits per channel"),
+    # Solarize: threshold, from 1 (no-op) to 0 (invert everything).
+    ("Solarize", C.solarize, 1.0, 0.0, False, "invert pixels at or above threshold m"),
+    ("AutoContrast", C.autocontrast, 0.0, 0.0, False, "stretch each channel to [0, 1]"),
+    ("Equalize", C.equalize, 0.0, 0.0, False, "histogram equalization per channel"),
+    ("Invert", C.invert, 0.0, 0.0, False, "1 - x"),
+    # Hue: turns of the colour wheel; ColorJitter allows up to 0.5.
+    ("Hue", C.hue, 0.0, 0.5, True, "hue rotation in turns"),
+    # Blur: sigma in pixels; torchvision GaussianBlur's common sigma=(0.1, 2.0).
+    ("GaussianBlur", C.gaussian_blur, 0.0, 2.0, False, "Gaussian blur, sigma in pixels"),
+    # Noise: standard deviation; torchvision v2 GaussianNoise defaults to 0.1.
+    ("GaussianNoise", C.gaussian_noise, 0.0, 0.2, False, "additive Gaussian noise, std m"),
+    ("Grayscale", C.grayscale, 0.0, 0.0, False, "replace colour by luma"),
+    # Cutout: side as a fraction of the shorter side; DeVries & Taylor use 16 px of 32 (0.5).
+    ("Cutout", O.cutout, 0.0, 0.5, False, "gray square, side m of the shorter side"),
+)
+
+for _name, _fn, _low, _high, _signed, _description in _TABLE:
+    register_op(_name, low=_low, high=_high, signed=_signed, description=_description)(_fn)
+
+BUILTIN_OPS: tuple[str, ...] = tuple(row[0] for row in _TABLE)
