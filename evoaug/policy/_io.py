@@ -165,6 +165,14 @@ def _read_source(source: str | Path, suffixes: tuple[str, ...]) -> tuple[str, st
     return source, "<text>"
 
 
+def _describe_yaml_error(err: yaml.YAMLError) -> str:
+    """One line: the problem and where it is."""
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    mark = getattr(err, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"{problem}{where}"
+
+
 def policy_from_yaml(source: str | Path) -> Policy:
     """Load from a YAML file or YAML text with ``yaml.safe_load`` (tags are rejected)."""
     text, label = _read_source(source, (".yaml", ".yml"))
@@ -172,8 +180,8 @@ def policy_from_yaml(source: str | Path) -> Policy:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ConfigError(
-            f"{label} is not a valid policy file: {err}. Policy files are plain YAML data; "
-            "tags such as !!python/object are never constructed"
+            f"{label} is not a valid policy file: {_describe_yaml_error(err)}. Policy files are "
+            "plain YAML data; tags such as !!python/object are never constructed"
         ) from err
     return policy_from_dict(data)
 

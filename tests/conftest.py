@@ -1,0 +1,3 @@
+import os
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
