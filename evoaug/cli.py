@@ -1,0 +1,125 @@
+"""The ``evoaug`` command.
+
+Subcommands:
+
+- ``evoaug ops``: the op catalog with magnitude ranges.
+- ``evoaug policy show SOURCE``: a readable table of a policy file or preset name.
+- ``evoaug policy export SOURCE --to yaml|json|albumentations``: convert a policy.
+- ``evoaug demo --out DIR``: augment scikit-learn's bundled digits with presets and write a sample
+  grid and the policies (no download).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from evoaug._files import atomic_write_text
+from evoaug.exceptions import EvoAugError
+from evoaug.ops import BUILTIN_OPS, available_ops, get_op
+from evoaug.policy import Policy, presets
+
+__all__ = ["load_policy", "main"]
+
+
+def load_policy(source: str) -> Policy:
+    """A preset name, or a policy file (``.yaml``, ``.yml`` or ``.json``)."""
+    if source in presets():
+        return Policy.preset(source)
+    if source.endswith(".json"):
+        return Policy.from_json(Path(source))
+    return Policy.from_yaml(Path(source))
+
+
+def _cmd_ops(args: argparse.Namespace) -> int:
+    rows = [("op", "low", "high", "signed", "built-in", "description")]
+    for name in available_ops():
+        spec = get_op(name)
+        rng = (f"{spec.low:g}", f"{spec.high:g}") if spec.has_magnitude else ("-", "-")
+        rows.append(
+            (name, *rng, "yes" if spec.signed else "", "yes" if name in BUILTIN_OPS else "",
+             spec.description)
+        )  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _cmd_policy_show(args: argparse.Namespace) -> int:
+    policy = load_policy(args.source)
+    print(policy)
+    return 0
+
+
+def _cmd_policy_export(args: argparse.Namespace) -> int:
+    policy = load_policy(args.source)
+    if args.to == "yaml":
+        text = policy.to_yaml()
+    elif args.to == "json":
+        text = policy.to_json()
+    else:
+        import albumentations as A
+
+        text = json.dumps(A.to_dict(policy.to_albumentations()), indent=2) + "\n"
+    if args.out:
+        atomic_write_text(args.out, text)
+        print(f"wrote {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from evoaug._demo import run_demo
+
+    run_demo(Path(args.out), seed=args.seed)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="evoaug", description="Evolutionary data augmentation for PyTorch Lightning."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ops = sub.add_parser("ops", help="list the op catalog with magnitude ranges")
+    ops.set_defaults(func=_cmd_ops)
+
+    policy = sub.add_parser("policy", help="show or convert a policy")
+    policy_sub = policy.add_subparsers(dest="policy_command", required=True)
+    show = policy_sub.add_parser("show", help="print a policy as a readable table")
+    show.add_argument("source", help=f"policy file or preset ({', '.join(presets())})")
+    show.set_defaults(func=_cmd_policy_show)
+    export = policy_sub.add_parser("export", help="convert a policy to another format")
+    export.add_argument("source", help="policy file or preset name")
+    export.add_argument("--to", choices=("yaml", "json", "albumentations"), default="yaml")
+    export.add_argument("--out", help="output file (default: standard output)")
+    export.set_defaults(func=_cmd_policy_export)
+
+    demo = sub.add_parser("demo", help="augment the bundled digits and write a sample grid")
+    demo.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``evoaug`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        status: int = args.func(args)
+    except EvoAugError as err:
+        print(f"evoaug: error: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
