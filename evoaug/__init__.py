@@ -5,6 +5,7 @@ Example:
     >>> policy = evoaug.Policy.preset("autoaugment-cifar10")
     >>> policy(torch.rand(4, 3, 32, 32), generator=torch.Generator().manual_seed(0)).shape
     torch.Size([4, 3, 32, 32])
+
 """
 
 from evoaug import ops

@@ -52,6 +52,7 @@ class GenomeSpace:
         (2, 2)
         >>> bool(np.allclose(space.encode(policy)[1::3], x[1::3]))
         True
+
     """
 
     def __init__(
@@ -110,6 +111,7 @@ class GenomeSpace:
 
         Raises:
             ConfigError: ``x`` has the wrong length or holds NaN.
+
         """
         v = np.asarray(x, dtype=np.float64).reshape(-1)
         if v.shape[0] != self.dim:
@@ -136,6 +138,7 @@ class GenomeSpace:
 
         Raises:
             ConfigError: The policy uses ops outside this space, or a sub-policy longer than L.
+
         """
         missing = sorted(set(policy.ops) - set(self.ops))
         if missing:
@@ -167,9 +170,7 @@ class GenomeSpace:
     def random(self, rng: np.random.Generator, n: int | None = None) -> np.ndarray:
         """Uniform random genomes: shape ``[d]``, or ``[n, d]`` when ``n`` is given."""
         if not isinstance(rng, np.random.Generator):
-            raise ConfigError(
-                f"`rng` must be a numpy.random.Generator, got {type(rng).__name__}"
-            )
+            raise ConfigError(f"`rng` must be a numpy.random.Generator, got {type(rng).__name__}")
         return rng.random(self.dim if n is None else (n, self.dim))
 
     def __repr__(self) -> str:

@@ -52,7 +52,11 @@ def test_decoded_policies_are_deterministic_functions_of_the_genome() -> None:
         ({"ops": []}, evoaug.ConfigError, "at least one op"),
         ({"ops": ["Rotate", "Rotate"]}, evoaug.ConfigError, r"duplicates \['Rotate'\]"),
         ({"ops": ["Rotate", "Spin"]}, evoaug.UnknownOpError, "unknown op 'Spin'"),
-        ({"n_subpolicies": 0}, evoaug.ConfigError, r"`n_subpolicies` must be an int in \[1, 256\], got 0"),
+        (
+            {"n_subpolicies": 0},
+            evoaug.ConfigError,
+            r"`n_subpolicies` must be an int in \[1, 256\], got 0",
+        ),
         ({"n_genes": 2.0}, evoaug.ConfigError, r"`n_genes` must be an int"),
         ({"magnitude_sampling": "x"}, evoaug.ConfigError, "`magnitude_sampling` must be one of"),
     ],

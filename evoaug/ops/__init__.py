@@ -12,4 +12,12 @@ from evoaug.ops._registry import (
 
 BUILTIN_OPS = _table.BUILTIN_OPS
 
-__all__ = ["BUILTIN_OPS", "OpFn", "OpSpec", "available_ops", "get_op", "register_op", "unregister_op"]
+__all__ = [
+    "BUILTIN_OPS",
+    "OpFn",
+    "OpSpec",
+    "available_ops",
+    "get_op",
+    "register_op",
+    "unregister_op",
+]

@@ -107,7 +107,11 @@ def posterize(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
 
 
 def solarize(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
-    """Invert the pixels at or above the threshold ``magnitude``; a threshold of 1 is a no-op."""
+    """Invert the pixels at or above the threshold ``magnitude``; a threshold of 1 is a no-op.
+
+    By design this differs from torchvision's ``F.solarize`` at threshold 1 only, which inverts
+    pure-white pixels: here level 0 (threshold 1) must be the identity, as for every op.
+    """
     t = _per_image(magnitudes, images)
     return torch.where((images >= t) & (t < 1.0), 1.0 - images, images)
 
@@ -126,7 +130,7 @@ def autocontrast(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor
 def equalize(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
     """Histogram-equalize each channel on 8-bit levels (PIL's lookup table, as torchvision)."""
     b, c, h, w = images.shape
-    flat = _to_levels(images).view(b, c, h * w)
+    flat = _to_levels(images).reshape(b, c, h * w)
     hist = torch.zeros(b, c, 256, dtype=torch.int64, device=images.device)
     hist.scatter_add_(-1, flat, torch.ones_like(flat))
     cum = hist.cumsum(-1)
@@ -194,20 +198,26 @@ def hue(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
 def gaussian_blur(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
     """Separable Gaussian blur with standard deviation ``magnitude`` pixels (reflect padding).
 
-    One kernel size serves the whole batch: ``2 * ceil(3 * max sigma) + 1``; a sigma of 0 gives a
-    delta kernel, i.e. the image unchanged.
+    Each image's kernel has radius ``ceil(3 * sigma)``, i.e. torchvision's ``gaussian_blur`` with
+    ``kernel_size = 2 * ceil(3 * sigma) + 1``, capped at one pixel less than the shorter side
+    (reflect padding cannot reach further). The batch shares one convolution whose taps beyond an
+    image's own radius are zero, so every image gets exactly the blur it would get alone. A sigma
+    of 0 gives a delta kernel, i.e. the image unchanged.
     """
     b, c, h, w = images.shape
     sigma = magnitudes.to(device=images.device, dtype=images.dtype).abs()
     max_sigma = float(sigma.max()) if sigma.numel() else 0.0
     if max_sigma <= 0.0:
         return images
-    half = min(math.ceil(3.0 * max_sigma), h - 1, w - 1)
+    limit = min(h - 1, w - 1)
+    half = min(math.ceil(3.0 * max_sigma), limit)
     if half < 1:
         return images
     offsets = torch.arange(-half, half + 1, device=images.device, dtype=images.dtype)
+    radius = torch.ceil(3.0 * sigma).clamp_max(limit).view(-1, 1)
     safe = sigma.clamp_min(1e-6).view(-1, 1)
     kernel = torch.exp(-0.5 * (offsets.view(1, -1) / safe) ** 2)
+    kernel = torch.where(offsets.abs().view(1, -1) <= radius, kernel, torch.zeros_like(kernel))
     kernel = torch.where(sigma.view(-1, 1) > 0, kernel, (offsets == 0).to(images.dtype))
     kernel = kernel / kernel.sum(dim=1, keepdim=True)  # [B, k]
     kernel = kernel.repeat_interleave(c, dim=0)  # [B*C, k]
@@ -215,7 +225,8 @@ def gaussian_blur(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tenso
     x = F.pad(images.reshape(1, b * c, h, w), (half, half, half, half), mode="reflect")
     x = F.conv2d(x, kernel.view(b * c, 1, 1, k), groups=b * c)
     x = F.conv2d(x, kernel.view(b * c, 1, k, 1), groups=b * c)
-    return x.view(b, c, h, w)
+    # The normalized kernel can sum to one ulp above 1.
+    return x.view(b, c, h, w).clamp_(0.0, 1.0)
 
 
 def gaussian_noise(

@@ -5,6 +5,14 @@ centred on the image) and resamples the whole batch with a single ``grid_sample`
 cost does not depend on how many different magnitudes the batch holds. Conventions follow
 torchvision's ``F.affine``: shears are anchored at the top-left corner, rotations turn
 counter-clockwise about the centre, uncovered pixels are filled with 0.
+
+Centred pixel units: the image spans ``[-W/2, W/2] x [-H/2, H/2]``, pixel ``(i, j)`` has its
+centre at ``(j + 0.5 - W/2, i + 0.5 - H/2)``, y points down. torchvision's coordinates are these
+plus ``(W/2, H/2)``. Uncovered pixels are zero-padded by ``grid_sample``, which equals
+torchvision with ``fill=None``; torchvision's ``fill=0`` multiplies the border pixels by their
+coverage a second time, so it is darker along the edges of the warped image.
+
+Bilinear weights can sum to one ulp above 1, so every warp clamps its output to ``[0, 1]``.
 """
 
 from __future__ import annotations
@@ -38,11 +46,22 @@ def _pixel_grid(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
+def _magnitudes(magnitudes: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """Per-image magnitudes ``[B]`` on the images' device, in their dtype."""
+    return magnitudes.to(device=images.device, dtype=images.dtype)
+
+
+def _resample(images: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """Bilinear ``grid_sample`` with zero padding, clamped to ``[0, 1]`` against rounding."""
+    out = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out.clamp_(0.0, 1.0)
+
+
 def _sample(images: torch.Tensor, src_x: torch.Tensor, src_y: torch.Tensor) -> torch.Tensor:
     """Bilinear resampling at centred pixel coordinates ``[B, H, W]``, zeros outside."""
     h, w = images.shape[-2:]
     grid = torch.stack((src_x / (w / 2), src_y / (h / 2)), dim=-1)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return _resample(images, grid)
 
 
 def warp_affine(images: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
@@ -51,18 +70,20 @@ def warp_affine(images: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
     ``matrices[b]`` maps an output pixel ``(x, y, 1)`` to the input pixel it samples.
     """
     h, w = images.shape[-2:]
-    m = matrices.to(images.dtype)
+    m = matrices.to(device=images.device, dtype=images.dtype)
     scale_in = torch.tensor([w / 2, h / 2], device=images.device, dtype=images.dtype)
     # Convert to affine_grid's normalized coordinates: theta = S^-1 M S, S = diag(w/2, h/2).
     theta = torch.empty_like(m)
     theta[:, :, :2] = m[:, :, :2] * scale_in.view(1, 1, 2) / scale_in.view(1, 2, 1)
     theta[:, :, 2] = m[:, :, 2] / scale_in.view(1, 2)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return _resample(images, grid)
 
 
-def _identity_matrices(magnitudes: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    eye = torch.zeros(magnitudes.shape[0], 2, 3, device=magnitudes.device, dtype=dtype)
+def _identity_matrices(magnitudes: torch.Tensor) -> torch.Tensor:
+    eye = torch.zeros(
+        magnitudes.shape[0], 2, 3, device=magnitudes.device, dtype=magnitudes.dtype
+    )
     eye[:, 0, 0] = 1.0
     eye[:, 1, 1] = 1.0
     return eye
@@ -71,8 +92,8 @@ def _identity_matrices(magnitudes: torch.Tensor, dtype: torch.dtype) -> torch.Te
 def shear_x(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
     """Shear along x by ``magnitudes`` (tan of the shear angle), anchored at the top edge."""
     h = images.shape[-2]
-    m = _identity_matrices(magnitudes, images.dtype)
-    s = magnitudes.to(images.dtype)
+    s = _magnitudes(magnitudes, images)
+    m = _identity_matrices(s)
     m[:, 0, 1] = s
     m[:, 0, 2] = s * (h / 2)
     return warp_affine(images, m)
@@ -81,8 +102,8 @@ def shear_x(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
 def shear_y(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
     """Shear along y by ``magnitudes`` (tan of the shear angle), anchored at the left edge."""
     w = images.shape[-1]
-    m = _identity_matrices(magnitudes, images.dtype)
-    s = magnitudes.to(images.dtype)
+    s = _magnitudes(magnitudes, images)
+    m = _identity_matrices(s)
     m[:, 1, 0] = s
     m[:, 1, 2] = s * (w / 2)
     return warp_affine(images, m)
@@ -90,23 +111,25 @@ def shear_y(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
 
 def translate_x(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
     """Shift right by ``magnitudes`` times the image width (negative shifts left)."""
-    m = _identity_matrices(magnitudes, images.dtype)
-    m[:, 0, 2] = -magnitudes.to(images.dtype) * images.shape[-1]
+    shift = _magnitudes(magnitudes, images)
+    m = _identity_matrices(shift)
+    m[:, 0, 2] = -shift * images.shape[-1]
     return warp_affine(images, m)
 
 
 def translate_y(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
     """Shift down by ``magnitudes`` times the image height (negative shifts up)."""
-    m = _identity_matrices(magnitudes, images.dtype)
-    m[:, 1, 2] = -magnitudes.to(images.dtype) * images.shape[-2]
+    shift = _magnitudes(magnitudes, images)
+    m = _identity_matrices(shift)
+    m[:, 1, 2] = -shift * images.shape[-2]
     return warp_affine(images, m)
 
 
 def rotate(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
     """Rotate counter-clockwise by ``magnitudes`` degrees about the image centre."""
-    theta = torch.deg2rad(magnitudes.to(images.dtype))
+    theta = torch.deg2rad(_magnitudes(magnitudes, images))
     cos, sin = torch.cos(theta), torch.sin(theta)
-    m = _identity_matrices(magnitudes, images.dtype)
+    m = _identity_matrices(theta)
     m[:, 0, 0] = cos
     m[:, 0, 1] = -sin
     m[:, 1, 0] = sin
@@ -116,8 +139,8 @@ def rotate(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
 
 def zoom(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
     """Scale about the centre by ``1 + magnitudes`` (positive zooms in, negative zooms out)."""
-    scale = (1.0 + magnitudes.to(images.dtype)).clamp_min(1e-3)
-    m = _identity_matrices(magnitudes, images.dtype)
+    scale = (1.0 + _magnitudes(magnitudes, images)).clamp_min(1e-3)
+    m = _identity_matrices(scale)
     m[:, 0, 0] = 1.0 / scale
     m[:, 1, 1] = 1.0 / scale
     return warp_affine(images, m)
@@ -152,7 +175,11 @@ def _homographies(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
 def warp_perspective(images: torch.Tensor, corners: torch.Tensor) -> torch.Tensor:
     """Warp so that the image corners move to ``corners`` ``[B, 4, 2]`` (centred pixel units).
 
-    Corners are ordered top-left, top-right, bottom-right, bottom-left.
+    Corners are ordered top-left, top-right, bottom-right, bottom-left, as ``(x, y)``; the
+    unwarped corners are the image's outer edges ``(-W/2, -H/2) ... (-W/2, H/2)``. This equals
+    torchvision's ``F.perspective(img, startpoints=[[0, 0], [W, 0], [W, H], [0, H]],
+    endpoints=corners + (W/2, H/2))``; note that torchvision's ``RandomPerspective`` starts from
+    ``[W - 1, H - 1]`` instead, a fraction of a pixel inside the image.
     """
     h, w = images.shape[-2:]
     base = torch.tensor(
@@ -161,7 +188,7 @@ def warp_perspective(images: torch.Tensor, corners: torch.Tensor) -> torch.Tenso
         dtype=images.dtype,
     ).expand_as(corners)
     # Inverse map: output (moved corners) -> input (original corners).
-    hom = _homographies(corners.to(images.dtype), base)
+    hom = _homographies(corners.to(device=images.device, dtype=images.dtype), base)
     x, y = _pixel_grid(images)
     pts = torch.stack([x, y, torch.ones_like(x)], dim=-1).view(1, -1, 3)
     src = pts @ hom.transpose(1, 2)  # [B, HW, 3]
@@ -180,7 +207,7 @@ def perspective(
     """
     h, w = images.shape[-2:]
     b = images.shape[0]
-    mags = magnitudes.to(images.dtype).abs().view(b, 1, 1)
+    mags = _magnitudes(magnitudes, images).abs().view(b, 1, 1)
     u = uniform((b, 4, 2), generator, images.device, images.dtype)
     half = torch.tensor([w / 2, h / 2], device=images.device, dtype=images.dtype)
     inward = torch.tensor(

@@ -48,6 +48,7 @@ class OpSpec:
         (0.0, 135.0, True)
         >>> float(spec.magnitude(torch.tensor([0.2]))[0])
         27.0
+
     """
 
     name: str
@@ -78,6 +79,7 @@ class OpSpec:
 
         Raises:
             ConfigError: The op has no magnitude, or ``magnitude`` lies outside its range.
+
         """
         if not self.has_magnitude:
             raise ConfigError(f"op {self.name!r} has no magnitude; its level is always 0")
@@ -100,6 +102,7 @@ class OpSpec:
 
         Raises:
             OpError: The kernel raised, or returned a tensor of another shape or dtype.
+
         """
         kwargs: dict[str, Any] = {"generator": generator} if self.takes_generator else {}
         try:
@@ -187,6 +190,7 @@ def register_op(
         >>> "Darken" in evoaug.available_ops()
         True
         >>> evoaug.ops.unregister_op("Darken")
+
     """
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"`name` must be a non-empty string, got {name!r}")
@@ -219,6 +223,7 @@ def unregister_op(name: str) -> None:
 
     Raises:
         UnknownOpError: No op is registered under ``name``.
+
     """
     get_op(name)
     del _REGISTRY[name]
@@ -229,6 +234,7 @@ def get_op(name: str) -> OpSpec:
 
     Raises:
         UnknownOpError: The name is unknown; the message lists the available ops.
+
     """
     try:
         return _REGISTRY[name]
@@ -248,5 +254,6 @@ def available_ops() -> list[str]:
         >>> import evoaug
         >>> len(evoaug.available_ops()) >= 20
         True
+
     """
     return sorted(_REGISTRY)

@@ -156,9 +156,7 @@ def _read_source(source: str | Path, suffixes: tuple[str, ...]) -> tuple[str, st
             raise ConfigError(f"policy file not found: {str(path)!r}")
         return path.read_text(encoding="utf-8"), str(path)
     if not isinstance(source, str):
-        raise ConfigError(
-            f"`source` must be a path or policy text, got {_type_name(source)}"
-        )
+        raise ConfigError(f"`source` must be a path or policy text, got {_type_name(source)}")
     path = Path(source)
     if "\n" not in source and len(source) < 4096 and path.is_file():
         return path.read_text(encoding="utf-8"), str(path)

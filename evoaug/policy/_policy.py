@@ -9,7 +9,7 @@ probability; the level maps to the op's magnitude through the op's own range
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -57,6 +57,7 @@ class Gene:
     Example:
         >>> Gene("Rotate", 0.5, 0.2).magnitude
         27.0
+
     """
 
     op: str
@@ -83,6 +84,7 @@ class SubPolicy:
     Example:
         >>> SubPolicy((Gene("Invert", 0.2), Gene("Contrast", 0.6, 0.5))).ops
         ('Invert', 'Contrast')
+
     """
 
     genes: tuple[Gene, ...]
@@ -146,6 +148,7 @@ class Policy:
         (torch.Size([8, 3, 32, 32]), torch.float32)
         >>> bool(torch.equal(out, policy(images, generator=torch.Generator().manual_seed(0))))
         True
+
     """
 
     sub_policies: tuple[SubPolicy, ...]
@@ -187,6 +190,7 @@ class Policy:
             >>> p = Policy.from_genes([[("Invert", 0.5, 0.0)], [("Rotate", 1.0, 0.3)]])
             >>> len(p), p.ops
             (2, ('Invert', 'Rotate'))
+
         """
         return cls(
             tuple(SubPolicy(tuple(Gene(*g) for g in sub)) for sub in sub_policies),
@@ -201,6 +205,7 @@ class Policy:
         Example:
             >>> len(Policy.preset("autoaugment-cifar10"))
             25
+
         """
         from evoaug.policy._presets import preset
 
@@ -239,6 +244,7 @@ class Policy:
         Raises:
             ConfigError: A field is missing, of the wrong type or out of range; the message
                 names the field, the allowed values and what was given.
+
         """
         from evoaug.policy._io import policy_from_dict
 
@@ -323,6 +329,7 @@ class Policy:
         Raises:
             InputError: Not a tensor, wrong rank or channel count, or float values outside
                 ``[0, 1]``.
+
         """
         x, restore = _prepare(images)
         if x.shape[0] == 0:
@@ -378,11 +385,12 @@ class Policy:
         return "\n".join([head, *(f"  {i}: {r}" for i, r in enumerate(rows))])
 
 
-def _prepare(images: object) -> tuple[torch.Tensor, Any]:
+def _prepare(images: object) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
     """Validate and convert images to float ``[B, C, H, W]``; return a function that undoes it."""
     if not isinstance(images, torch.Tensor):
         raise InputError(
-            f"`images` must be a torch.Tensor [B, C, H, W] or [C, H, W], got {type(images).__name__}"
+            "`images` must be a torch.Tensor [B, C, H, W] or [C, H, W], "
+            f"got {type(images).__name__}"
         )
     if images.ndim not in (3, 4):
         raise InputError(

@@ -126,6 +126,7 @@ def published_magnitude(op: str, index: int, num_bins: int, *, wide: bool = Fals
         30.0
         >>> published_magnitude("Posterize", 30, 31, wide=True)
         2.0
+
     """
     if not 0 <= index < num_bins:
         raise ConfigError(f"`index` must be in [0, {num_bins - 1}], got {index!r}")
@@ -233,6 +234,7 @@ def preset(name: str, **kwargs: Any) -> Policy:
     Example:
         >>> preset("randaugment", num_ops=1, magnitude=9).name
         'randaugment(num_ops=1, magnitude=9)'
+
     """
     if name not in PRESETS:
         raise ConfigError(f"`name` must be one of {presets()}, got {name!r}")

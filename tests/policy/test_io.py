@@ -59,7 +59,11 @@ def test_missing_file_is_named() -> None:
 def test_to_dict_holds_builtins_only_and_names_ops() -> None:
     d = evoaug.Policy.preset("autoaugment-svhn").to_dict()
     assert d["format_version"] == FORMAT_VERSION
-    assert d["sub_policies"][0][0] == {"op": "ShearX", "probability": 0.9, "level": pytest.approx(0.3 * 4 / 9 / 0.99)}
+    assert d["sub_policies"][0][0] == {
+        "op": "ShearX",
+        "probability": 0.9,
+        "level": pytest.approx(0.3 * 4 / 9 / 0.99),
+    }
 
     def builtins_only(value: object) -> bool:
         if isinstance(value, dict):
@@ -107,9 +111,7 @@ def test_version_1_fixture_still_loads() -> None:
 
 
 def test_level_defaults_for_ops_without_magnitude() -> None:
-    policy = evoaug.Policy.from_dict(
-        {"format_version": 1, "sub_policies": [[{"op": "Equalize"}]]}
-    )
+    policy = evoaug.Policy.from_dict({"format_version": 1, "sub_policies": [[{"op": "Equalize"}]]})
     gene = policy.sub_policies[0].genes[0]
     assert (gene.probability, gene.level) == (1.0, 0.0)
 

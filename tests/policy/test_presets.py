@@ -38,7 +38,9 @@ def test_autoaugment_presets_equal_published_tables(name: str, tv_policy: object
         for gene, (op, prob, index) in zip(sub, published, strict=True):
             assert gene.probability == prob
             assert evoaug.get_op(op).signed == reference._AUGMENTATION_SPACE[op][1]
-            expected = 0.0 if index is None else _published(reference._AUGMENTATION_SPACE, op, index, 10)
+            expected = (
+                0.0 if index is None else _published(reference._AUGMENTATION_SPACE, op, index, 10)
+            )
             assert _evoaug_magnitude(gene) == pytest.approx(expected, abs=1e-6)
 
 
