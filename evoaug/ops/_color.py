@@ -232,8 +232,12 @@ def gaussian_blur(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tenso
 def gaussian_noise(
     images: torch.Tensor, magnitudes: torch.Tensor, *, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """Add zero-mean Gaussian noise with standard deviation ``magnitude``, then clamp."""
-    noise = normal(tuple(images.shape), generator, images.device, images.dtype)
+    """Add zero-mean Gaussian noise with standard deviation ``magnitude``, then clamp.
+
+    The noise is drawn in float32 whatever the images' dtype, so a seed gives the same noise for
+    float16, float32 and float64 images.
+    """
+    noise = normal(tuple(images.shape), generator, images.device).to(images.dtype)
     return (images + noise * _per_image(magnitudes.abs(), images)).clamp_(0.0, 1.0)
 
 

@@ -208,7 +208,8 @@ def perspective(
     h, w = images.shape[-2:]
     b = images.shape[0]
     mags = _magnitudes(magnitudes, images).abs().view(b, 1, 1)
-    u = uniform((b, 4, 2), generator, images.device, images.dtype)
+    # Drawn in float32 whatever the images' dtype, so a seed gives the same corners for all.
+    u = uniform((b, 4, 2), generator, images.device).to(images.dtype)
     half = torch.tensor([w / 2, h / 2], device=images.device, dtype=images.dtype)
     inward = torch.tensor(
         [[1.0, 1.0], [-1.0, 1.0], [-1.0, -1.0], [1.0, -1.0]],

@@ -21,7 +21,8 @@ def cutout(
     """
     b, _, h, w = images.shape
     side = magnitudes.to(device=images.device, dtype=images.dtype).abs() * min(h, w)
-    centre = uniform((b, 2), generator, images.device, images.dtype)
+    # Drawn in float32 whatever the images' dtype, so a seed gives the same squares for all.
+    centre = uniform((b, 2), generator, images.device).to(images.dtype)
     cy = (centre[:, 0] * h).view(b, 1, 1)
     cx = (centre[:, 1] * w).view(b, 1, 1)
     half = (side / 2).view(b, 1, 1)
