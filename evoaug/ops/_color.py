@@ -78,7 +78,7 @@ def color(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
 
 def sharpness(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
     """Blend with a 3x3 smoothed image by ``1 + magnitude``; the border pixels are kept."""
-    b, c, h, w = images.shape
+    _, c, h, w = images.shape
     if h <= 2 or w <= 2:
         return images
     a, m = 1.0 / 13.0, 5.0 / 13.0

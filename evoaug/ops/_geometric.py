@@ -81,9 +81,7 @@ def warp_affine(images: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
 
 
 def _identity_matrices(magnitudes: torch.Tensor) -> torch.Tensor:
-    eye = torch.zeros(
-        magnitudes.shape[0], 2, 3, device=magnitudes.device, dtype=magnitudes.dtype
-    )
+    eye = torch.zeros(magnitudes.shape[0], 2, 3, device=magnitudes.device, dtype=magnitudes.dtype)
     eye[:, 0, 0] = 1.0
     eye[:, 1, 1] = 1.0
     return eye

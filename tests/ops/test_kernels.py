@@ -117,7 +117,7 @@ def test_level_zero_is_identity(name: str) -> None:
         assert torch.equal(out, images)
 
 
-@pytest.mark.parametrize("name", ("Identity", "HorizontalFlip", "VerticalFlip", "Invert"))
+@pytest.mark.parametrize("name", ["Identity", "HorizontalFlip", "VerticalFlip", "Invert"])
 def test_ops_without_magnitude_ignore_the_level(name: str) -> None:
     spec = get_op(name)
     assert not spec.has_magnitude
@@ -178,7 +178,7 @@ def test_identity_returns_the_images() -> None:
     assert torch.equal(get_op("Identity")(images, torch.zeros(2)), images)
 
 
-@pytest.mark.parametrize("name", ("Color", "Hue", "Grayscale"))
+@pytest.mark.parametrize("name", ["Color", "Hue", "Grayscale"])
 def test_colour_ops_leave_grayscale_images_unchanged(name: str) -> None:
     spec = get_op(name)
     images = _images((3, 1, 17, 23))
@@ -214,7 +214,7 @@ def _filled_boxes(images: torch.Tensor, out: torch.Tensor) -> list[tuple[int, in
     """Bounding box (top, bottom, left, right) of each image's changed pixels; check they form a
     solid box of mid-gray in every channel and nothing else changed."""
     boxes = []
-    for before, after in zip(images, out):
+    for before, after in zip(images, out, strict=True):
         changed = (after != before).any(0)
         rows = torch.nonzero(changed.any(1)).flatten()
         cols = torch.nonzero(changed.any(0)).flatten()

@@ -1,0 +1,128 @@
+"""When the search runs: generations planned from a budget of training batches.
+
+A generation of P candidates with a k-step look-ahead costs about P·k look-ahead steps
+(DESIGN.md), each the price of a training batch scaled by the look-ahead minibatch size. A
+budget — the fraction of the run's training batches the search may spend — so fixes the number
+of generations. They run at the ends of epochs (a policy swapped there applies from the next
+epoch on), spread evenly after the warm-up, at least ``min_generations`` of them so that short
+runs still search.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from evoaug.exceptions import ConfigError
+
+__all__ = ["Schedule", "plan_schedule"]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Which epoch ends run how many generations, and what that costs.
+
+    Attributes:
+        generations_at: Epoch index -> number of generations run at the end of that epoch.
+        train_batches: Training batches in the whole run.
+        cost_batches: Estimated search cost in training-batch equivalents (P·k per generation).
+        note: Why the plan differs from the budget, if it does.
+
+    """
+
+    generations_at: dict[int, int]
+    train_batches: int
+    cost_batches: int
+    note: str = ""
+
+    @property
+    def total_generations(self) -> int:
+        """Generations in the whole run."""
+        return sum(self.generations_at.values())
+
+    def describe(self) -> str:
+        """One paragraph for the log: what the search will cost."""
+        if not self.generations_at:
+            return f"evoaug: no generation scheduled. {self.note}".strip()
+        epochs = ", ".join(
+            f"{e}" if n == 1 else f"{e} (x{n})" for e, n in sorted(self.generations_at.items())
+        )
+        share = self.cost_batches / max(self.train_batches, 1)
+        text = (
+            f"evoaug: {self.total_generations} generations at the end of epochs {epochs}; "
+            f"about {self.cost_batches} training-batch equivalents, {share:.0%} of the run's "
+            f"{self.train_batches} training batches."
+        )
+        return f"{text} {self.note}".strip()
+
+
+def plan_schedule(
+    *,
+    max_epochs: int,
+    batches_per_epoch: int,
+    population_size: int,
+    lookahead_steps: int,
+    search_budget: float,
+    lookahead_batch_fraction: float = 1.0,
+    every_n_epochs: int | None = None,
+    warmup_epochs: int = 1,
+    min_generations: int = 3,
+) -> Schedule:
+    """Plan the generations of a run.
+
+    Args:
+        max_epochs: Epochs in the run.
+        batches_per_epoch: Training batches per epoch.
+        population_size: Candidates per generation (P).
+        lookahead_steps: Look-ahead steps per candidate (k).
+        lookahead_batch_fraction: Look-ahead minibatch size over the training batch size; a
+            look-ahead step on a smaller minibatch costs that fraction of a training batch.
+        search_budget: Fraction of the run's training batches the search may spend.
+        every_n_epochs: If given, one generation every n epochs after the warm-up instead.
+        warmup_epochs: Epochs trained before the first generation (at least 1).
+        min_generations: Lower bound on generations when the budget allows fewer.
+
+    Returns:
+        The plan; generations never run after the last epoch, where they could not help.
+
+    Example:
+        >>> plan = plan_schedule(max_epochs=10, batches_per_epoch=100, population_size=8,
+        ...                      lookahead_steps=20, search_budget=0.2, min_generations=3)
+        >>> plan.generations_at
+        {0: 1, 4: 1, 8: 1}
+
+    """
+    if warmup_epochs < 1:
+        raise ConfigError(f"`warmup_epochs` must be at least 1, got {warmup_epochs!r}")
+    train_batches = max_epochs * batches_per_epoch
+    per_generation = max(1, round(population_size * lookahead_steps * lookahead_batch_fraction))
+    eligible = list(range(warmup_epochs - 1, max_epochs - 1))
+    if not eligible:
+        return Schedule(
+            {}, train_batches, 0,
+            note=f"A generation needs an epoch after it: max_epochs={max_epochs} with "
+            f"warmup_epochs={warmup_epochs} leaves none.",
+        )  # fmt: skip
+    if every_n_epochs is not None:
+        chosen = eligible[::every_n_epochs]
+        plan = dict.fromkeys(chosen, 1)
+        return Schedule(plan, train_batches, per_generation * len(plan))
+    budget_generations = math.floor(search_budget * train_batches / per_generation)
+    total = max(min_generations, budget_generations)
+    note = ""
+    if total > budget_generations:
+        note = (
+            f"The budget ({search_budget:.0%}) pays for {budget_generations} generations; "
+            f"running min_generations={min_generations}."
+        )
+    if total <= len(eligible):
+        if total == 1:
+            picks = [eligible[-1]]
+        else:
+            step = (len(eligible) - 1) / (total - 1)
+            picks = sorted({eligible[round(i * step)] for i in range(total)})
+        plan = dict.fromkeys(picks, 1)
+    else:
+        base, extra = divmod(total, len(eligible))
+        plan = {e: base + (1 if i < extra else 0) for i, e in enumerate(eligible)}
+    return Schedule(plan, train_batches, per_generation * sum(plan.values()), note=note)

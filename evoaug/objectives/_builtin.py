@@ -1,0 +1,119 @@
+"""The built-in objectives accuracy, difficulty and diversity (fairness is in ``_fairness``).
+
+Definitions follow ``DESIGN.md``; affinity and diversity as augmentation measures are from
+Gontijo-Lopes et al., "Tradeoffs in Data Augmentation: An Empirical Study" (ICLR 2021). Here
+"difficulty" plays the role of (negated) affinity, measured as a loss gap, and diversity is
+measured in the model's feature space rather than as final training loss, so that both cost a
+few forward passes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from evoaug.exceptions import ConfigError
+from evoaug.objectives._base import CandidateContext, CandidateFailure, Objective, register_objective
+
+__all__ = ["Accuracy", "Difficulty", "Diversity"]
+
+
+def _size(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"`{name}` must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+@register_objective("accuracy")
+class Accuracy(Objective):
+    """Validation accuracy of θ', the weights after k look-ahead steps on the policy's images.
+
+    The look-ahead (an isolated copy, the caller's optimizer type and current learning rate, then
+    BatchNorm recalibrated on clean images) is shared with the fairness objective.
+
+    Example:
+        >>> Accuracy().uses_lookahead
+        True
+    """
+
+    def _compute(self, ctx: CandidateContext) -> float:
+        y_true, y_pred, _ = ctx.lookahead_predictions()
+        return float(np.mean(y_true == y_pred))
+
+
+@register_objective("difficulty")
+class Difficulty(Objective):
+    """How much harder the policy makes the training images for the current model.
+
+    ``mean loss of f_θ on π(x) - mean loss of f_θ on x`` over the first ``size`` images of the
+    shuffled training probe, model in eval mode. The clean loss is computed once per
+    evaluation. The identity policy scores exactly 0.
+
+    Args:
+        size: Number of training-probe images (fewer if the probe is smaller).
+
+    Example:
+        >>> Difficulty(size=128).size
+        128
+    """
+
+    uses_lookahead = False
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = _size("difficulty_size", size, 1)
+
+    def _compute(self, ctx: CandidateContext) -> float:
+        sub = ctx.train_subset(self.size)
+        model = ctx.clean_model()
+        clean = ctx.shared(
+            f"difficulty.clean_loss.{len(sub)}",
+            lambda: ctx.loss(model, sub.images, sub.labels),
+        )
+        augmented = ctx.augment(sub.images, ctx.generator("difficulty"))
+        return ctx.loss(model, augmented, sub.labels) - clean
+
+
+@register_objective("diversity")
+class Diversity(Objective):
+    """How different two draws of the policy make the same image, relative to the data's spread.
+
+    ``mean_i ||f(π(x_i)) - f(π'(x_i))|| / mean_i ||f(x_i) - f(x_σ(i))||`` over the first ``size``
+    images of the shuffled training probe, where π, π' are two independent draws, σ a fixed
+    derangement (each image paired with the next one) and ``f`` the features of the current
+    model in eval mode (the input of its last ``nn.Linear`` by default, pixels as a fallback).
+    The identity policy scores exactly 0; a policy whose two draws of one image are as far apart
+    as two different images scores about 1.
+
+    Args:
+        size: Number of training-probe images, at least 2.
+
+    Example:
+        >>> Diversity(size=64).size
+        64
+    """
+
+    uses_lookahead = False
+
+    def __init__(self, size: int = 128) -> None:
+        self.size = _size("diversity_size", size, 2)
+
+    def _compute(self, ctx: CandidateContext) -> float:
+        sub = ctx.train_subset(self.size)
+        n = len(sub)
+        if n < 2:
+            raise CandidateFailure("diversity needs at least 2 training-probe images")
+        model = ctx.clean_model()
+
+        def spread() -> float:
+            clean = ctx.features(model, sub.images)
+            return float((clean - clean.roll(1, dims=0)).norm(dim=1).mean())
+
+        baseline = ctx.shared(f"diversity.clean_spread.{n}", spread)
+        if baseline == 0.0:
+            raise CandidateFailure(
+                "diversity is undefined: the clean images' features are all equal"
+            )
+        # One call draws both: every image of the batch draws independently.
+        both = ctx.augment(torch.cat([sub.images, sub.images]), ctx.generator("diversity"))
+        feats = ctx.features(model, both)
+        return float((feats[:n] - feats[n:]).norm(dim=1).mean()) / baseline

@@ -1,0 +1,261 @@
+"""Export a policy to albumentations: :func:`policy_to_albumentations`.
+
+Each op is mapped at its gene's magnitude (:meth:`evoaug.ops.OpSpec.magnitude`) to the
+albumentations 2.0 transform with the same meaning. What remains different, measured on 8-bit
+images against evoaug's kernels:
+
+============== ================================================ ===============================
+op             albumentations                                   difference
+============== ================================================ ===============================
+Identity       ``NoOp``                                         none
+ShearX/Y       ``Affine(shear={x, y} in degrees = atan(m))``    sheared about the centre, not
+                                                                the top-left corner: output
+                                                                shifted by ``m * H / 2`` px
+                                                                (``m * W / 2`` for ShearY)
+TranslateX/Y   ``Affine(translate_percent=m)``                  shift truncated to whole pixels
+Rotate         ``Affine(rotate=m)``                             interpolation, <= 1 level
+Zoom           ``Affine(scale=1 + m, keep_ratio=True)``         interpolation, <= 1 level
+Horizontal/    ``HorizontalFlip`` / ``VerticalFlip``            none
+VerticalFlip
+Brightness     ``ColorJitter(brightness=1 + m)``                rounding, <= 1 level
+Contrast       ``ColorJitter(contrast=1 + m)``                  rounding, <= 1 level
+Color          ``ColorJitter(saturation=1 + m)``                rounding, <= 1 level
+Hue            ``ColorJitter(hue=m)``                           OpenCV's 8-bit HSV, <= 3 levels
+Posterize      ``Posterize(num_bits=round(m))``                 none
+Solarize       ``Solarize(threshold_range=m)``                  none
+AutoContrast   ``AutoContrast(method="pil")``                   rounding, <= 1 level
+Equalize       ``Equalize(mode="cv")``                          OpenCV's lookup table instead of
+                                                                PIL's: a few levels on natural
+                                                                images, more on images with few
+                                                                distinct levels
+Invert         ``InvertImg``                                    none
+GaussianBlur   ``GaussianBlur(sigma_limit=m)``                  kernel cut at 3.5 sigma, not 3
+GaussianNoise  ``GaussNoise(std_range=m)``                      another random stream
+Grayscale      ``ToGray(method="weighted_average")``            none
+Cutout         ``CoarseDropout(hole_*_range=m, fill=128)``      the hole stays inside the image
+                                                                (evoaug's may be clipped by the
+                                                                border); it is ``m*H`` by
+                                                                ``m*W``, so square only on
+                                                                square images
+============== ================================================ ===============================
+
+``Sharpness`` and ``Perspective`` have no faithful counterpart (albumentations' ``Sharpen``
+cannot blur, which Sharpness does at negative magnitudes; its ``Perspective`` zooms into a random
+quadrilateral instead of pulling the image's corners inwards), and neither has any op registered
+with :func:`evoaug.register_op`: a policy that uses one is refused with a
+:class:`~evoaug.ConfigError` rather than approximated.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from evoaug.exceptions import ConfigError
+from evoaug.ops import get_op
+
+from evoaug.policy._policy import Gene, Policy
+
+if TYPE_CHECKING:
+    import albumentations as A
+
+__all__ = ["ALBUMENTATIONS_OPS", "policy_to_albumentations"]
+
+# A builder makes the transform that applies an op with its magnitude drawn uniformly in
+# [low, high] (low == high for a fixed magnitude) with probability p. It gets the albumentations
+# module as its first argument, so that albumentations is imported only when a policy is exported.
+_Builder = Callable[[Any, float, float, float], Any]
+
+# Cutout's fill: evoaug's 0.5 gray on 8-bit images; albumentations does not rescale it for floats.
+_CUTOUT_FILL = 128
+# GaussianBlur divides by sigma: a uniform draw of exactly 0 would give NaN, 1e-3 is a delta kernel.
+_MIN_SIGMA = 1e-3
+
+
+def _fixed(name: str, **kwargs: Any) -> _Builder:
+    """An albumentations transform without a magnitude."""
+
+    def build(A: Any, low: float, high: float, p: float) -> Any:
+        return getattr(A, name)(**kwargs, p=p)
+
+    return build
+
+
+def _affine(axis: str | None, field: str) -> _Builder:
+    def build(A: Any, low: float, high: float, p: float) -> Any:
+        value: Any = (low, high)
+        if field == "shear":  # degrees in albumentations, tan(angle) in evoaug
+            value = (math.degrees(math.atan(low)), math.degrees(math.atan(high)))
+        if field == "scale":
+            value = (1.0 + low, 1.0 + high)
+        if axis is not None:  # name both axes: a missing one defaults to 1 degree of shear
+            value = {axis: value, ("y" if axis == "x" else "x"): (0.0, 0.0)}
+        extra = {"keep_ratio": True} if field == "scale" else {}
+        return A.Affine(**{field: value}, **extra, fill=0, p=p)
+
+    return build
+
+
+def _color_jitter(field: str) -> _Builder:
+    def build(A: Any, low: float, high: float, p: float) -> Any:
+        ranges = {"brightness": (1.0, 1.0), "contrast": (1.0, 1.0), "saturation": (1.0, 1.0)}
+        ranges["hue"] = (0.0, 0.0)
+        offset = 0.0 if field == "hue" else 1.0  # enhance factors are 1 + m; hue is in turns
+        ranges[field] = (offset + low, offset + high)
+        return A.ColorJitter(**ranges, p=p)
+
+    return build
+
+
+def _posterize(A: Any, low: float, high: float, p: float) -> Any:
+    # round() halves to even, as torch.round in evoaug's kernel.
+    return A.Posterize(num_bits=(round(low), round(high)), p=p)
+
+
+def _solarize(A: Any, low: float, high: float, p: float) -> Any:
+    return A.Solarize(threshold_range=(low, high), p=p)
+
+
+def _gaussian_blur(A: Any, low: float, high: float, p: float) -> Any:
+    sigma = (max(low, _MIN_SIGMA), max(high, _MIN_SIGMA))
+    return A.GaussianBlur(sigma_limit=sigma, blur_limit=0, p=p)
+
+
+def _gaussian_noise(A: Any, low: float, high: float, p: float) -> Any:
+    return A.GaussNoise(std_range=(low, high), mean_range=(0.0, 0.0), per_channel=True, p=p)
+
+
+def _cutout(A: Any, low: float, high: float, p: float) -> Any:
+    return A.CoarseDropout(
+        num_holes_range=(1, 1),
+        hole_height_range=(low, high),
+        hole_width_range=(low, high),
+        fill=_CUTOUT_FILL,
+        p=p,
+    )
+
+
+# The one mapping table: evoaug op name -> builder of its albumentations transform.
+_BUILDERS: dict[str, _Builder] = {
+    "Identity": _fixed("NoOp"),
+    "ShearX": _affine("x", "shear"),
+    "ShearY": _affine("y", "shear"),
+    "TranslateX": _affine("x", "translate_percent"),
+    "TranslateY": _affine("y", "translate_percent"),
+    "Rotate": _affine(None, "rotate"),
+    "HorizontalFlip": _fixed("HorizontalFlip"),
+    "VerticalFlip": _fixed("VerticalFlip"),
+    "Zoom": _affine(None, "scale"),
+    "Brightness": _color_jitter("brightness"),
+    "Contrast": _color_jitter("contrast"),
+    "Color": _color_jitter("saturation"),
+    "Hue": _color_jitter("hue"),
+    "Posterize": _posterize,
+    "Solarize": _solarize,
+    "AutoContrast": _fixed("AutoContrast", cutoff=0, method="pil"),
+    "Equalize": _fixed("Equalize", mode="cv", by_channels=True),
+    "Invert": _fixed("InvertImg"),
+    "GaussianBlur": _gaussian_blur,
+    "GaussianNoise": _gaussian_noise,
+    "Grayscale": _fixed("ToGray", num_output_channels=3, method="weighted_average"),
+    "Cutout": _cutout,
+}
+
+_WHY_NOT = {
+    "Sharpness": "albumentations' Sharpen cannot blur, which Sharpness does at negative magnitudes",
+    "Perspective": "albumentations' Perspective zooms into a random quadrilateral instead of "
+    "pulling the image corners inwards",
+}
+
+ALBUMENTATIONS_OPS: tuple[str, ...] = tuple(sorted(_BUILDERS))
+"""The ops :func:`policy_to_albumentations` can export."""
+
+
+def _gene_transform(A: Any, gene: Gene, uniform: bool) -> Any:
+    spec = get_op(gene.op)
+    build = _BUILDERS[gene.op]
+    p = gene.probability
+    if not spec.has_magnitude:
+        return build(A, spec.low, spec.low, p)
+    # Magnitudes are float32: keep 7 significant digits, so 0.505 is not 0.5049999952316284.
+    magnitude = float(f"{gene.magnitude:.7g}")
+    if magnitude == spec.low:  # level 0 is every built-in op's identity
+        return A.NoOp(p=p)
+    if uniform:
+        # evoaug draws the level uniformly in [0, level]; a signed op (all have low == 0) then
+        # takes a random sign, i.e. a magnitude uniform in [-m, m].
+        if spec.signed:
+            return build(A, -magnitude, magnitude, p)
+        return build(A, min(spec.low, magnitude), max(spec.low, magnitude), p)
+    if spec.signed:  # exactly +m or -m, each with probability 1/2
+        return A.OneOf(
+            [build(A, magnitude, magnitude, 1.0), build(A, -magnitude, -magnitude, 1.0)], p=p
+        )
+    return build(A, magnitude, magnitude, p)
+
+
+def policy_to_albumentations(policy: Policy) -> A.Compose:
+    """Build the ``albumentations.Compose`` that applies ``policy`` to one image.
+
+    The structure mirrors the policy: ``Compose([OneOf([Sequential(genes, p=1) per sub-policy],
+    p=1)])``, so each image draws one sub-policy uniformly and each gene fires with its
+    probability; a signed op is a ``OneOf`` of its ``+m`` and ``-m`` transforms. With
+    ``magnitude_sampling="uniform"`` each transform samples from the range between the op's
+    identity and the gene's magnitude (``-m`` to ``m`` for signed ops): the nearest albumentations
+    equivalent of evoaug's uniform level, exact except that Posterize draws whole bits uniformly
+    and ShearX/Y draw the angle, not its tangent, uniformly. The module docstring lists each op's
+    transform and what differs. Use it on ``uint8`` ``H x W x C`` images (Cutout's gray fill is
+    8-bit).
+
+    ``albumentations.Compose(seed=...)`` gives every transform its own copy of one seed, which
+    makes the genes' coin flips identical; to seed the returned pipeline, share one stream:
+    ``compose.set_random_state(np.random.default_rng(seed), random.Random(seed))``.
+
+    Args:
+        policy: The policy to export.
+
+    Returns:
+        The albumentations pipeline; call it as ``compose(image=image)["image"]``.
+
+    Raises:
+        ConfigError: The policy uses an op albumentations has no faithful equivalent for (the
+            message lists them and the supported ops), or albumentations is not installed.
+
+    Example:
+        >>> import numpy as np
+        >>> from evoaug import Policy
+        >>> policy = Policy.from_genes([[("Invert", 1.0, 0.0)], [("Rotate", 0.5, 0.2)]])
+        >>> compose = policy.to_albumentations()
+        >>> image = np.zeros((32, 32, 3), dtype=np.uint8)
+        >>> compose(image=image)["image"].shape
+        (32, 32, 3)
+    """
+    if not isinstance(policy, Policy):
+        raise ConfigError(f"`policy` must be an evoaug.Policy, got {type(policy).__name__}")
+    missing = [op for op in policy.ops if op not in _BUILDERS]
+    if missing:
+        reasons = "; ".join(
+            f"{op!r} ({_WHY_NOT.get(op, 'a custom op albumentations does not know')})"
+            for op in missing
+        )
+        raise ConfigError(
+            f"albumentations has no faithful equivalent for op(s) {reasons}. Supported ops: "
+            f"{', '.join(ALBUMENTATIONS_OPS)}. Replace those ops, or apply the policy with "
+            "evoaug itself: `policy(images)` or `policy.to_torchvision()`"
+        )
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # else the import phones home
+    try:
+        import albumentations as A
+    except ImportError as err:
+        raise ConfigError(
+            "`Policy.to_albumentations()` needs albumentations: pip install albumentations"
+        ) from err
+
+    uniform = policy.magnitude_sampling == "uniform"
+    sub_policies = [
+        A.Sequential([_gene_transform(A, gene, uniform) for gene in sub], p=1.0)
+        for sub in policy
+    ]
+    return A.Compose([A.OneOf(sub_policies, p=1.0)])
