@@ -74,7 +74,7 @@ class Gene:
     @property
     def magnitude(self) -> float:
         """The op's magnitude at this gene's level (before any random sign)."""
-        return float(get_op(self.op).magnitude(self.level))
+        return get_op(self.op).magnitude(self.level)
 
 
 @dataclass(frozen=True)
@@ -411,8 +411,8 @@ def _prepare(images: object) -> tuple[torch.Tensor, Callable[[torch.Tensor], tor
             lo, hi = torch.aminmax(x)
             if not (lo >= 0.0 and hi <= 1.0):  # also catches NaN
                 raise InputError(
-                    f"float `images` must be in [0, 1], got values in [{float(lo):.4g}, "
-                    f"{float(hi):.4g}]; augment before normalizing, or divide uint8 data by 255"
+                    f"float `images` must be in [0, 1], got values in [{float(lo)!r}, "
+                    f"{float(hi)!r}]; augment before normalizing, or divide uint8 data by 255"
                 )
         if dtype not in (torch.float32, torch.float64):
             x = x.float()

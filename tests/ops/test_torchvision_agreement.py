@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch
@@ -78,15 +79,17 @@ def _uint8_image(channels: int, seed: int = 0, h: int = H, w: int = W) -> torch.
     return torch.randint(0, 256, (channels, h, w), generator=g, dtype=torch.uint8)
 
 
-def _affine(x: torch.Tensor, **kwargs: object) -> torch.Tensor:
-    params: dict[str, object] = {"angle": 0.0, "translate": [0, 0], "scale": 1.0, "shear": [0.0]}
+def _affine(x: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+    params: dict[str, Any] = {"angle": 0.0, "translate": [0, 0], "scale": 1.0, "shear": [0.0]}
     params.update(kwargs)
-    return TF.affine(x, **params, interpolation=BILINEAR, fill=None)  # type: ignore[arg-type]
+    out: torch.Tensor = TF.affine(x, **params, interpolation=BILINEAR, fill=None)
+    return out
 
 
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     k = 2 * math.ceil(3 * sigma) + 1
-    return TF.gaussian_blur(x, [k, k], [sigma, sigma])
+    out: torch.Tensor = TF.gaussian_blur(x, [k, k], [sigma, sigma])
+    return out
 
 
 # op -> (magnitudes, reference(x_float, x_uint8, magnitude) -> float image or uint8 image)
