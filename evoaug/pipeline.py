@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch.utils.data import Dataset, get_worker_info
 
 from evoaug.exceptions import ConfigError, InputError
@@ -264,12 +265,11 @@ class AugmentedDataset(Dataset[Any]):
         info = get_worker_info()
         owner = (-1, 0) if info is None else (info.id, info.seed)
         if self._generator is None or self._owner != owner:
-            if info is None:
-                g = torch.Generator()
-                g.manual_seed(self.seed)
-            else:
-                g = torch.Generator()
-                g.manual_seed((self.seed * 1_000_003 + info.seed) % (2**63 - 1))
+            # DDP ranks seeded alike give their workers equal seeds: mix the rank in.
+            rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+            base = self.seed if info is None else self.seed * 1_000_003 + info.seed
+            g = torch.Generator()
+            g.manual_seed((base * 7_919 + rank) % (2**63 - 1))
             self._generator, self._owner = g, owner
         return self._generator
 

@@ -1,43 +1,42 @@
 """Export a policy to albumentations: :func:`policy_to_albumentations`.
 
-Each op is mapped at its gene's magnitude (:meth:`evoaug.ops.OpSpec.magnitude`) to the
+Each op is mapped at its gene's magnitude ``m`` (:meth:`evoaug.ops.OpSpec.magnitude`) to the
 albumentations 2.0 transform with the same meaning. What remains different, measured on 8-bit
-images against evoaug's kernels:
+images against evoaug's kernels (tests/policy/test_export.py):
 
-============== ================================================ ===============================
-op             albumentations                                   difference
-============== ================================================ ===============================
-Identity       ``NoOp``                                         none
-ShearX/Y       ``Affine(shear={x, y} in degrees = atan(m))``    sheared about the centre, not
-                                                                the top-left corner: output
-                                                                shifted by ``m * H / 2`` px
-                                                                (``m * W / 2`` for ShearY)
-TranslateX/Y   ``Affine(translate_percent=m)``                  shift truncated to whole pixels
-Rotate         ``Affine(rotate=m)``                             interpolation, <= 1 level
-Zoom           ``Affine(scale=1 + m, keep_ratio=True)``         interpolation, <= 1 level
-Horizontal/    ``HorizontalFlip`` / ``VerticalFlip``            none
-VerticalFlip
-Brightness     ``ColorJitter(brightness=1 + m)``                rounding, <= 1 level
-Contrast       ``ColorJitter(contrast=1 + m)``                  rounding, <= 1 level
-Color          ``ColorJitter(saturation=1 + m)``                rounding, <= 1 level
-Hue            ``ColorJitter(hue=m)``                           OpenCV's 8-bit HSV, <= 3 levels
-Posterize      ``Posterize(num_bits=round(m))``                 none
-Solarize       ``Solarize(threshold_range=m)``                  none
-AutoContrast   ``AutoContrast(method="pil")``                   rounding, <= 1 level
-Equalize       ``Equalize(mode="cv")``                          OpenCV's lookup table instead of
-                                                                PIL's: a few levels on natural
-                                                                images, more on images with few
-                                                                distinct levels
-Invert         ``InvertImg``                                    none
-GaussianBlur   ``GaussianBlur(sigma_limit=m)``                  kernel cut at 3.5 sigma, not 3
-GaussianNoise  ``GaussNoise(std_range=m)``                      another random stream
-Grayscale      ``ToGray(method="weighted_average")``            none
-Cutout         ``CoarseDropout(hole_*_range=m, fill=128)``      the hole stays inside the image
-                                                                (evoaug's may be clipped by the
-                                                                border); it is ``m*H`` by
-                                                                ``m*W``, so square only on
-                                                                square images
-============== ================================================ ===============================
+| op | albumentations transform | what differs |
+| --- | --- | --- |
+| Identity | ``NoOp`` | nothing |
+| ShearX, ShearY | ``Affine(shear=atan(m) in degrees)`` | see below |
+| TranslateX, TranslateY | ``Affine(translate_percent=m)`` | shift truncated to whole pixels |
+| Rotate | ``Affine(rotate=m)`` | interpolation, <= 1 level |
+| Zoom | ``Affine(scale=1 + m, keep_ratio=True)`` | interpolation, <= 1 level |
+| HorizontalFlip | ``HorizontalFlip`` | nothing |
+| VerticalFlip | ``VerticalFlip`` | nothing |
+| Brightness | ``ColorJitter(brightness=1 + m)`` | rounding, <= 1 level |
+| Contrast | ``ColorJitter(contrast=1 + m)`` | rounding, <= 1 level |
+| Color | ``ColorJitter(saturation=1 + m)`` | rounding, <= 1 level |
+| Hue | ``ColorJitter(hue=m)`` | OpenCV's 8-bit HSV, <= 3 levels |
+| Posterize | ``Posterize(num_bits=round(m))`` | nothing |
+| Solarize | ``Solarize(threshold_range=m)`` | nothing |
+| AutoContrast | ``AutoContrast(method="pil")`` | rounding, <= 1 level |
+| Equalize | ``Equalize(mode="cv")`` | see below |
+| Invert | ``InvertImg`` | nothing |
+| GaussianBlur | ``GaussianBlur(sigma_limit=m)`` | kernel cut at 3.5 sigma, not 3; <= 1 level |
+| GaussianNoise | ``GaussNoise(std_range=m)`` | another random stream |
+| Grayscale | ``ToGray(method="weighted_average")`` | nothing |
+| Cutout | ``CoarseDropout(hole_height_range=m, hole_width_range=m, fill=128)`` | see below |
+
+- **Shear**: albumentations shears about the image centre, evoaug (like PIL and torchvision's
+  AutoAugment) about the top-left corner, so albumentations' ShearX output is evoaug's shifted
+  by ``m * H / 2`` pixels (ShearY: ``m * W / 2``). The exact correction depends on the image
+  size, which a transform built ahead of time does not know.
+- **Equalize**: OpenCV's lookup table instead of PIL's (which evoaug reproduces): a few levels
+  apart on natural images, more on images with few distinct levels. albumentations'
+  ``mode="pil"`` is one histogram bin off PIL and further away.
+- **Cutout**: the hole always lies inside the image, while evoaug's centre is uniform over the
+  image and the hole may be clipped by the border; its sides are ``m * H`` by ``m * W``, a
+  square only on square images; the fill, 128, is mid-gray for ``uint8`` images only.
 
 ``Sharpness`` and ``Perspective`` have no faithful counterpart (albumentations' ``Sharpen``
 cannot blur, which Sharpness does at negative magnitudes; its ``Perspective`` zooms into a random
@@ -55,7 +54,6 @@ from typing import TYPE_CHECKING, Any
 
 from evoaug.exceptions import ConfigError
 from evoaug.ops import get_op
-
 from evoaug.policy._policy import Gene, Policy
 
 if TYPE_CHECKING:
@@ -204,10 +202,10 @@ def policy_to_albumentations(policy: Policy) -> A.Compose:
     probability; a signed op is a ``OneOf`` of its ``+m`` and ``-m`` transforms. With
     ``magnitude_sampling="uniform"`` each transform samples from the range between the op's
     identity and the gene's magnitude (``-m`` to ``m`` for signed ops): the nearest albumentations
-    equivalent of evoaug's uniform level, exact except that Posterize draws whole bits uniformly
-    and ShearX/Y draw the angle, not its tangent, uniformly. The module docstring lists each op's
-    transform and what differs. Use it on ``uint8`` ``H x W x C`` images (Cutout's gray fill is
-    8-bit).
+    equivalent of evoaug's uniform level, exact except that Posterize draws whole bits uniformly,
+    ShearX/Y draw the angle rather than its tangent uniformly, and Cutout draws the hole's height
+    and width independently. The module docstring lists each op's transform and what differs.
+    Use it on ``uint8`` ``H x W x C`` images (Cutout's gray fill is 8-bit).
 
     ``albumentations.Compose(seed=...)`` gives every transform its own copy of one seed, which
     makes the genes' coin flips identical; to seed the returned pipeline, share one stream:
@@ -231,6 +229,7 @@ def policy_to_albumentations(policy: Policy) -> A.Compose:
         >>> image = np.zeros((32, 32, 3), dtype=np.uint8)
         >>> compose(image=image)["image"].shape
         (32, 32, 3)
+
     """
     if not isinstance(policy, Policy):
         raise ConfigError(f"`policy` must be an evoaug.Policy, got {type(policy).__name__}")
@@ -255,7 +254,6 @@ def policy_to_albumentations(policy: Policy) -> A.Compose:
 
     uniform = policy.magnitude_sampling == "uniform"
     sub_policies = [
-        A.Sequential([_gene_transform(A, gene, uniform) for gene in sub], p=1.0)
-        for sub in policy
+        A.Sequential([_gene_transform(A, gene, uniform) for gene in sub], p=1.0) for sub in policy
     ]
     return A.Compose([A.OneOf(sub_policies, p=1.0)])

@@ -66,16 +66,17 @@ class PolicyTransform(torch.nn.Module):
     Example:
         >>> import torch
         >>> from evoaug import Policy
-        >>> policy = Policy.preset("trivialaugment")
+        >>> policy = Policy.preset("autoaugment-cifar10")
         >>> transform = policy.to_torchvision(seed=0)
         >>> transform
-        PolicyTransform(policy='trivialaugment', sub_policies=14, magnitude_sampling='uniform', seed=0)
+        PolicyTransform(policy='autoaugment-cifar10', sub_policies=25, seed=0)
         >>> image = torch.full((3, 32, 32), 128, dtype=torch.uint8)
         >>> out = transform(image)
         >>> out.shape, out.dtype
         (torch.Size([3, 32, 32]), torch.uint8)
         >>> bool(torch.equal(out, policy.to_torchvision(seed=0)(image)))
         True
+
     """
 
     def __init__(self, policy: Policy, *, seed: int | None = None) -> None:
@@ -118,6 +119,7 @@ class PolicyTransform(torch.nn.Module):
         Raises:
             InputError: A PIL image in another mode than ``"L"`` or ``"RGB"``, or a tensor that
                 :class:`~evoaug.Policy` rejects (wrong rank, channels, dtype or value range).
+
         """
         if isinstance(images, Image.Image):
             return self._forward_pil(images)
@@ -136,7 +138,7 @@ class PolicyTransform(torch.nn.Module):
         return F.to_pil_image(out, mode=image.mode)  # type: ignore[no-any-return]
 
     def __getstate__(self) -> dict[str, Any]:
-        state: dict[str, Any] = super().__getstate__()
+        state: dict[str, Any] = super().__getstate__()  # type: ignore[no-untyped-call]
         state["_generator"] = None
         state["_owner"] = None
         return state

@@ -31,7 +31,9 @@ ROTATE_OR_BRIGHTEN = Policy.from_genes(
 
 
 def _uint8_images(*shape: int) -> torch.Tensor:
-    return torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    return torch.randint(
+        0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(1)
+    )
 
 
 # ---------------------------------------------------------------------------- torchvision
@@ -78,8 +80,9 @@ def test_transform_rejects_bad_tensors() -> None:
 
 def test_seeded_transforms_repeat_and_match_the_policy() -> None:
     images = _uint8_images(8, 3, 16, 16)
-    first, second = PolicyTransform(ROTATE_OR_BRIGHTEN, seed=7), PolicyTransform(
-        ROTATE_OR_BRIGHTEN, seed=7
+    first, second = (
+        PolicyTransform(ROTATE_OR_BRIGHTEN, seed=7),
+        PolicyTransform(ROTATE_OR_BRIGHTEN, seed=7),
     )
     for _ in range(3):  # the stream advances identically, call after call
         assert torch.equal(first(images), second(images))
@@ -140,7 +143,9 @@ class _SameImage(Dataset[tuple[torch.Tensor, int]]):
         return self.transform(self.image), -1 if info is None else info.id
 
 
-def _epochs(loader: DataLoader[tuple[torch.Tensor, int]], n: int) -> Iterator[dict[int, list]]:
+def _epochs(
+    loader: DataLoader[tuple[torch.Tensor, int]], n: int
+) -> Iterator[dict[int, list[torch.Tensor]]]:
     for _ in range(n):
         by_worker: dict[int, list[torch.Tensor]] = {}
         for image, worker in loader:
@@ -148,7 +153,7 @@ def _epochs(loader: DataLoader[tuple[torch.Tensor, int]], n: int) -> Iterator[di
         yield by_worker
 
 
-def _run(seed: int, loader_seed: int, epochs: int = 2) -> list[dict[int, list]]:
+def _run(seed: int, loader_seed: int, epochs: int = 2) -> list[dict[int, list[torch.Tensor]]]:
     dataset = _SameImage(ROTATE_OR_BRIGHTEN.to_torchvision(seed=seed))
     dataset.transform(dataset.image)  # a generator used in the main process must not leak
     loader = DataLoader(
@@ -190,7 +195,7 @@ def test_transform_composes_in_torchvision_v2_pipelines() -> None:
     assert isinstance(out, tv_tensors.Image)
     assert out.shape == (3, 24, 20)
     assert out.dtype == torch.float32
-    assert 0.0 <= float(out.min()) and float(out.max()) <= 1.0
+    assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
     # Plain tensors pass through too.
     plain = v2.Compose(
         [ROTATE_OR_BRIGHTEN.to_torchvision(seed=0), v2.ToDtype(torch.float32, scale=True)]
@@ -349,7 +354,7 @@ def test_cutout_fills_a_gray_square() -> None:
     out = compose(image=black)["image"]
     assert set(np.unique(out).tolist()) == {0, 128}  # evoaug's 0.5 is 128 on 8 bits
     rows, cols = np.nonzero(out[..., 0])
-    assert (np.ptp(rows) + 1, np.ptp(cols) + 1) == (16, 16)  # side 0.5 of 32 px
+    assert (int(np.ptp(rows)) + 1, int(np.ptp(cols)) + 1) == (16, 16)  # side 0.5 of 32 px
 
 
 def test_probabilities_and_sub_policy_choice_are_kept() -> None:
