@@ -5,31 +5,51 @@ Example:
     >>> policy = evoaug.Policy.preset("autoaugment-cifar10")
     >>> policy(torch.rand(4, 3, 32, 32), generator=torch.Generator().manual_seed(0)).shape
     torch.Size([4, 3, 32, 32])
-
 """
 
-from evoaug import ops
+from evoaug import evaluate, objectives, ops, search
+from evoaug.callback import EvoAugCallback
+from evoaug.evaluate import Evaluator, OptimizerSpec, Probe
 from evoaug.exceptions import ConfigError, EvoAugError, InputError, OpError, UnknownOpError
 from evoaug.genome import GenomeSpace
+from evoaug.objectives import Objective, register_objective
 from evoaug.ops import OpSpec, available_ops, get_op, register_op
+from evoaug.pipeline import AugmentedDataset, PolicySlot
 from evoaug.policy import Gene, Policy, SubPolicy
+from evoaug.search import Constraint, Knee, Search, Selection, Weights
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "AugmentedDataset",
     "ConfigError",
+    "Constraint",
+    "Evaluator",
+    "EvoAugCallback",
     "EvoAugError",
     "Gene",
     "GenomeSpace",
     "InputError",
+    "Knee",
+    "Objective",
     "OpError",
     "OpSpec",
+    "OptimizerSpec",
     "Policy",
+    "PolicySlot",
+    "Probe",
+    "Search",
+    "Selection",
     "SubPolicy",
     "UnknownOpError",
+    "Weights",
     "__version__",
     "available_ops",
+    "evaluate",
     "get_op",
+    "objectives",
     "ops",
+    "register_objective",
     "register_op",
+    "search",
 ]

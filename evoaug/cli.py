@@ -40,9 +40,14 @@ def _cmd_ops(args: argparse.Namespace) -> int:
         spec = get_op(name)
         rng = (f"{spec.low:g}", f"{spec.high:g}") if spec.has_magnitude else ("-", "-")
         rows.append(
-            (name, *rng, "yes" if spec.signed else "", "yes" if name in BUILTIN_OPS else "",
-             spec.description)
-        )  # fmt: skip
+            (
+                name,
+                *rng,
+                "yes" if spec.signed else "",
+                "yes" if name in BUILTIN_OPS else "",
+                spec.description,
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

@@ -4,21 +4,37 @@ import pkgutil
 import evoaug
 
 PUBLIC = {
+    "AugmentedDataset",
     "ConfigError",
+    "Constraint",
+    "EvoAugCallback",
     "EvoAugError",
+    "Evaluator",
     "Gene",
     "GenomeSpace",
     "InputError",
+    "Knee",
+    "Objective",
     "OpError",
     "OpSpec",
+    "OptimizerSpec",
     "Policy",
+    "PolicySlot",
+    "Probe",
+    "Search",
+    "Selection",
     "SubPolicy",
     "UnknownOpError",
+    "Weights",
     "__version__",
     "available_ops",
+    "evaluate",
     "get_op",
+    "objectives",
     "ops",
+    "register_objective",
     "register_op",
+    "search",
 }
 
 

@@ -99,10 +99,12 @@ def plan_schedule(
     eligible = list(range(warmup_epochs - 1, max_epochs - 1))
     if not eligible:
         return Schedule(
-            {}, train_batches, 0,
+            {},
+            train_batches,
+            0,
             note=f"A generation needs an epoch after it: max_epochs={max_epochs} with "
             f"warmup_epochs={warmup_epochs} leaves none.",
-        )  # fmt: skip
+        )
     if every_n_epochs is not None:
         chosen = eligible[::every_n_epochs]
         plan = dict.fromkeys(chosen, 1)

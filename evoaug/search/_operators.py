@@ -74,14 +74,16 @@ class SubPolicyCrossover(Crossover):  # type: ignore[misc]
         (2, 1, 9)
         >>> bool(np.all(children[0] + children[1] == 1.0))
         True
+
     """
 
     def __init__(self, space: GenomeSpace, prob: float = 0.9) -> None:
         super().__init__(2, 2, prob=_rate("prob", prob))
         self.space = _check_space(space)
 
-    def _do(self, problem: Any, X: np.ndarray, *args: Any, random_state: Any = None, **kwargs: Any
-            ) -> np.ndarray:
+    def _do(
+        self, problem: Any, X: np.ndarray, *args: Any, random_state: Any = None, **kwargs: Any
+    ) -> np.ndarray:
         rng = _generator(random_state)
         space = self.space
         n_matings = X.shape[1]
@@ -124,6 +126,7 @@ class GeneMutation(Mutation):  # type: ignore[misc]
         >>> y = GeneMutation(space)._do(None, x, random_state=np.random.default_rng(0))
         >>> y.shape, bool(np.all((y >= 0) & (y <= 1)))
         ((4, 12), True)
+
     """
 
     def __init__(
@@ -137,8 +140,10 @@ class GeneMutation(Mutation):  # type: ignore[misc]
     ) -> None:
         space = _check_space(space)
         default = 1.0 / (space.n_subpolicies * space.n_genes)
-        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not (
-            math.isfinite(sigma) and sigma > 0
+        if (
+            isinstance(sigma, bool)
+            or not isinstance(sigma, (int, float))
+            or not (math.isfinite(sigma) and sigma > 0)
         ):
             raise ConfigError(f"`sigma` must be a positive number, got {sigma!r}")
         super().__init__(prob=_rate("prob", prob))
@@ -147,8 +152,9 @@ class GeneMutation(Mutation):  # type: ignore[misc]
         self.value_prob = default if value_prob is None else _rate("value_prob", value_prob)
         self.sigma = float(sigma)
 
-    def _do(self, problem: Any, X: np.ndarray, *args: Any, random_state: Any = None, **kwargs: Any
-            ) -> np.ndarray:
+    def _do(
+        self, problem: Any, X: np.ndarray, *args: Any, random_state: Any = None, **kwargs: Any
+    ) -> np.ndarray:
         rng = _generator(random_state)
         n_ops = len(self.space.ops)
         genes = np.array(X, dtype=np.float64, copy=True).reshape(len(X), -1, GENE_WIDTH)
@@ -187,6 +193,7 @@ class PolicyDuplicateElimination(ElementwiseDuplicateElimination):  # type: igno
         True
         >>> elim.same(np.array([0.1, 0.5, 0.5]), np.array([0.6, 0.5, 0.5]))
         False
+
     """
 
     def __init__(self, space: GenomeSpace, atol: float = 1e-6) -> None:
@@ -198,12 +205,13 @@ class PolicyDuplicateElimination(ElementwiseDuplicateElimination):  # type: igno
 
     def _keys(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         genes = np.clip(np.asarray(X, dtype=np.float64), 0.0, 1.0)
-        genes = genes.reshape(len(genes), -1, GENE_WIDTH)
+        n_genes = self.space.n_subpolicies * self.space.n_genes
+        genes = genes.reshape(len(genes), n_genes, GENE_WIDTH)
         n_ops = len(self.space.ops)
         ops = np.minimum((genes[..., 0] * n_ops).astype(int), n_ops - 1)
-        return ops, genes[..., 1:].reshape(len(genes), -1)
+        return ops, genes[..., 1:].reshape(len(genes), 2 * n_genes)
 
-    def _matches(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    def matches(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Boolean ``[len(a), len(b)]``: which pairs decode to the same policy."""
         ops_a, values_a = self._keys(a)
         ops_b, values_b = self._keys(b)
@@ -213,18 +221,18 @@ class PolicyDuplicateElimination(ElementwiseDuplicateElimination):  # type: igno
 
     def same(self, a: np.ndarray, b: np.ndarray) -> bool:
         """Whether genomes ``a`` and ``b`` decode to the same policy."""
-        return bool(self._matches(np.atleast_2d(a), np.atleast_2d(b))[0, 0])
+        return bool(self.matches(np.atleast_2d(a), np.atleast_2d(b))[0, 0])
 
     def is_equal(self, a: Any, b: Any) -> bool:
-        """pymoo's pairwise test on two individuals."""
+        """Pymoo's pairwise test on two individuals."""
         return self.same(a.X, b.X)
 
     def _do(self, pop: Any, other: Any, is_duplicate: np.ndarray) -> np.ndarray:
         X = pop.get("X")
         if other is None:
             # Within one population: an individual is a duplicate of an earlier one.
-            matches = np.triu(self._matches(X, X), k=1)
+            matches = np.triu(self.matches(X, X), k=1)
             is_duplicate[np.any(matches, axis=0)] = True
         else:
-            is_duplicate[np.any(self._matches(X, other.get("X")), axis=1)] = True
+            is_duplicate[np.any(self.matches(X, other.get("X")), axis=1)] = True
         return is_duplicate

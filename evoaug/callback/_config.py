@@ -1,0 +1,162 @@
+"""Validation of :class:`~evoaug.EvoAugCallback` arguments (first phase: no Trainer needed)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+
+from evoaug.exceptions import ConfigError
+from evoaug.objectives import FAIRNESS_METRICS, available_objectives
+from evoaug.pipeline import Normalize
+from evoaug.policy import Policy, presets
+
+__all__ = [
+    "DEFAULT_INITIAL_PRESETS",
+    "DEFAULT_OBJECTIVES",
+    "FAIRNESS_GROUPS",
+    "MODES",
+    "CallbackConfig",
+]
+
+DEFAULT_OBJECTIVES = ("accuracy", "difficulty", "diversity", "fairness")
+DEFAULT_INITIAL_PRESETS = ("identity", "autoaugment-cifar10", "autoaugment-svhn")
+MODES = ("batch", "dataset")
+FAIRNESS_GROUPS = ("auto", "sensitive", "class")
+Mode = Literal["batch", "dataset"]
+
+
+def _int(name: str, value: object, low: int, high: int | None = None) -> int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        bound = f"[{low}, {high}]" if high is not None else f">= {low}"
+        raise ConfigError(f"`{name}` must be an int {bound}, got {value!r}")
+    return value
+
+
+def _choice(name: str, value: object, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise ConfigError(f"`{name}` must be one of {list(allowed)}, got {value!r}")
+    return str(value)
+
+
+def _policy(name: str, value: object) -> Policy:
+    if isinstance(value, Policy):
+        return value
+    if isinstance(value, str):
+        if value in presets():
+            return Policy.preset(value)
+        return Policy.from_yaml(value)
+    raise ConfigError(
+        f"`{name}` must be a Policy, a preset name ({presets()}) or a policy file, got {value!r}"
+    )
+
+
+def _normalize(value: object) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    if value is None or callable(value):
+        return value
+    if isinstance(value, Mapping) and set(value) == {"mean", "std"}:
+        return Normalize(value["mean"], value["std"])
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return Normalize(value[0], value[1])
+    raise ConfigError(
+        "`normalize` must be None, a callable, (mean, std) or {'mean': ..., 'std': ...}, "
+        f"got {value!r}"
+    )
+
+
+@dataclass
+class CallbackConfig:
+    """Validated arguments of :class:`~evoaug.EvoAugCallback`; see its docstring."""
+
+    objectives: tuple[str, ...] = DEFAULT_OBJECTIVES
+    population_size: int = 16
+    search_budget: float = 0.2
+    every_n_epochs: int | None = None
+    min_generations: int = 3
+    warmup_epochs: int = 1
+    lookahead_steps: int = 20
+    lookahead_batch_size: int = 32
+    train_probe_size: int = 512
+    val_probe_size: int = 512
+    selection: Any = "weights"
+    mode: Mode = "batch"
+    fairness_groups: str = "auto"
+    fairness_metric: str = "worst_group_accuracy"
+    batch_keys: dict[str, int | str] = field(default_factory=dict)
+    normalize: Callable[[torch.Tensor], torch.Tensor] | None = None
+    loss_fn: Callable[..., torch.Tensor] | None = None
+    initial_policy: Policy = field(default_factory=lambda: Policy.preset("identity"))
+    initial_presets: tuple[str, ...] = DEFAULT_INITIAL_PRESETS
+    n_subpolicies: int = 5
+    n_genes: int = 2
+    ops: tuple[str, ...] | None = None
+    val_dataloader_idx: int = 0
+    feature_layer: str | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        raw: object = self.objectives
+        objectives = tuple(raw) if isinstance(raw, (tuple, list)) else ()
+        if not objectives:
+            raise ConfigError(
+                f"`objectives` must be a non-empty sequence of names from "
+                f"{available_objectives()}, got {self.objectives!r}"
+            )
+        for name in objectives:
+            if name not in available_objectives():
+                raise ConfigError(
+                    f"`objectives` must name registered objectives {available_objectives()}, "
+                    f"got unknown {name!r}"
+                )
+        if len(set(objectives)) != len(objectives):
+            raise ConfigError(f"`objectives` must not repeat names, got {list(objectives)}")
+        self.objectives = objectives
+        _int("population_size", self.population_size, 4, 1024)
+        budget = self.search_budget
+        if (
+            isinstance(budget, bool)
+            or not isinstance(budget, (int, float))
+            or not (math.isfinite(budget) and 0.0 <= budget <= 10.0)
+        ):
+            raise ConfigError(f"`search_budget` must be a fraction in [0, 10], got {budget!r}")
+        if self.every_n_epochs is not None:
+            _int("every_n_epochs", self.every_n_epochs, 1)
+        _int("min_generations", self.min_generations, 0)
+        _int("warmup_epochs", self.warmup_epochs, 1)
+        _int("lookahead_steps", self.lookahead_steps, 1)
+        _int("lookahead_batch_size", self.lookahead_batch_size, 1)
+        _int("train_probe_size", self.train_probe_size, self.lookahead_batch_size)
+        _int("val_probe_size", self.val_probe_size, 2)
+        self.mode = _choice("mode", self.mode, MODES)  # type: ignore[assignment]
+        self.fairness_groups = _choice("fairness_groups", self.fairness_groups, FAIRNESS_GROUPS)
+        self.fairness_metric = _choice("fairness_metric", self.fairness_metric, FAIRNESS_METRICS)
+        if not isinstance(self.batch_keys, Mapping):
+            raise ConfigError(f"`batch_keys` must be a mapping, got {self.batch_keys!r}")
+        self.batch_keys = dict(self.batch_keys)
+        self.normalize = _normalize(self.normalize)
+        if self.loss_fn is not None and not callable(self.loss_fn):
+            raise ConfigError(f"`loss_fn` must be callable or None, got {self.loss_fn!r}")
+        self.initial_policy = _policy("initial_policy", self.initial_policy)
+        raw_presets: object = self.initial_presets
+        if not isinstance(raw_presets, (tuple, list)) or any(
+            p not in presets() for p in raw_presets
+        ):
+            raise ConfigError(
+                f"`initial_presets` must be a sequence of preset names from {presets()}, "
+                f"got {self.initial_presets!r}"
+            )
+        self.initial_presets = tuple(self.initial_presets)
+        _int("n_subpolicies", self.n_subpolicies, 1, 256)
+        _int("n_genes", self.n_genes, 1, 4)
+        if self.ops is not None:
+            self.ops = tuple(self.ops)
+        _int("val_dataloader_idx", self.val_dataloader_idx, 0)
+        _int("seed", self.seed, 0)

@@ -1,0 +1,144 @@
+import csv
+
+import pytest
+import torch
+import yaml
+
+import evoaug
+from evoaug import EvoAugCallback, Policy
+
+
+def test_batch_mode_changes_what_the_model_sees(tmp_path, lt) -> None:
+    invert = Policy.from_genes([[("Invert", 1.0, 0.0)]])
+    cb = EvoAugCallback(initial_policy=invert, objectives=("accuracy",), **lt.SMALL)
+    model = lt.TinyNet()
+    train, val = lt.loaders()
+    clean = torch.cat([x for x, _ in train])
+    lt.trainer(tmp_path, [cb], max_epochs=1, limit_train_batches=2).fit(model, train, val)
+    seen = model.seen[0]
+    # every image the model trained on in epoch 0 is an inverted training image
+    assert any(torch.allclose(seen[0], 1 - c, atol=1e-6) for c in clean)
+    assert not any(torch.allclose(seen[0], c, atol=1e-6) for c in clean)
+
+
+def test_run_writes_history_pareto_best_and_logs(tmp_path, lt) -> None:
+    cb = EvoAugCallback(**lt.SMALL)
+    model = lt.TinyNet()
+    train, val = lt.loaders(groups=True)
+    trainer = lt.trainer(tmp_path, [cb], max_epochs=3)
+    trainer.fit(model, train, val)
+    run_dir = tmp_path / "logs" / "version_0" / "evoaug"
+    records, warnings = evoaug.search.read_history(run_dir / "history.jsonl")
+    assert warnings == []
+    assert [r["generation"] for r in records] == [0] * 4 + [1] * 4
+    assert all(
+        set(r["objectives"]) == {"accuracy", "difficulty", "diversity", "fairness"} for r in records
+    )
+    best = Policy.from_yaml(run_dir / "best_policy.yaml")
+    assert best == cb.best_policy
+    front = yaml.safe_load((run_dir / "pareto.yaml").read_text())
+    assert len(front) == len(cb.pareto_front) >= 1
+    assert cb.groups_source == "sensitive attribute"
+    with open(tmp_path / "logs" / "version_0" / "metrics.csv") as handle:
+        columns = next(csv.reader(handle))
+    for name in (
+        "evoaug/accuracy",
+        "evoaug/fairness",
+        "evoaug/hypervolume",
+        "evoaug/front_size",
+        "evoaug/generation",
+    ):
+        assert name in columns
+
+
+def test_main_model_is_unaffected_by_evaluation(tmp_path, lt) -> None:
+    """A run whose callback evaluates ends with the same weights as one that only trains."""
+    identity = Policy.preset("identity")
+
+    def run(every: int | None, out) -> dict:
+        torch.manual_seed(0)
+        model = lt.TinyNet()
+        cb = EvoAugCallback(
+            initial_policy=identity,
+            objectives=("accuracy",),
+            initial_presets=("identity",),
+            **{**lt.SMALL, "min_generations": 0},
+            every_n_epochs=every,
+            selection=_KeepIdentity(),
+        )
+        train, val = lt.loaders()
+        lt.trainer(out, [cb], max_epochs=2, limit_train_batches=3).fit(model, train, val)
+        return {k: v.clone() for k, v in model.state_dict().items()}
+
+    with_eval = run(1, tmp_path / "a")
+    without = run(100, tmp_path / "b")
+    for key in with_eval:
+        assert torch.equal(with_eval[key], without[key]), key
+
+
+class _KeepIdentity(evoaug.search.Selection):
+    """Always keep training with identity, so only the evaluation differs between runs."""
+
+    def select(self, front):  # type: ignore[override]
+        return 0
+
+    def _select(self, values, names):  # type: ignore[override]
+        return 0
+
+
+def test_fairness_sensitive_without_groups_fails_at_setup(tmp_path, lt) -> None:
+    cb = EvoAugCallback(fairness_groups="sensitive", **lt.SMALL)
+    train, val = lt.loaders(groups=False)
+    with pytest.raises(evoaug.ConfigError, match="needs batches that carry group ids"):
+        lt.trainer(tmp_path, [cb], max_epochs=2).fit(lt.TinyNet(), train, val)
+
+
+def test_auto_groups_fall_back_to_classes(tmp_path, lt) -> None:
+    cb = EvoAugCallback(**lt.SMALL)
+    train, val = lt.loaders(groups=False)
+    lt.trainer(tmp_path, [cb], max_epochs=2).fit(lt.TinyNet(), train, val)
+    assert cb.groups_source == "classes"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"objectives": ("accuracy", "speed")},
+            r"`objectives` must name registered objectives .* got unknown 'speed'",
+        ),
+        ({"population_size": 2}, r"`population_size` must be an int \[4, 1024\], got 2"),
+        ({"search_budget": -0.1}, r"`search_budget` must be a fraction in \[0, 10\], got -0.1"),
+        ({"mode": "gpu"}, r"`mode` must be one of \['batch', 'dataset'\], got 'gpu'"),
+        (
+            {"fairness_groups": "race"},
+            r"`fairness_groups` must be one of \['auto', 'sensitive', 'class'\]",
+        ),
+        ({"selection": "best"}, r"selection"),
+        ({"initial_policy": 3}, r"`initial_policy` must be a Policy, a preset name"),
+        ({"normalize": (0.5,)}, r"`normalize` must be None, a callable, \(mean, std\)"),
+        ({"warmup_epochs": 0}, r"`warmup_epochs` must be an int >= 1, got 0"),
+        (
+            {"train_probe_size": 4, "lookahead_batch_size": 8},
+            r"`train_probe_size` must be an int >= 8",
+        ),
+    ],
+)
+def test_bad_arguments(kwargs: dict, message: str) -> None:
+    with pytest.raises(evoaug.ConfigError, match=message):
+        EvoAugCallback(**kwargs)
+
+
+def test_bad_batch_layout_names_what_it_found(tmp_path, lt) -> None:
+    class Weird(lt.TinyNet):
+        pass
+
+    cb = EvoAugCallback(**lt.SMALL)
+    data = [{"pixels": torch.rand(1, 8, 8), "y": 0} for _ in range(32)]
+    loader = torch.utils.data.DataLoader(data, batch_size=8)
+    with pytest.raises(
+        evoaug.InputError,
+        match=r"batch has no image under key 'image'; found "
+        r"\{'pixels': Tensor\(8, 1, 8, 8\):float32",
+    ):
+        lt.trainer(tmp_path, [cb], max_epochs=1).fit(Weird(), loader, loader)
