@@ -164,6 +164,9 @@ class EvoAugCallback(pl.Callback):
         self._active_objectives: dict[str, float] = {}
         self._front: list[tuple[Policy, dict[str, float]]] = []
         self._history_lines = 0
+        self._epoch_done = -1  # last epoch whose scheduled generations ran
+        self._trained_epoch = -1  # last epoch fully trained, as of the restored checkpoint
+        self._trainer: pl.Trainer | None = None
         self._pending_state: dict[str, Any] | None = None
         self._layout: BatchLayout | None = None
         self._probes: tuple[Probe, Probe] | None = None
@@ -192,6 +195,7 @@ class EvoAugCallback(pl.Callback):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage != "fit":
             return
+        self._trainer = trainer
         root = trainer.log_dir or trainer.default_root_dir
         self.run_dir = Path(root) / "evoaug"
         if trainer.is_global_zero:
@@ -274,6 +278,11 @@ class EvoAugCallback(pl.Callback):
             min_generations=self.config.min_generations,
         )
         rank_zero_info(self.schedule.describe())
+        # A checkpoint saved at validation end precedes that epoch's generations: run them now,
+        # on the same weights they would have seen.
+        for epoch in sorted(self.schedule.generations_at):
+            if self._epoch_done < epoch <= self._trained_epoch:
+                self._run_epoch_generations(trainer, pl_module, epoch)
 
     # ------------------------------------------------------------------ batch mode
 
@@ -320,12 +329,18 @@ class EvoAugCallback(pl.Callback):
 
     @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.schedule is None or self.search is None:
+        self._run_epoch_generations(trainer, pl_module, trainer.current_epoch)
+        self._log_active(pl_module)
+
+    def _run_epoch_generations(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, epoch: int
+    ) -> None:
+        if self.schedule is None or self.search is None or epoch <= self._epoch_done:
             return
-        for _ in range(self.schedule.generations_at.get(trainer.current_epoch, 0)):
+        for _ in range(self.schedule.generations_at.get(epoch, 0)):
             try:
-                self._run_generation(trainer, pl_module)
-            except (ConfigError, EvoAugError):
+                self._run_generation(trainer, pl_module, epoch)
+            except EvoAugError:
                 raise
             except Exception as err:  # never lose the training run to the search
                 rank_zero_info(
@@ -333,7 +348,7 @@ class EvoAugCallback(pl.Callback):
                     "training goes on with the current policy"
                 )
                 break
-        self._log_active(pl_module)
+        self._epoch_done = epoch
 
     def _draw_probes(self, trainer: pl.Trainer) -> tuple[Probe, Probe]:
         if self._probes is not None:
@@ -393,7 +408,9 @@ class EvoAugCallback(pl.Callback):
             raise ConfigError("EvoAugCallback needs the LightningModule to configure an optimizer")
         return OptimizerSpec.from_optimizer(trainer.optimizers[0])
 
-    def _run_generation(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def _run_generation(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, epoch: int
+    ) -> None:
         if self.search is None or self._evaluator is None:
             raise EvoAugError("EvoAugCallback.setup did not run before a generation")
         train_probe, val_probe = self._draw_probes(trainer)
@@ -446,7 +463,7 @@ class EvoAugCallback(pl.Callback):
         self.generation += 1
         failed = sum(1 for r, _ in merged if not r.ok)
         rank_zero_info(
-            f"evoaug: generation {self.generation} at epoch {trainer.current_epoch}: "
+            f"evoaug: generation {self.generation} at epoch {epoch}: "
             f"{len(candidates)} candidates ({failed} failed) in "
             f"{time.perf_counter() - started:.1f}s; front of {len(self._front)}; "
             f"hypervolume {self.search.hypervolume_history[-1]:.4f}"
@@ -479,6 +496,8 @@ class EvoAugCallback(pl.Callback):
             "search": self.search.state_dict() if self.search is not None else None,
             "augmenter": self.augmenter.state_dict(),
             "history_lines": self._history_lines,
+            "epoch_done": self._epoch_done,
+            "trained_epoch": self._last_trained_epoch(),
             "config_seed": self.config.seed,
         }
 
@@ -486,6 +505,18 @@ class EvoAugCallback(pl.Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         # Applied in on_fit_start, after setup built the search.
         self._pending_state = dict(state_dict)
+
+    def _last_trained_epoch(self) -> int:
+        """The last epoch whose training batches all ran (checkpoints can come mid-epoch)."""
+        trainer = self._trainer
+        if trainer is None:
+            return self._epoch_done
+        progress = trainer.fit_loop.epoch_progress.current
+        trained = progress.processed - 1
+        in_epoch = progress.started > progress.processed  # e.g. saved at validation end
+        if in_epoch and trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+            trained += 1
+        return trained
 
     def _apply_state(self, state: dict[str, Any]) -> None:
         if state.get("version") != _STATE_VERSION:
@@ -501,6 +532,8 @@ class EvoAugCallback(pl.Callback):
             self._front = self.search.pareto_front() if self.generation else []
         self.augmenter.load_state_dict(state["augmenter"])
         self._history_lines = int(state["history_lines"])
+        self._epoch_done = int(state["epoch_done"])
+        self._trained_epoch = int(state["trained_epoch"])
         if self.run_dir is not None:
             HistoryWriter(self.run_dir).truncate(self._history_lines)
 

@@ -1,0 +1,78 @@
+import torch
+from torch.utils.data import DataLoader
+
+import evoaug
+from evoaug import EvoAugCallback, Policy
+
+INVERT = Policy.from_genes([[("Invert", 1.0, 0.0)]])
+
+
+class _InvertAfterFirst(evoaug.search.Selection):
+    """Pick nothing from the front: the test swaps in a known policy itself."""
+
+    def _select(self, normalized, raw, names):  # type: ignore[no-untyped-def]
+        return 0
+
+
+def test_dataset_mode_swap_reaches_persistent_workers(tmp_path, lt) -> None:
+    cb = EvoAugCallback(
+        mode="dataset",
+        objectives=("accuracy",),
+        every_n_epochs=1,
+        **{**lt.SMALL, "min_generations": 0},
+    )
+    data = lt.make_data(n=32)
+    clean = torch.stack([data[i][0] for i in range(len(data))])
+    loader = DataLoader(
+        cb.wrap_dataset(data), batch_size=16, num_workers=2, persistent_workers=True
+    )
+
+    swapped_at = {}
+
+    class Swap(lt.TinyNet):
+        def on_train_epoch_end(self) -> None:
+            # after the callback's generation at the end of epoch 0, force a known policy
+            if self.current_epoch == 0:
+                cb._set_active(INVERT)
+                swapped_at["epoch"] = 0
+
+    model = Swap()
+    lt.trainer(tmp_path, [cb], max_epochs=2).fit(model, loader, lt.loaders()[1])
+    assert swapped_at == {"epoch": 0}
+    epoch0 = torch.cat(model.seen[:2])
+    epoch1 = torch.cat(model.seen[2:])
+    # epoch 0 trains on clean images (identity), epoch 1 on inverted ones, read from the workers
+    assert all(any(torch.allclose(x, c) for c in clean) for x in epoch0)
+    assert all(any(torch.allclose(x, 1 - c) for c in clean) for x in epoch1)
+
+
+def test_dataset_mode_requires_wrapped_dataset(tmp_path, lt) -> None:
+    cb = EvoAugCallback(mode="dataset", **lt.SMALL)
+    train, val = lt.loaders()
+    import pytest
+
+    with pytest.raises(
+        evoaug.ConfigError, match=r"`mode='dataset'` needs the training dataset wrapped"
+    ):
+        lt.trainer(tmp_path, [cb], max_epochs=2).fit(lt.TinyNet(), train, val)
+
+
+def test_normalize_applies_after_augmentation_to_every_stage(tmp_path, lt) -> None:
+    seen_val = []
+
+    class Net(lt.TinyNet):
+        def validation_step(self, batch, batch_idx):  # type: ignore[no-untyped-def]
+            seen_val.append(batch[0].detach().clone())
+            return super().validation_step(batch, batch_idx)
+
+    cb = EvoAugCallback(
+        initial_policy=INVERT, normalize=((0.5,), (0.5,)), objectives=("accuracy",), **lt.SMALL
+    )
+    train, val = lt.loaders()
+    model = Net()
+    lt.trainer(tmp_path, [cb], max_epochs=1, limit_train_batches=1).fit(model, train, val)
+    clean_train = torch.cat([x for x, _ in train])
+    clean_val = torch.cat([x for x, _ in val])
+    x = model.seen[0][0]
+    assert any(torch.allclose(x, ((1 - c) - 0.5) / 0.5, atol=1e-6) for c in clean_train)
+    assert torch.allclose(seen_val[0], (clean_val[: len(seen_val[0])] - 0.5) / 0.5)

@@ -1,0 +1,136 @@
+import json
+
+import pytest
+import torch
+from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+from torch.utils.data import DataLoader
+
+from evoaug import EvoAugCallback, search
+
+# Resumed runs write checkpoints to a second folder; Lightning notes that, harmlessly.
+pytestmark = pytest.mark.filterwarnings("ignore:.*dirpath has changed.*")
+
+
+class _Kill(Callback):
+    """Stop the run like a killed job: an exception at the start of an epoch."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module):  # type: ignore[no-untyped-def]
+        if trainer.current_epoch == self.epoch:
+            raise _Killed
+
+
+class _Killed(Exception):
+    pass
+
+
+def _run(
+    lt,
+    root,
+    max_epochs: int,
+    ckpt_path=None,
+    save: bool = False,
+    kill_at=None,
+    ckpt_dir: str = "ckpt",
+):  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    cb = EvoAugCallback(every_n_epochs=1, **{**lt.SMALL, "min_generations": 0})
+    data = lt.make_data(n=64)
+    train = DataLoader(data, batch_size=16, shuffle=False)
+    val = DataLoader(lt.make_data(n=32, seed=1), batch_size=32)
+    callbacks = [cb]
+    if save:
+        callbacks.append(ModelCheckpoint(dirpath=root / ckpt_dir, save_last=True))
+    if kill_at is not None:
+        callbacks.append(_Kill(kill_at))
+    trainer = lt.trainer(
+        root, callbacks, max_epochs=max_epochs, logger=False, enable_checkpointing=save
+    )
+    if kill_at is not None:
+        with pytest.raises(_Killed):
+            trainer.fit(lt.TinyNet(), train, val, ckpt_path=ckpt_path)
+    else:
+        trainer.fit(lt.TinyNet(), train, val, ckpt_path=ckpt_path)
+    return cb
+
+
+def _history(root):  # type: ignore[no-untyped-def]
+    records, warnings = search.read_history(root / "evoaug" / "history.jsonl")
+    assert warnings == []
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
+
+
+def test_resume_continues_to_the_same_policies(tmp_path, lt) -> None:
+    full = _run(lt, tmp_path / "full", max_epochs=4)
+    _run(lt, tmp_path / "part", max_epochs=4, save=True, kill_at=2)
+    ckpt = tmp_path / "part" / "ckpt" / "last.ckpt"
+    state = torch.load(ckpt, weights_only=True)  # plain values only
+    (key,) = [k for k in state["callbacks"] if k.startswith("EvoAugCallback")]
+    # the generations of epochs 0 and 1 are in the checkpoint (a checkpoint saved before an
+    # epoch's generation makes the resumed run catch it up: tested below)
+    assert state["callbacks"][key]["generation"] == 2
+    json.dumps(state["callbacks"][key]["search"])
+    resumed = _run(lt, tmp_path / "part", max_epochs=4, ckpt_path=ckpt, save=True, ckpt_dir="ckpt2")
+    assert resumed.generation == full.generation == 3
+    assert resumed.best_policy == full.best_policy
+    assert _history(tmp_path / "part") == _history(tmp_path / "full")
+    assert resumed.search.checksum() == full.search.checksum()
+
+
+def test_history_beyond_the_checkpoint_is_dropped(tmp_path, lt) -> None:
+    _run(lt, tmp_path, max_epochs=3, save=True, kill_at=2)
+    history = tmp_path / "evoaug" / "history.jsonl"
+    lines = history.read_text().splitlines()
+    history.write_text("\n".join(lines + lines[-4:]) + "\n")  # a generation the checkpoint lacks
+    _run(
+        lt,
+        tmp_path,
+        max_epochs=3,
+        ckpt_path=tmp_path / "ckpt" / "last.ckpt",
+        save=True,
+        ckpt_dir="ckpt2",
+    )
+    generations = [r["generation"] for r in _history(tmp_path)]
+    assert generations == [0] * 4 + [1] * 4  # the extra copy is gone; epoch 2 is the last
+
+
+@pytest.mark.parametrize("bad", [{"version": 99}])
+def test_unknown_state_version_is_refused(tmp_path, lt, bad) -> None:  # type: ignore[no-untyped-def]
+    import evoaug
+
+    cb = EvoAugCallback(**lt.SMALL)
+    with pytest.raises(evoaug.ConfigError, match="callback state version 99"):
+        cb._apply_state(bad)
+
+
+class _SaveAtValidationEnd(Callback):
+    """Checkpoint at validation end, i.e. before the epoch's generation ran."""
+
+    def __init__(self, path) -> None:  # type: ignore[no-untyped-def]
+        self.path = path
+
+    def on_validation_end(self, trainer, pl_module):  # type: ignore[no-untyped-def]
+        if trainer.current_epoch == 1:
+            trainer.save_checkpoint(self.path)
+
+
+def test_checkpoint_before_a_generation_catches_it_up_on_resume(tmp_path, lt) -> None:
+    full = _run(lt, tmp_path / "full", max_epochs=4)
+    torch.manual_seed(0)
+    cb = EvoAugCallback(every_n_epochs=1, **{**lt.SMALL, "min_generations": 0})
+    train = DataLoader(lt.make_data(n=64), batch_size=16, shuffle=False)
+    val = DataLoader(lt.make_data(n=32, seed=1), batch_size=32)
+    ckpt = tmp_path / "part" / "mid.ckpt"
+    trainer = lt.trainer(
+        tmp_path / "part", [cb, _SaveAtValidationEnd(ckpt), _Kill(2)], max_epochs=4, logger=False
+    )
+    with pytest.raises(_Killed):
+        trainer.fit(lt.TinyNet(), train, val)
+    state = torch.load(ckpt, weights_only=True)
+    (key,) = [k for k in state["callbacks"] if k.startswith("EvoAugCallback")]
+    assert state["callbacks"][key]["generation"] == 1  # epoch 1's generation had not run yet
+    resumed = _run(lt, tmp_path / "part", max_epochs=4, ckpt_path=ckpt)
+    assert resumed.generation == 3
+    assert _history(tmp_path / "part") == _history(tmp_path / "full")
