@@ -12,8 +12,9 @@ SCRIPT = Path(__file__).parent / "scripts" / "ddp_fit.py"
 
 @pytest.mark.slow
 def test_two_process_ddp_evaluates_each_candidate_once(tmp_path) -> None:
-    proc = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path)], capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), str(tmp_path)], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["world_size"] for r in ranks] == [2, 2]

@@ -20,8 +20,13 @@ from evoaug import EvoAugCallback
 class Net(pl.LightningModule):
     def __init__(self) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
-                                 nn.Flatten(), nn.Linear(64, 2))
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding=1),
+            nn.BatchNorm2d(4),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(64, 2),
+        )
 
     def forward(self, x):  # type: ignore[no-untyped-def]
         return self.net(x)
@@ -41,18 +46,38 @@ def main(out: Path) -> None:
     pl.seed_everything(0, verbose=False)
     g = torch.Generator().manual_seed(0)
     data = TensorDataset(torch.rand(64, 1, 4, 4, generator=g), torch.arange(64) % 2)
-    cb = EvoAugCallback(population_size=6, lookahead_steps=2, lookahead_batch_size=8,
-                        train_probe_size=16, val_probe_size=16, n_subpolicies=2, n_genes=1,
-                        every_n_epochs=1)
-    trainer = pl.Trainer(max_epochs=3, accelerator="cpu", devices=2, strategy="ddp",
-                         callbacks=[cb], default_root_dir=out, logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, num_sanity_val_steps=0)
+    cb = EvoAugCallback(
+        population_size=6,
+        lookahead_steps=2,
+        lookahead_batch_size=8,
+        train_probe_size=16,
+        val_probe_size=16,
+        n_subpolicies=2,
+        n_genes=1,
+        every_n_epochs=1,
+    )
+    trainer = pl.Trainer(
+        max_epochs=3,
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp",
+        callbacks=[cb],
+        default_root_dir=out,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
     trainer.fit(Net(), DataLoader(data, batch_size=8), DataLoader(data, batch_size=8))
     assert cb.search is not None
-    result = {"rank": trainer.global_rank, "world_size": trainer.world_size,
-              "generation": cb.generation, "checksum": cb.search.checksum(),
-              "best": cb.best_policy.to_dict()}
+    result = {
+        "rank": trainer.global_rank,
+        "world_size": trainer.world_size,
+        "generation": cb.generation,
+        "checksum": cb.search.checksum(),
+        "best": cb.best_policy.to_dict(),
+    }
     (out / f"rank{trainer.global_rank}.json").write_text(json.dumps(result))
 
 
