@@ -2,6 +2,8 @@
 
 Subcommands:
 
+- ``evoaug fit|validate|test|predict --config recipes/X.yaml``: LightningCLI (see
+  :mod:`evoaug._lightning_cli`), overridable from the command line.
 - ``evoaug ops``: the op catalog with magnitude ranges.
 - ``evoaug policy show SOURCE``: a readable table of a policy file or preset name.
 - ``evoaug policy export SOURCE --to yaml|json|albumentations``: convert a policy.
@@ -90,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="evoaug", description="Evolutionary data augmentation for PyTorch Lightning."
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("fit", "validate", "test", "predict"):
+        sub.add_parser(
+            name, help=f"LightningCLI `{name}`: evoaug {name} --config RECIPE.yaml", add_help=False
+        )
 
     ops = sub.add_parser("ops", help="list the op catalog with magnitude ranges")
     ops.set_defaults(func=_cmd_ops)
@@ -114,6 +120,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``evoaug`` command; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("fit", "validate", "test", "predict"):
+        from evoaug._lightning_cli import run_lightning_cli
+
+        return run_lightning_cli(argv)
     args = _parser().parse_args(argv)
     try:
         status: int = args.func(args)

@@ -19,6 +19,7 @@ from evoaug.callback._batch import BatchLayout
 from evoaug.callback._config import CallbackConfig
 from evoaug.callback._data import collect_samples
 from evoaug.callback._distributed import all_gather_objects, check_identical, merge_shards, shard
+from evoaug.callback._runinfo import append_timeline, write_run_info
 from evoaug.callback._schedule import Schedule, plan_schedule
 from evoaug.evaluate import CandidateResult, Evaluator, OptimizerSpec, Probe, stratified_probe
 from evoaug.exceptions import ConfigError, EvoAugError
@@ -278,6 +279,8 @@ class EvoAugCallback(pl.Callback):
             min_generations=self.config.min_generations,
         )
         rank_zero_info(self.schedule.describe())
+        if trainer.is_global_zero and self.run_dir is not None:
+            write_run_info(self.run_dir, self._run_info(trainer))
         # A checkpoint saved at validation end precedes that epoch's generations: run them now,
         # on the same weights they would have seen.
         for epoch in sorted(self.schedule.generations_at):
@@ -331,6 +334,18 @@ class EvoAugCallback(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._run_epoch_generations(trainer, pl_module, trainer.current_epoch)
         self._log_active(pl_module)
+        if trainer.is_global_zero and self.run_dir is not None:
+            hv = self.search.hypervolume_history if self.search is not None else []
+            append_timeline(
+                self.run_dir,
+                {
+                    "epoch": trainer.current_epoch,
+                    "generation": self.generation,
+                    "policy": self._active.to_dict(),
+                    "objectives": self._active_objectives,
+                    "hypervolume": hv[-1] if hv else None,
+                },
+            )
 
     def _run_epoch_generations(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, epoch: int
@@ -395,6 +410,8 @@ class EvoAugCallback(pl.Callback):
             v_groups = v_labels
             self.groups_source = "classes"
         rank_zero_info(f"evoaug: fairness groups are the {self.groups_source}")
+        if trainer.is_global_zero and self.run_dir is not None:
+            write_run_info(self.run_dir, {"groups_source": self.groups_source})
         train_probe = Probe(images, labels, groups)
         val_probe = stratified_probe(
             v_images, v_labels, v_groups, size=cfg.val_probe_size, generator=g
@@ -468,6 +485,39 @@ class EvoAugCallback(pl.Callback):
             f"{time.perf_counter() - started:.1f}s; front of {len(self._front)}; "
             f"hypervolume {self.search.hypervolume_history[-1]:.4f}"
         )
+
+    def _run_info(self, trainer: pl.Trainer) -> dict[str, Any]:
+        cfg = self.config
+        datamodule = getattr(trainer, "datamodule", None)
+        describe = getattr(datamodule, "describe", None)
+        module = trainer.lightning_module
+        return {
+            "evoaug": {
+                "objectives": list(cfg.objectives),
+                "selection": repr(self.selection),
+                "population_size": cfg.population_size,
+                "search_budget": cfg.search_budget,
+                "lookahead_steps": cfg.lookahead_steps,
+                "lookahead_batch_size": cfg.lookahead_batch_size,
+                "mode": cfg.mode,
+                "fairness_groups": cfg.fairness_groups,
+                "fairness_metric": cfg.fairness_metric,
+                "n_subpolicies": cfg.n_subpolicies,
+                "n_genes": cfg.n_genes,
+                "initial_policy": cfg.initial_policy.name or "custom",
+                "seed": cfg.seed,
+            },
+            "schedule": {
+                "generations_at": {str(k): v for k, v in self.schedule.generations_at.items()}
+                if self.schedule
+                else {},
+                "description": self.schedule.describe() if self.schedule else "",
+            },
+            "dataset": describe() if callable(describe) else None,
+            "model": type(module).__name__ if module is not None else None,
+            "max_epochs": trainer.max_epochs,
+            "world_size": trainer.world_size,
+        }
 
     def _set_active(self, policy: Policy) -> None:
         self._active = policy

@@ -1,0 +1,81 @@
+"""``evoaug fit|validate|test|predict``: LightningCLI over evoaug's models and datamodules.
+
+Recipes are ordinary LightningCLI configs (``trainer``, ``model``, ``data`` with ``class_path``
+entries), overridable from the command line (``--trainer.max_epochs 3``). Two additions:
+
+- ``--test_after_fit`` (default true): after ``fit``, run ``test`` on the final weights in the
+  same log directory, so the run directory holds the test predictions the report reads.
+- ``--report`` (default false): after that, write the fairness report into the run directory.
+
+``class_path`` entries are trusted configuration, as in any LightningCLI config: they name Python
+classes that get instantiated. Policy files, by contrast, are pure data.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+from pytorch_lightning.utilities import rank_zero_info
+
+__all__ = ["EvoAugCLI", "run_lightning_cli"]
+
+LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
+
+
+class EvoAugCLI(LightningCLI):
+    """LightningCLI with evoaug's after-fit test and report steps."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        """Add ``--test_after_fit`` and ``--report``."""
+        parser.add_argument(
+            "--test_after_fit",
+            type=bool,
+            default=True,
+            help="after fit, test the final weights and save predictions for the report",
+        )
+        parser.add_argument(
+            "--report",
+            type=bool,
+            default=False,
+            help="after fit (and test), write report.html/.md/.json into the run directory",
+        )
+
+    def _run_dir(self) -> Path:
+        trainer = self.trainer
+        return Path(trainer.log_dir or trainer.default_root_dir) / "evoaug"
+
+    def after_fit(self) -> None:
+        """Test the final weights, then write the report, as configured."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        if config.get("test_after_fit", True) and not self.trainer.interrupted:
+            self.trainer.test(self.model, datamodule=self.datamodule, verbose=False)
+        run_dir = self._run_dir()
+        if config.get("report", False) and self.trainer.is_global_zero:
+            from evoaug.report import write_report
+
+            paths = write_report(run_dir, out=run_dir / "report.html")
+            rank_zero_info(f"evoaug: report written to {paths[0]}")
+        if self.trainer.is_global_zero:
+            print(f"evoaug: run directory {run_dir}")
+
+
+def run_lightning_cli(argv: Sequence[str]) -> int:
+    """Run a Lightning subcommand; return the exit status."""
+    try:
+        EvoAugCLI(
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            args=list(argv),
+            save_config_kwargs={"overwrite": True},
+            parser_kwargs={"prog": "evoaug"},
+        )
+    except SystemExit as err:  # jsonargparse exits on bad configs, with its own message
+        return int(err.code) if isinstance(err.code, int) else 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(run_lightning_cli(sys.argv[1:]))

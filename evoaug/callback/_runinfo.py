@@ -1,0 +1,79 @@
+"""What a run directory records besides the search history: run.json and timeline.jsonl.
+
+- ``run.json`` (written at the start of fit, then updated): evoaug's configuration, the schedule,
+  where the fairness groups came from, the dataset's ``describe()`` when the datamodule has one,
+  the command line and package versions.
+- ``timeline.jsonl``: one line per training epoch: the policy trained with in the next epoch, its
+  objectives, the generation count and the hypervolume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from evoaug._files import atomic_write_text
+
+__all__ = ["RUN_FILE", "TIMELINE_FILE", "append_timeline", "package_versions", "write_run_info"]
+
+RUN_FILE = "run.json"
+TIMELINE_FILE = "timeline.jsonl"
+_PACKAGES = (
+    "evoaug", "torch", "torchvision", "pytorch-lightning", "lightning", "pymoo", "fairlearn",
+    "albumentations", "numpy", "scikit-learn",
+)  # fmt: skip
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of evoaug and the packages its results depend on."""
+    out = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy: unknown objects become their repr."""
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError):
+        if isinstance(value, Mapping):
+            return {str(k): _plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [_plain(v) for v in value]
+        if isinstance(value, float):
+            return None
+        return repr(value)
+
+
+def write_run_info(run_dir: Path, info: Mapping[str, Any]) -> Path:
+    """Write ``run.json`` (merged into an existing one) atomically."""
+    path = run_dir / RUN_FILE
+    current: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            current = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            current = {}
+    current.update(_plain(dict(info)))
+    current.setdefault("command", " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:]]))
+    current.setdefault("versions", package_versions())
+    return atomic_write_text(path, json.dumps(current, indent=2, sort_keys=True) + "\n")
+
+
+def append_timeline(run_dir: Path, record: Mapping[str, Any]) -> None:
+    """Append one epoch's line to ``timeline.jsonl`` (flushed and fsynced)."""
+    line = json.dumps(_plain(dict(record)), separators=(",", ":"))
+    with (run_dir / TIMELINE_FILE).open("a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
