@@ -412,6 +412,7 @@ class EvoAugCallback(pl.Callback):
         rank_zero_info(f"evoaug: fairness groups are the {self.groups_source}")
         if trainer.is_global_zero and self.run_dir is not None:
             write_run_info(self.run_dir, {"groups_source": self.groups_source})
+            _write_samples(self.run_dir / "samples.pt", v_images, v_labels, v_groups)
         train_probe = Probe(images, labels, groups)
         val_probe = stratified_probe(
             v_images, v_labels, v_groups, size=cfg.val_probe_size, generator=g
@@ -593,6 +594,21 @@ _NO_GROUPS = (
     "groups) tuples or dicts with a 'group' key (or name yours with `batch_keys={'group': ...}`); "
     "or use fairness_groups='class' to measure worst-class accuracy instead"
 )
+
+
+def _write_samples(
+    path: Path, images: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor, per_group: int = 8
+) -> None:
+    """Save a few clean validation images per group for the report's sample grid."""
+    keep = torch.cat([torch.nonzero(groups == g).flatten()[:per_group] for g in groups.unique()])
+    sample = {
+        "images": (images[keep] * 255).round().clamp(0, 255).to(torch.uint8),
+        "labels": labels[keep].clone(),
+        "groups": groups[keep].clone(),
+    }
+    tmp = path.with_suffix(".tmp")
+    torch.save(sample, tmp)
+    tmp.replace(path)
 
 
 def _fit(policy: Policy, space: GenomeSpace) -> Policy | None:
