@@ -13,6 +13,7 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from pytorch_lightning.utilities import rank_zero_info
+from pytorch_lightning.utilities.model_helpers import is_overridden
 from typing_extensions import override
 
 from evoaug.callback._batch import BatchLayout
@@ -171,7 +172,7 @@ class EvoAugCallback(pl.Callback):
         self._pending_state: dict[str, Any] | None = None
         self._layout: BatchLayout | None = None
         self._probes: tuple[Probe, Probe] | None = None
-        self._hooked: tuple[pl.LightningModule, Any] | None = None
+        self._hooked: tuple[Any, Any] | None = None
         self._evaluator: Evaluator | None = None
 
     # ------------------------------------------------------------------ public results
@@ -194,6 +195,8 @@ class EvoAugCallback(pl.Callback):
 
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        # Every stage: validation, test and predict batches need `normalize` too.
+        self._install_batch_hook(trainer, pl_module)
         if stage != "fit":
             return
         self._trainer = trainer
@@ -239,7 +242,6 @@ class EvoAugCallback(pl.Callback):
 
     @override
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._install_batch_hook(trainer, pl_module)
         if self._pending_state is not None:
             self._apply_state(self._pending_state)
             self._pending_state = None
@@ -290,17 +292,30 @@ class EvoAugCallback(pl.Callback):
     # ------------------------------------------------------------------ batch mode
 
     def _install_batch_hook(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Wrap ``on_after_batch_transfer`` of the object Lightning calls it on.
+
+        Lightning calls the datamodule's hook when the datamodule overrides it, else the module's
+        (warning when the module overrides it while a datamodule is attached). Patching the
+        object Lightning would pick anyway keeps the user's hook and adds no warning.
+        """
         if self._hooked is not None:
             return
-        original = pl_module.on_after_batch_transfer
+        hook = "on_after_batch_transfer"
+        datamodule = getattr(trainer, "datamodule", None)
+        target: Any = pl_module
+        if datamodule is not None and (
+            is_overridden(hook, datamodule) or not is_overridden(hook, pl_module)
+        ):
+            target = datamodule
+        original = getattr(target, hook)
         callback = self
 
         def on_after_batch_transfer(batch: Any, dataloader_idx: int) -> Any:
             batch = original(batch, dataloader_idx)
             return callback._transform_batch(trainer, batch)
 
-        pl_module.on_after_batch_transfer = on_after_batch_transfer  # type: ignore[method-assign]
-        self._hooked = (pl_module, original)
+        setattr(target, hook, on_after_batch_transfer)
+        self._hooked = (target, original)
 
     def _transform_batch(self, trainer: pl.Trainer, batch: Any) -> Any:
         training = trainer.training and not trainer.sanity_checking
@@ -320,8 +335,13 @@ class EvoAugCallback(pl.Callback):
 
     def _remove_batch_hook(self) -> None:
         if self._hooked is not None:
-            module, original = self._hooked
-            module.on_after_batch_transfer = original  # type: ignore[method-assign]
+            target, original = self._hooked
+            if getattr(type(target), "on_after_batch_transfer", None) is getattr(
+                original, "__func__", None
+            ):
+                del target.on_after_batch_transfer  # back to the class's own method
+            else:
+                target.on_after_batch_transfer = original
             self._hooked = None
 
     @override
@@ -562,9 +582,9 @@ class EvoAugCallback(pl.Callback):
         trainer = self._trainer
         if trainer is None:
             return self._epoch_done
-        progress = trainer.fit_loop.epoch_progress.current
-        trained = progress.processed - 1
-        in_epoch = progress.started > progress.processed  # e.g. saved at validation end
+        progress: Any = trainer.fit_loop.epoch_progress.current  # a _ProcessedTracker
+        trained = int(progress.processed) - 1
+        in_epoch = int(progress.started) > int(progress.processed)  # saved at validation end
         if in_epoch and trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
             trained += 1
         return trained
@@ -600,7 +620,8 @@ def _write_samples(
     path: Path, images: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor, per_group: int = 8
 ) -> None:
     """Save a few clean validation images per group for the report's sample grid."""
-    keep = torch.cat([torch.nonzero(groups == g).flatten()[:per_group] for g in groups.unique()])
+    ids = sorted(set(groups.tolist()))
+    keep = torch.cat([torch.nonzero(groups == g).flatten()[:per_group] for g in ids])
     sample = {
         "images": (images[keep] * 255).round().clamp(0, 255).to(torch.uint8),
         "labels": labels[keep].clone(),

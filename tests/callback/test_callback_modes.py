@@ -76,3 +76,37 @@ def test_normalize_applies_after_augmentation_to_every_stage(tmp_path, lt) -> No
     x = model.seen[0][0]
     assert any(torch.allclose(x, ((1 - c) - 0.5) / 0.5, atol=1e-6) for c in clean_train)
     assert torch.allclose(seen_val[0], (clean_val[: len(seen_val[0])] - 0.5) / 0.5)
+
+
+def test_datamodule_hook_and_normalized_test_stage(tmp_path, lt) -> None:
+    """With a datamodule, the callback wraps the hook Lightning calls (no warning), and test
+    batches are normalized like training batches."""
+    import pytorch_lightning as pl
+
+    train, val = lt.loaders()
+
+    class DM(pl.LightningDataModule):
+        def train_dataloader(self):  # type: ignore[no-untyped-def]
+            return train
+
+        def val_dataloader(self):  # type: ignore[no-untyped-def]
+            return val
+
+        def test_dataloader(self):  # type: ignore[no-untyped-def]
+            return val
+
+    seen_test = []
+
+    class Net(lt.TinyNet):
+        def test_step(self, batch, batch_idx):  # type: ignore[no-untyped-def]
+            seen_test.append(batch[0].detach().clone())
+
+    cb = EvoAugCallback(normalize=((0.5,), (0.25,)), **lt.SMALL)
+    model, dm = Net(), DM()
+    trainer = lt.trainer(tmp_path, [cb], max_epochs=2)
+    trainer.fit(model, datamodule=dm)
+    trainer.test(model, datamodule=dm, verbose=False)
+    clean = torch.cat([x for x, _ in val])
+    assert torch.allclose(torch.cat(seen_test), (clean - 0.5) / 0.25)
+    assert "on_after_batch_transfer" not in vars(dm)  # unwrapped after teardown
+    assert "on_after_batch_transfer" not in vars(model)
