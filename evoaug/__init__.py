@@ -7,7 +7,7 @@ Example:
     torch.Size([4, 3, 32, 32])
 """
 
-from evoaug import evaluate, objectives, ops, search
+from evoaug import data, evaluate, models, objectives, ops, search
 from evoaug.callback import EvoAugCallback
 from evoaug.evaluate import Evaluator, OptimizerSpec, Probe
 from evoaug.exceptions import ConfigError, EvoAugError, InputError, OpError, UnknownOpError
@@ -45,8 +45,10 @@ __all__ = [
     "Weights",
     "__version__",
     "available_ops",
+    "data",
     "evaluate",
     "get_op",
+    "models",
     "objectives",
     "ops",
     "register_objective",
