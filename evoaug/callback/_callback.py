@@ -25,7 +25,7 @@ from evoaug.callback._schedule import Schedule, plan_schedule
 from evoaug.evaluate import CandidateResult, Evaluator, OptimizerSpec, Probe, stratified_probe
 from evoaug.exceptions import ConfigError, EvoAugError
 from evoaug.genome import GenomeSpace
-from evoaug.pipeline import AugmentedDataset, BatchAugmenter, PolicySlot
+from evoaug.pipeline import AugmentedDataset, BatchAugmenter, Normalize, PolicySlot
 from evoaug.policy import Policy, SubPolicy
 from evoaug.search import (
     HistoryWriter,
@@ -71,8 +71,12 @@ class EvoAugCallback(pl.Callback):
         fairness_metric: See :class:`evoaug.objectives.Fairness`.
         batch_keys: Where images, labels and groups sit in a batch, e.g.
             ``{"image": "x", "label": "y", "group": "race"}`` or positions for tuples.
-        normalize: Applied after augmentation to every batch (train, val, test): ``(mean, std)``
-            or a callable. Remove normalization from your dataset transforms when you set it.
+        normalize: Applied after augmentation to every batch (train, val, test): ``(mean, std)``,
+            a callable, or ``"datamodule"`` for the attached datamodule's ``normalization``
+            attribute (evoaug's datamodules have one). Remove normalization from your dataset
+            transforms when you set it.
+        search: ``False`` trains with ``initial_policy`` throughout, without any generation:
+            the same pipeline as the search, for fixed-policy baselines.
         loss_fn: Loss of the look-ahead; default: cross-entropy on the module's outputs.
         initial_policy: Policy used until the first generation (a Policy, preset or file).
         initial_presets: Presets placed in the first population.
@@ -113,6 +117,7 @@ class EvoAugCallback(pl.Callback):
         batch_keys: Mapping[str, int | str] | None = None,
         normalize: Any = None,
         loss_fn: Callable[..., torch.Tensor] | None = None,
+        search: bool = True,
         initial_policy: Policy | str = "identity",
         initial_presets: Sequence[str] = ("identity", "autoaugment-cifar10", "autoaugment-svhn"),
         n_subpolicies: int = 5,
@@ -141,6 +146,7 @@ class EvoAugCallback(pl.Callback):
             batch_keys=dict(batch_keys or {}),
             normalize=normalize,
             loss_fn=loss_fn,
+            search=search,
             initial_policy=initial_policy,  # type: ignore[arg-type]
             initial_presets=tuple(initial_presets),
             n_subpolicies=n_subpolicies,
@@ -156,7 +162,8 @@ class EvoAugCallback(pl.Callback):
             pass  # checked in setup, where the batches can be seen
         self.space = GenomeSpace(cfg.ops, n_subpolicies=cfg.n_subpolicies, n_genes=cfg.n_genes)
         self.slot = PolicySlot(cfg.initial_policy, max_genes=max(4, cfg.n_genes))
-        self.augmenter = BatchAugmenter(cfg.initial_policy, normalize=cfg.normalize, seed=cfg.seed)
+        self.augmenter = BatchAugmenter(cfg.initial_policy, seed=cfg.seed)
+        self._normalize: Callable[[torch.Tensor], torch.Tensor] | None = None
         self.search: Search | None = None
         self.schedule: Schedule | None = None
         self.run_dir: Path | None = None
@@ -195,6 +202,8 @@ class EvoAugCallback(pl.Callback):
 
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self._normalize = self._resolve_normalize(trainer)
+        self.augmenter.normalize = self._normalize
         # Every stage: validation, test and predict batches need `normalize` too.
         self._install_batch_hook(trainer, pl_module)
         if stage != "fit":
@@ -212,7 +221,7 @@ class EvoAugCallback(pl.Callback):
             batch_size=self.config.lookahead_batch_size,
             feature_layer=self.config.feature_layer,
             fairness_metric=self.config.fairness_metric,
-            normalize=self.config.normalize,
+            normalize=self._normalize,
         )
         initial = [_fit(Policy.preset(n), self.space) for n in self.config.initial_presets]
         seeds = [p for p in dict.fromkeys(initial) if p is not None]
@@ -223,6 +232,20 @@ class EvoAugCallback(pl.Callback):
             seed=self.config.seed,
             initial_policies=seeds[: self.config.population_size],
         )
+
+    def _resolve_normalize(
+        self, trainer: pl.Trainer
+    ) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        value = self.config.normalize
+        if value != "datamodule":
+            return value  # type: ignore[return-value]
+        stats = getattr(getattr(trainer, "datamodule", None), "normalization", None)
+        if stats is None:
+            raise ConfigError(
+                "`normalize='datamodule'` needs a datamodule with a `normalization` attribute "
+                "((mean, std) per channel); pass `normalize=(mean, std)` instead"
+            )
+        return Normalize(*stats)
 
     def _check_groups_early(self, trainer: pl.Trainer) -> None:
         """With ``fairness_groups="sensitive"``, fail now if the batches carry no groups."""
@@ -280,6 +303,8 @@ class EvoAugCallback(pl.Callback):
             warmup_epochs=self.config.warmup_epochs,
             min_generations=self.config.min_generations,
         )
+        if not self.config.search:
+            self.schedule = Schedule({}, self.schedule.train_batches, 0, note="Search disabled.")
         rank_zero_info(self.schedule.describe())
         if trainer.is_global_zero and self.run_dir is not None:
             write_run_info(self.run_dir, self._run_info(trainer))
@@ -319,7 +344,7 @@ class EvoAugCallback(pl.Callback):
 
     def _transform_batch(self, trainer: pl.Trainer, batch: Any) -> Any:
         training = trainer.training and not trainer.sanity_checking
-        if not training and self.config.normalize is None:
+        if not training and self._normalize is None:
             return batch
         layout = self._layout or BatchLayout.infer(batch, self.config.batch_keys)
         self._layout = layout
@@ -329,8 +354,8 @@ class EvoAugCallback(pl.Callback):
         else:
             if images.dtype == torch.uint8:
                 images = images.float() / 255.0
-            if self.config.normalize is not None:
-                images = self.config.normalize(images)
+            if self._normalize is not None:
+                images = self._normalize(images)
         return layout.with_images(batch, images)
 
     def _remove_batch_hook(self) -> None:
@@ -352,6 +377,8 @@ class EvoAugCallback(pl.Callback):
 
     @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self.config.search:
+            return
         self._run_epoch_generations(trainer, pl_module, trainer.current_epoch)
         self._log_active(pl_module)
         if trainer.is_global_zero and self.run_dir is not None:

@@ -59,15 +59,16 @@ def _policy(name: str, value: object) -> Policy:
     )
 
 
-def _normalize(value: object) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    if value is None or callable(value):
+def _normalize(value: object) -> Callable[[torch.Tensor], torch.Tensor] | str | None:
+    if value is None or callable(value) or value == "datamodule":
         return value
     if isinstance(value, Mapping) and set(value) == {"mean", "std"}:
         return Normalize(value["mean"], value["std"])
     if isinstance(value, (tuple, list)) and len(value) == 2:
         return Normalize(value[0], value[1])
     raise ConfigError(
-        "`normalize` must be None, a callable, (mean, std) or {'mean': ..., 'std': ...}, "
+        "`normalize` must be None, 'datamodule', a callable, (mean, std) or "
+        "{'mean': ..., 'std': ...}, "
         f"got {value!r}"
     )
 
@@ -91,7 +92,8 @@ class CallbackConfig:
     fairness_groups: str = "auto"
     fairness_metric: str = "worst_group_accuracy"
     batch_keys: dict[str, int | str] = field(default_factory=dict)
-    normalize: Callable[[torch.Tensor], torch.Tensor] | None = None
+    normalize: Callable[[torch.Tensor], torch.Tensor] | str | None = None
+    search: bool = True
     loss_fn: Callable[..., torch.Tensor] | None = None
     initial_policy: Policy = field(default_factory=lambda: Policy.preset("identity"))
     initial_presets: tuple[str, ...] = DEFAULT_INITIAL_PRESETS
@@ -142,6 +144,8 @@ class CallbackConfig:
             raise ConfigError(f"`batch_keys` must be a mapping, got {self.batch_keys!r}")
         self.batch_keys = dict(self.batch_keys)
         self.normalize = _normalize(self.normalize)
+        if not isinstance(self.search, bool):
+            raise ConfigError(f"`search` must be a bool, got {self.search!r}")
         if self.loss_fn is not None and not callable(self.loss_fn):
             raise ConfigError(f"`loss_fn` must be callable or None, got {self.loss_fn!r}")
         self.initial_policy = _policy("initial_policy", self.initial_policy)
