@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 
 ## run: the main job on the embedded default (scikit-learn digits, no download)
 run: $(STAMP)
-	$(VENV)/bin/evoaug demo --out runs/demo
+	$(VENV)/bin/evoaug fit --config recipes/digits.yaml
 
 ## test: the whole test suite, slow tests included
 test: $(STAMP)

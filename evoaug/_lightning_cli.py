@@ -13,12 +13,15 @@ classes that get instantiated. Policy files, by contrast, are pure data.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.utilities import rank_zero_info
+
+from evoaug.exceptions import EvoAugError
 
 __all__ = ["EvoAugCLI", "run_lightning_cli"]
 
@@ -64,6 +67,8 @@ class EvoAugCLI(LightningCLI):
 
 def run_lightning_cli(argv: Sequence[str]) -> int:
     """Run a Lightning subcommand; return the exit status."""
+    # Lightning's CLI uses a jsonargparse API deprecated upstream; users can't act on it.
+    os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
     try:
         EvoAugCLI(
             subclass_mode_model=True,
@@ -74,6 +79,9 @@ def run_lightning_cli(argv: Sequence[str]) -> int:
         )
     except SystemExit as err:  # jsonargparse exits on bad configs, with its own message
         return int(err.code) if isinstance(err.code, int) else 1
+    except EvoAugError as err:  # bad data paths, bad arguments: a message, not a traceback
+        print(f"evoaug: error: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

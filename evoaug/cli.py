@@ -7,6 +7,7 @@ Subcommands:
 - ``evoaug ops``: the op catalog with magnitude ranges.
 - ``evoaug policy show SOURCE``: a readable table of a policy file or preset name.
 - ``evoaug policy export SOURCE --to yaml|json|albumentations``: convert a policy.
+- ``evoaug report RUN_DIR [--baseline RUN_DIR ...] [--out report.html]``: the fairness report.
 - ``evoaug demo --out DIR``: augment scikit-learn's bundled digits with presets and write a sample
   grid and the policies (no download).
 """
@@ -80,6 +81,15 @@ def _cmd_policy_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from evoaug.report import write_report
+
+    paths = write_report(Path(args.run_dir), baselines=tuple(args.baseline), out=args.out)
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from evoaug._demo import run_demo
 
@@ -110,6 +120,18 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--to", choices=("yaml", "json", "albumentations"), default="yaml")
     export.add_argument("--out", help="output file (default: standard output)")
     export.set_defaults(func=_cmd_policy_export)
+
+    report = sub.add_parser("report", help="write the fairness report of a run directory")
+    report.add_argument("run_dir", help="a run directory (<log dir>/evoaug)")
+    report.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="RUN_DIR",
+        help="a run to compare against (repeatable)",
+    )
+    report.add_argument("--out", help="report.html path (default: RUN_DIR/report.html)")
+    report.set_defaults(func=_cmd_report)
 
     demo = sub.add_parser("demo", help="augment the bundled digits and write a sample grid")
     demo.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
