@@ -59,8 +59,12 @@ class EvoAugCLI(LightningCLI):
         if config.get("report", False) and self.trainer.is_global_zero:
             from evoaug.report import write_report
 
-            paths = write_report(run_dir, out=run_dir / "report.html")
-            rank_zero_info(f"evoaug: report written to {paths[0]}")
+            try:
+                paths = write_report(run_dir, out=run_dir / "report.html")
+            except EvoAugError as err:  # the run succeeded; say why there is no report
+                rank_zero_info(f"evoaug: no report: {err}")
+            else:
+                rank_zero_info(f"evoaug: report written to {paths[0]}")
         if self.trainer.is_global_zero:
             print(f"evoaug: run directory {run_dir}")
 

@@ -84,7 +84,13 @@ def _cmd_policy_export(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from evoaug.report import write_report
 
-    paths = write_report(Path(args.run_dir), baselines=tuple(args.baseline), out=args.out)
+    paths = write_report(
+        Path(args.run_dir),
+        baselines=tuple(args.baseline),
+        out=args.out,
+        n_bootstrap=args.bootstrap,
+        seed=args.seed,
+    )
     for path in paths:
         print(f"wrote {path}")
     return 0
@@ -131,6 +137,8 @@ def _parser() -> argparse.ArgumentParser:
         help="a run to compare against (repeatable)",
     )
     report.add_argument("--out", help="report.html path (default: RUN_DIR/report.html)")
+    report.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
+    report.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     report.set_defaults(func=_cmd_report)
 
     demo = sub.add_parser("demo", help="augment the bundled digits and write a sample grid")

@@ -158,8 +158,7 @@ class EvoAugCallback(pl.Callback):
         )
         cfg = self.config
         self.selection = get_selection(selection)
-        if "fairness" in cfg.objectives and cfg.fairness_groups == "sensitive":
-            pass  # checked in setup, where the batches can be seen
+        self.selection.validate(cfg.objectives)
         self.space = GenomeSpace(cfg.ops, n_subpolicies=cfg.n_subpolicies, n_genes=cfg.n_genes)
         self.slot = PolicySlot(cfg.initial_policy, max_genes=max(4, cfg.n_genes))
         self.augmenter = BatchAugmenter(cfg.initial_policy, seed=cfg.seed)

@@ -51,6 +51,9 @@ class Knee(Selection):
                     return first_best(distance, closeness)
         return first_best(closeness)
 
+    def __repr__(self) -> str:
+        return "Knee()"
+
 
 class Weights(Selection):
     """Choose by objective weights, as pseudo-weights (pymoo ``PseudoWeights``) or a weighted sum.
@@ -98,6 +101,9 @@ class Weights(Selection):
             raise ConfigError(f"`method` must be one of ['pseudo', 'sum'], got {method!r}")
         self.method = method
         self.ignore_missing = bool(ignore_missing)
+
+    def __repr__(self) -> str:
+        return f"Weights({self.weights!r}, method={self.method!r})"
 
     def validate(self, objectives: Sequence[str]) -> None:
         """Every weighted objective must be searched, unless ``ignore_missing``."""
@@ -159,6 +165,9 @@ class Constraint(Selection):
             raise ConfigError(f"`maximize` must be an objective name, got {maximize!r}")
         self.maximize = maximize
         self.at_least = check_weights("at_least", at_least) if at_least is not None else {}
+
+    def __repr__(self) -> str:
+        return f"Constraint(maximize={self.maximize!r}, at_least={self.at_least!r})"
 
     def validate(self, objectives: Sequence[str]) -> None:
         """``maximize`` and every bounded objective must be searched."""

@@ -116,7 +116,10 @@ def test_auto_groups_fall_back_to_classes(tmp_path, lt) -> None:
         ),
         ({"selection": "best"}, r"selection"),
         ({"initial_policy": 3}, r"`initial_policy` must be a Policy, a preset name"),
-        ({"normalize": (0.5,)}, r"`normalize` must be None, a callable, \(mean, std\)"),
+        (
+            {"normalize": (0.5,)},
+            r"`normalize` must be None, 'datamodule', a callable, \(mean, std\)",
+        ),
         ({"warmup_epochs": 0}, r"`warmup_epochs` must be an int >= 1, got 0"),
         (
             {"train_probe_size": 4, "lookahead_batch_size": 8},

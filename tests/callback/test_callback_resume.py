@@ -117,7 +117,7 @@ class _SaveAtValidationEnd(Callback):
 
 
 def test_checkpoint_before_a_generation_catches_it_up_on_resume(tmp_path, lt) -> None:
-    full = _run(lt, tmp_path / "full", max_epochs=4)
+    _run(lt, tmp_path / "full", max_epochs=4)
     torch.manual_seed(0)
     cb = EvoAugCallback(every_n_epochs=1, **{**lt.SMALL, "min_generations": 0})
     train = DataLoader(lt.make_data(n=64), batch_size=16, shuffle=False)
