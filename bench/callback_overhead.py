@@ -1,0 +1,146 @@
+"""Wall time of `fit` with EvoAugCallback (defaults) over `fit` with the fixed TrivialAugment policy.
+
+Both arms use the same pipeline (EvoAugCallback in batch mode; the baseline with `search=False`
+and `initial_policy="trivialaugment"`), model, data, epochs and seed; only the search differs.
+Repeats of the two arms are interleaved; the table reports medians.
+
+    python bench/callback_overhead.py --dataset digits --epochs 12 --repeats 3
+    python bench/callback_overhead.py --dataset cifar10 --cifar-tar ../shared/data/cifar10_jpg.tar.gz \
+        --limit-train 10000 --epochs 20 --model resnet18 --repeats 3 --write-docs
+
+The CIFAR-10 archive is extracted once into `--cache` (default ~/.cache/evoaug-bench), never into
+the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
+
+import pytorch_lightning as pl  # noqa: E402
+import torch  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import (  # noqa: E402
+    command_line,
+    machine_info,
+    machine_markdown,
+    markdown_table,
+    write_docs_section,
+)
+
+from evoaug import EvoAugCallback  # noqa: E402
+from evoaug.data import DigitsDataModule, ImageFolderDataModule  # noqa: E402
+from evoaug.models import Classifier  # noqa: E402
+
+DOCS = Path(__file__).parents[1] / "docs" / "benchmarks.md"
+
+
+def _datamodule(args: argparse.Namespace) -> pl.LightningDataModule:
+    if args.dataset == "digits":
+        return DigitsDataModule(batch_size=args.batch_size, image_size=args.image_size, seed=0)
+    cache = Path(args.cache).expanduser()
+    root = cache / "cifar10_jpg"
+    if not (root / "train").is_dir():
+        if not args.cifar_tar or not Path(args.cifar_tar).is_file():
+            raise SystemExit(
+                "--cifar-tar must point at cifar10_jpg.tar.gz (see docs/benchmarks.md)"
+            )
+        root.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(args.cifar_tar) as tar:
+            tar.extractall(root, filter="data")
+        inner = [p for p in root.iterdir() if p.is_dir() and (p / "train").is_dir()]
+        if inner:
+            root = inner[0]
+    if not (root / "train").is_dir():
+        root = next(p for p in root.iterdir() if (p / "train").is_dir())
+    return ImageFolderDataModule(
+        root=str(root), batch_size=args.batch_size, limit_train=args.limit_train,
+        limit_test=args.limit_test, image_size=32, seed=0,
+    )  # fmt: skip
+
+
+def _fit(args: argparse.Namespace, search: bool) -> tuple[float, int]:
+    pl.seed_everything(0, verbose=False)
+    dm = _datamodule(args)
+    callback = EvoAugCallback(
+        search=search,
+        initial_policy="identity" if search else "trivialaugment",
+        normalize="datamodule",
+        seed=0,
+    )
+    model = Classifier(model=args.model, lr=args.lr, scheduler="cosine")
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = pl.Trainer(
+            max_epochs=args.epochs, accelerator=args.accelerator, devices=1, logger=False,
+            enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+            default_root_dir=tmp, num_sanity_val_steps=0, log_every_n_steps=50,
+        )  # fmt: skip
+        start = time.perf_counter()
+        trainer.fit(model, datamodule=dm)
+        seconds = time.perf_counter() - start
+    return seconds, callback.generation
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", choices=("digits", "cifar10"), default="digits")
+    parser.add_argument("--cifar-tar", default="../shared/data/cifar10_jpg.tar.gz")
+    parser.add_argument("--cache", default="~/.cache/evoaug-bench")
+    parser.add_argument("--model", default="small-cnn")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--image-size", type=int, default=16)
+    parser.add_argument("--limit-train", type=int, default=10000)
+    parser.add_argument("--limit-test", type=int, default=2000)
+    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--accelerator", default="cpu")
+    parser.add_argument("--write-docs", action="store_true")
+    args = parser.parse_args(argv)
+    info = machine_info()
+    times: dict[bool, list[float]] = {False: [], True: []}
+    generations = 0
+    for _ in range(args.repeats):  # interleaved: a busy moment hits both arms
+        for search in (False, True):
+            seconds, gens = _fit(args, search)
+            times[search].append(seconds)
+            if search:
+                generations = gens
+            print(f"search={search}: {seconds:.1f}s", flush=True)
+    base, evo = statistics.median(times[False]), statistics.median(times[True])
+    setting = f"{args.dataset}, {args.model}, {args.epochs} epochs, batch {args.batch_size}" + (
+        f", {args.limit_train} training images" if args.dataset == "cifar10" else ""
+    )
+    rows = [
+        [setting, "fixed trivialaugment", f"{base:.1f}", "1.00x", "0"],
+        [setting, "evoaug (defaults)", f"{evo:.1f}", f"{evo / base:.2f}x", str(generations)],
+    ]
+    table = markdown_table(
+        ["setting", "arm", "fit seconds (median)", "vs trivialaugment", "generations"], rows
+    )
+    text = "\n\n".join(
+        [
+            f"Measured with `{command_line(__file__, sys.argv[1:] if argv is None else argv)}`"
+            f" ({args.repeats} interleaved repeats).",
+            machine_markdown(info),
+            table,
+        ]
+    )
+    print(text)
+    if args.write_docs:
+        write_docs_section(DOCS, f"callback_overhead_{args.dataset}", text)
+    torch.set_num_threads(torch.get_num_threads())
+
+
+if __name__ == "__main__":
+    main()
