@@ -1,12 +1,13 @@
-"""Wall time of `fit` with EvoAugCallback (defaults) over `fit` with the fixed TrivialAugment policy.
+"""Wall time of `fit` with EvoAugCallback (defaults) over `fit` with fixed TrivialAugment.
 
 Both arms use the same pipeline (EvoAugCallback in batch mode; the baseline with `search=False`
 and `initial_policy="trivialaugment"`), model, data, epochs and seed; only the search differs.
 Repeats of the two arms are interleaved; the table reports medians.
 
     python bench/callback_overhead.py --dataset digits --epochs 12 --repeats 3
-    python bench/callback_overhead.py --dataset cifar10 --cifar-tar ../shared/data/cifar10_jpg.tar.gz \
-        --limit-train 10000 --epochs 20 --model resnet18 --repeats 3 --write-docs
+    python bench/callback_overhead.py --dataset cifar10 \
+        --cifar-tar ../shared/data/cifar10_jpg.tar.gz --limit-train 10000 --epochs 20 \
+        --model resnet18 --repeats 3 --write-docs
 
 The CIFAR-10 archive is extracted once into `--cache` (default ~/.cache/evoaug-bench), never into
 the repository.
@@ -26,11 +27,11 @@ from pathlib import Path
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
 
-import pytorch_lightning as pl  # noqa: E402
-import torch  # noqa: E402
+import pytorch_lightning as pl
+import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import (  # noqa: E402
+from _common import (
     command_line,
     machine_info,
     machine_markdown,
@@ -38,9 +39,9 @@ from _common import (  # noqa: E402
     write_docs_section,
 )
 
-from evoaug import EvoAugCallback  # noqa: E402
-from evoaug.data import DigitsDataModule, ImageFolderDataModule  # noqa: E402
-from evoaug.models import Classifier  # noqa: E402
+from evoaug import EvoAugCallback
+from evoaug.data import DigitsDataModule, ImageFolderDataModule
+from evoaug.models import Classifier
 
 DOCS = Path(__file__).parents[1] / "docs" / "benchmarks.md"
 
