@@ -48,6 +48,11 @@ class CandidateFailure(Exception):
 
     The message becomes the candidate's ``failure`` reason, as written (without the type name
     that other exceptions get). The evaluator catches it; it never reaches the caller.
+
+    Example:
+        >>> str(CandidateFailure("the policy erased every image"))
+        'the policy erased every image'
+
     """
 
 
@@ -65,6 +70,7 @@ class CandidateContext(Protocol):
         val_probe: The validation probe, with its ``groups`` when the caller gave them.
         loss_fn: ``loss_fn(outputs, labels) -> scalar mean loss``.
         normalize: Applied after augmentation, before every model call (identity when unset).
+
     """
 
     policy: Policy
@@ -102,12 +108,18 @@ class CandidateContext(Protocol):
         """``[N, D]`` features of ``images`` (see ``Evaluator(feature_layer=...)``), no grad."""
         ...
 
-    def loss(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
-        """Mean loss of ``model`` on ``images`` (normalized first), batched, no grad."""
+    def clean_pass(self, size: int, draw: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(outputs, features)`` of θ (eval mode) on ``train_subset(size)``.
+
+        With ``draw=None`` the images are clean (computed once per evaluation); with
+        ``draw=d`` they are the policy's d-th independent draw (computed once per candidate,
+        the same seeds for every candidate). Passes over fewer images are prefixes of passes
+        over more.
+        """
         ...
 
     def shared(self, key: str, compute: Callable[[], T]) -> T:
-        """``compute()`` once per evaluation, then the cached value for every candidate."""
+        """``compute()`` once per evaluation, then the cached value (``evoaug.*`` keys reserved)."""
         ...
 
 
@@ -133,6 +145,7 @@ class Objective(ABC):
         >>> get_objective("darkness").name
         'darkness'
         >>> unregister_objective("darkness")
+
     """
 
     name: ClassVar[str] = ""
@@ -143,10 +156,11 @@ class Objective(ABC):
 
         Raises:
             ConfigError: The probes cannot give this objective (e.g. fairness without groups).
+
         """
         self._check(train_probe, val_probe)
 
-    def _check(self, train_probe: Probe, val_probe: Probe) -> None:
+    def _check(self, train_probe: Probe, val_probe: Probe) -> None:  # noqa: B027 (optional hook)
         """Override to validate probes; the default accepts everything."""
 
     def __call__(self, ctx: CandidateContext) -> float:
@@ -157,6 +171,7 @@ class Objective(ABC):
 
         Raises:
             CandidateFailure: The value is NaN or infinite.
+
         """
         raw = self._compute(ctx)
         value = float(raw.item() if isinstance(raw, torch.Tensor) else raw)
@@ -207,13 +222,13 @@ def register_objective(name: str, *, replace: bool = False) -> Callable[[T], T]:
         >>> "mean_brightness" in available_objectives()
         True
         >>> unregister_objective("mean_brightness")
+
     """
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"`name` must be a non-empty string, got {name!r}")
     if name in _REGISTRY and not replace:
         raise ConfigError(
-            f"objective {name!r} is already registered; choose another name or pass "
-            "`replace=True`"
+            f"objective {name!r} is already registered; choose another name or pass `replace=True`"
         )
 
     def decorator(target: T) -> T:
@@ -241,6 +256,7 @@ def unregister_objective(name: str) -> None:
 
     Raises:
         ConfigError: No objective is registered under ``name``.
+
     """
     _lookup(name)
     del _REGISTRY[name]
@@ -271,6 +287,7 @@ def get_objective(name: str, **options: Any) -> Objective:
     Example:
         >>> get_objective("fairness", metric="accuracy_difference").metric
         'accuracy_difference'
+
     """
     cls = _lookup(name)
     try:
@@ -285,5 +302,6 @@ def available_objectives() -> list[str]:
     Example:
         >>> available_objectives()[:4]
         ['accuracy', 'difficulty', 'diversity', 'fairness']
+
     """
     return sorted(_REGISTRY)

@@ -13,7 +13,12 @@ import numpy as np
 import torch
 
 from evoaug.exceptions import ConfigError
-from evoaug.objectives._base import CandidateContext, CandidateFailure, Objective, register_objective
+from evoaug.objectives._base import (
+    CandidateContext,
+    CandidateFailure,
+    Objective,
+    register_objective,
+)
 
 __all__ = ["Accuracy", "Difficulty", "Diversity"]
 
@@ -22,6 +27,16 @@ def _size(name: str, value: object, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"`{name}` must be an int >= {minimum}, got {value!r}")
     return value
+
+
+def _mean_loss(ctx: CandidateContext, outputs: torch.Tensor, labels: torch.Tensor) -> float:
+    loss = ctx.loss_fn(outputs, labels)
+    if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
+        got = (
+            f"shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else type(loss).__name__
+        )
+        raise ConfigError(f"`loss_fn` must return a scalar (mean) loss tensor, got {got}")
+    return float(loss)
 
 
 @register_objective("accuracy")
@@ -34,6 +49,7 @@ class Accuracy(Objective):
     Example:
         >>> Accuracy().uses_lookahead
         True
+
     """
 
     def _compute(self, ctx: CandidateContext) -> float:
@@ -55,6 +71,7 @@ class Difficulty(Objective):
     Example:
         >>> Difficulty(size=128).size
         128
+
     """
 
     uses_lookahead = False
@@ -63,22 +80,21 @@ class Difficulty(Objective):
         self.size = _size("difficulty_size", size, 1)
 
     def _compute(self, ctx: CandidateContext) -> float:
-        sub = ctx.train_subset(self.size)
-        model = ctx.clean_model()
+        labels = ctx.train_subset(self.size).labels
         clean = ctx.shared(
-            f"difficulty.clean_loss.{len(sub)}",
-            lambda: ctx.loss(model, sub.images, sub.labels),
+            f"difficulty.clean_loss.{len(labels)}",
+            lambda: _mean_loss(ctx, ctx.clean_pass(self.size)[0], labels),
         )
-        augmented = ctx.augment(sub.images, ctx.generator("difficulty"))
-        return ctx.loss(model, augmented, sub.labels) - clean
+        augmented, _ = ctx.clean_pass(self.size, draw=0)
+        return _mean_loss(ctx, augmented, labels) - clean
 
 
 @register_objective("diversity")
 class Diversity(Objective):
     """How different two draws of the policy make the same image, relative to the data's spread.
 
-    ``mean_i ||f(π(x_i)) - f(π'(x_i))|| / mean_i ||f(x_i) - f(x_σ(i))||`` over the first ``size``
-    images of the shuffled training probe, where π, π' are two independent draws, σ a fixed
+    ``mean_i ||f(π(x_i)) - f(π'(x_i))|| / mean_i ||f(x_i) - f(x_s(i))||`` over the first ``size``
+    images of the shuffled training probe, where π, π' are two independent draws, s a fixed
     derangement (each image paired with the next one) and ``f`` the features of the current
     model in eval mode (the input of its last ``nn.Linear`` by default, pixels as a fallback).
     The identity policy scores exactly 0; a policy whose two draws of one image are as far apart
@@ -90,6 +106,7 @@ class Diversity(Objective):
     Example:
         >>> Diversity(size=64).size
         64
+
     """
 
     uses_lookahead = False
@@ -98,14 +115,12 @@ class Diversity(Objective):
         self.size = _size("diversity_size", size, 2)
 
     def _compute(self, ctx: CandidateContext) -> float:
-        sub = ctx.train_subset(self.size)
-        n = len(sub)
+        n = len(ctx.train_subset(self.size))
         if n < 2:
             raise CandidateFailure("diversity needs at least 2 training-probe images")
-        model = ctx.clean_model()
 
         def spread() -> float:
-            clean = ctx.features(model, sub.images)
+            _, clean = ctx.clean_pass(self.size)
             return float((clean - clean.roll(1, dims=0)).norm(dim=1).mean())
 
         baseline = ctx.shared(f"diversity.clean_spread.{n}", spread)
@@ -113,7 +128,7 @@ class Diversity(Objective):
             raise CandidateFailure(
                 "diversity is undefined: the clean images' features are all equal"
             )
-        # One call draws both: every image of the batch draws independently.
-        both = ctx.augment(torch.cat([sub.images, sub.images]), ctx.generator("diversity"))
-        feats = ctx.features(model, both)
-        return float((feats[:n] - feats[n:]).norm(dim=1).mean()) / baseline
+        # Draw 0 is shared with difficulty; each draw is independent per image.
+        _, first = ctx.clean_pass(self.size, draw=0)
+        _, second = ctx.clean_pass(self.size, draw=1)
+        return float((first - second).norm(dim=1).mean()) / baseline

@@ -1,0 +1,19 @@
+"""Scoring candidate policies on the live model: probes, optimizer specs and the Evaluator.
+
+Nothing here imports Lightning: the callback, the offline search and the tests drive the same
+:class:`Evaluator` with a torch model, a loss, an :class:`OptimizerSpec` and two probes.
+"""
+
+from evoaug.evaluate._evaluator import CandidateResult, Evaluator
+from evoaug.evaluate._optim import OPTIMIZERS, OptimizerSpec
+from evoaug.evaluate._probes import Probe, random_probe, stratified_probe
+
+__all__ = [
+    "OPTIMIZERS",
+    "CandidateResult",
+    "Evaluator",
+    "OptimizerSpec",
+    "Probe",
+    "random_probe",
+    "stratified_probe",
+]

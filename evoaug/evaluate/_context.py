@@ -1,0 +1,274 @@
+"""The per-call state and the per-candidate context the objectives read.
+
+:class:`_Call` holds what all candidates of one ``evaluate()`` share: the scratch copy of the
+model, θ, the probes on the model's device, the minibatch order and the caches of clean passes.
+:class:`_Context` is the concrete :class:`evoaug.objectives.CandidateContext`: it runs the
+look-ahead at most once per candidate, whichever objectives ask for it and in whatever order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from evoaug.evaluate._isolation import (
+    capture_modes,
+    derive_seed,
+    model_device,
+    recalibrate_batchnorm,
+    restore_modes,
+    scratch_copy,
+    seed_global_rng,
+)
+from evoaug.evaluate._optim import OptimizerSpec
+from evoaug.evaluate._probes import Probe
+from evoaug.evaluate._validate import feature_module_name
+from evoaug.exceptions import ConfigError
+from evoaug.objectives import CandidateFailure
+from evoaug.policy import Policy
+
+__all__ = ["BLOCK", "NOT_SCALAR", "LossFn", "eval_chunk"]
+
+T = TypeVar("T")
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Pass = tuple[torch.Tensor, torch.Tensor]
+
+# Clean passes are computed in fixed blocks of the shuffled training probe, each block with its
+# own augmentation seed, so a pass over n images is a prefix of a pass over more (difficulty and
+# diversity share their first draw) and does not depend on which objective asked first.
+BLOCK = 64
+
+
+def eval_chunk(device: torch.device) -> int:
+    """Images per no-grad forward pass: 128 on CPU (larger chunks run slower), else 512."""
+    return 128 if device.type == "cpu" else 512
+
+
+NOT_SCALAR = "`loss_fn` must return a scalar (mean) loss tensor, got {got}"
+
+
+def _shape(value: object) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"shape {tuple(value.shape)}"
+    return type(value).__name__
+
+
+def _identity(images: torch.Tensor) -> torch.Tensor:
+    return images
+
+
+def _predict(outputs: torch.Tensor) -> torch.Tensor:
+    """Class predictions: argmax of logits ``[N, C]``, or ``logit > 0`` for ``[N]``/``[N, 1]``."""
+    if outputs.ndim == 1 or (outputs.ndim == 2 and outputs.shape[1] == 1):
+        return (outputs.reshape(-1) > 0).long()
+    return outputs.argmax(dim=1)
+
+
+class _Call:
+    """State shared by all candidates of one ``evaluate()`` call."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        optimizer: OptimizerSpec,
+        train: Probe,
+        val: Probe,
+        seed: int,
+        *,
+        steps: int,
+        batch_size: int,
+        recalibrate: int | None,
+        feature_layer: str | None,
+        normalize: Callable[[torch.Tensor], torch.Tensor] | None,
+    ) -> None:
+        self.device = model_device(model)
+        self.chunk = eval_chunk(self.device)
+        self.scratch = scratch_copy(model)
+        self.theta = model.state_dict()  # references: the live model is never written
+        self.holds_theta = True
+        modes = capture_modes(model)
+        self.train_modes = modes if model.training else [True] * len(modes)
+        self.loss_fn, self.optimizer, self.seed = loss_fn, optimizer, seed
+        self.normalize = normalize or _identity
+        self.train, self.val = train.to(self.device), val.to(self.device)
+        self.steps, self.recalibrate = steps, recalibrate
+        self.feature_layer = feature_module_name(self.scratch, feature_layer)
+        self.cache: dict[str, Any] = {}
+        cpu = torch.Generator().manual_seed(derive_seed(seed, "subset"))
+        self.subset_order = torch.randperm(len(train), generator=cpu).to(self.device)
+        cpu.manual_seed(derive_seed(seed, "minibatches"))
+        n, need = len(train), steps * batch_size
+        perms = [torch.randperm(n, generator=cpu) for _ in range(-(-need // n))]
+        self.order = torch.cat(perms)[:need].view(steps, batch_size).to(self.device)
+
+    def forward(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = model(self.normalize(images))
+        return out
+
+    @torch.no_grad()
+    def outputs_and_features(self, model: nn.Module, images: torch.Tensor) -> Pass:
+        """Outputs and features (input of the feature layer, or pixels) in chunks, no grad."""
+        captured: list[torch.Tensor] = []
+
+        def hook(_module: nn.Module, args: tuple[Any, ...]) -> None:
+            captured.append(args[0].flatten(1))
+
+        name = self.feature_layer
+        handle = None if name is None else model.get_submodule(name).register_forward_pre_hook(hook)
+        try:
+            outputs = [self.forward(model, x) for x in torch.split(images, self.chunk)]
+        finally:
+            if handle is not None:
+                handle.remove()
+        features = images.flatten(1) if name is None else torch.cat(captured)
+        return torch.cat(outputs), features
+
+    def load_theta(self) -> nn.Module:
+        if not self.holds_theta:
+            self.scratch.load_state_dict(self.theta)
+            self.holds_theta = True
+        return self.scratch
+
+
+class _Context:
+    """The concrete :class:`evoaug.objectives.CandidateContext` of one candidate."""
+
+    def __init__(self, call: _Call, policy: Policy) -> None:
+        self._call = call
+        self.policy = policy
+        self.seed = call.seed
+        self.train_probe, self.val_probe = call.train, call.val
+        self.loss_fn, self.normalize = call.loss_fn, call.normalize
+        self._lookahead_done = False
+        self._stash: dict[str, torch.Tensor] | None = None
+        self._passes: dict[str, Pass] = {}
+        self._predictions: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
+
+    # ------------------------------------------------------------------ helpers for objectives
+
+    def shared(self, key: str, compute: Callable[[], T]) -> T:
+        cache = self._call.cache
+        if key not in cache:
+            cache[key] = compute()
+        value: T = cache[key]
+        return value
+
+    def generator(self, stream: str) -> torch.Generator:
+        try:
+            gen = torch.Generator(device=self._call.device)
+        except RuntimeError:  # a device type without its own generators
+            gen = torch.Generator()
+        return gen.manual_seed(derive_seed(self.seed, stream))
+
+    def augment(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return self._augment(images, generator, "")
+
+    def _augment(
+        self, images: torch.Tensor, generator: torch.Generator, where: str
+    ) -> torch.Tensor:
+        out = self.policy(images, generator=generator)
+        if not bool(torch.isfinite(out).all()):
+            raise CandidateFailure(f"the policy produced non-finite images{where}")
+        return out
+
+    def train_subset(self, size: int) -> Probe:
+        n = min(size, len(self.train_probe))
+        return self.shared(
+            f"evoaug.train_subset.{n}", lambda: self.train_probe.select(self._call.subset_order[:n])
+        )
+
+    def features(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+        return self._call.outputs_and_features(model, images)[1]
+
+    def clean_pass(self, size: int, draw: int | None = None) -> Pass:
+        call = self._call
+        n = min(size, len(self.train_probe))
+        outputs, features = [], []
+        for block in range(-(-n // BLOCK)):
+            key = f"evoaug.clean_pass.{block}" if draw is None else f"pass.{draw}.{block}"
+            cache = call.cache if draw is None else self._passes
+            if key not in cache:
+                index = call.subset_order[block * BLOCK : (block + 1) * BLOCK]
+                images = call.train.images[index]
+                if draw is not None:
+                    gen = self.generator(key)
+                    images = self._augment(images, gen, f" (draw {draw}, block {block})")
+                cache[key] = call.outputs_and_features(self.clean_model(), images)
+            out, feat = cache[key]
+            outputs.append(out)
+            features.append(feat)
+        return torch.cat(outputs)[:n], torch.cat(features)[:n]
+
+    # ------------------------------------------------------------------ models
+
+    def clean_model(self) -> nn.Module:
+        call = self._call
+        if self._lookahead_done and not call.holds_theta and self._stash is None:
+            self._stash = {k: v.clone() for k, v in call.scratch.state_dict().items()}
+        model = call.load_theta()
+        model.eval()
+        return model
+
+    def lookahead_model(self) -> nn.Module:
+        call = self._call
+        if not self._lookahead_done:
+            self._run_lookahead()
+        elif call.holds_theta and self._stash is not None:
+            call.scratch.load_state_dict(self._stash)
+            call.holds_theta = False
+        call.scratch.eval()
+        return call.scratch
+
+    def lookahead_predictions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        if self._predictions is None:
+            call, val = self._call, self.val_probe
+            model = self.lookahead_model()
+            with torch.no_grad():
+                logits = torch.cat(
+                    [call.forward(model, x) for x in torch.split(val.images, call.chunk)]
+                )
+            if not bool(torch.isfinite(logits).all()):
+                raise CandidateFailure(
+                    "non-finite outputs on the validation probe after look-ahead"
+                )
+            groups = None if val.groups is None else val.groups.cpu().numpy()
+            self._predictions = (val.labels.cpu().numpy(), _predict(logits).cpu().numpy(), groups)
+        return self._predictions
+
+    def _run_lookahead(self) -> None:
+        call = self._call
+        model = call.load_theta()
+        call.holds_theta = False  # from here on the scratch is being trained
+        restore_modes(model, call.train_modes)
+        seed_global_rng(call.device, derive_seed(self.seed, "dropout"))
+        optimizer = call.optimizer.build(p for p in model.parameters() if p.requires_grad)
+        gen = self.generator("lookahead")
+        losses = torch.empty(call.steps, device=call.device)
+        images, labels = call.train.images, call.train.labels
+        try:
+            for step, index in enumerate(call.order):
+                where = f" at look-ahead step {step + 1} of {call.steps}"
+                x = self._augment(images[index], gen, where)
+                loss = call.loss_fn(call.forward(model, x), labels[index])
+                if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
+                    raise ConfigError(NOT_SCALAR.format(got=_shape(loss)))
+                optimizer.zero_grad(set_to_none=True)
+                torch.autograd.backward(loss)
+                optimizer.step()
+                losses[step] = loss.detach()
+        finally:
+            optimizer.zero_grad(set_to_none=True)
+        bad = torch.nonzero(~torch.isfinite(losses))
+        if bad.numel():
+            step = int(bad[0, 0]) + 1
+            raise CandidateFailure(f"non-finite loss at look-ahead step {step} of {call.steps}")
+        if call.recalibrate:
+            clean = self.train_subset(call.recalibrate).images
+            recalibrate_batchnorm(model, clean, call.forward, chunk=call.chunk)
+        model.eval()
+        self._lookahead_done = True

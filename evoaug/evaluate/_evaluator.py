@@ -1,0 +1,226 @@
+"""The Evaluator: scores candidate policies on an isolated copy of the live model.
+
+One :meth:`Evaluator.evaluate` call scores a generation. All candidates share one seed (common
+random numbers: the same minibatch order, augmentation seeds and dropout masks), one scratch copy
+of the model, and the clean baselines (clean loss, clean features). Each candidate gets a
+:class:`_Context` that runs the look-ahead at most once, however many objectives need it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from evoaug.evaluate._context import LossFn, _Call, _Context
+from evoaug.evaluate._isolation import derive_seed, model_device, preserved_rng, seed_global_rng
+from evoaug.evaluate._optim import OptimizerSpec
+from evoaug.evaluate._probes import Probe
+from evoaug.evaluate._validate import check_call, check_settings
+from evoaug.objectives import CandidateFailure, Objective
+from evoaug.policy import Policy
+
+__all__ = ["CandidateResult", "Evaluator"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CandidateResult:
+    """The outcome of one candidate.
+
+    Attributes:
+        objectives: Objective name to value, in the requested order; all NaN on failure.
+        failure: ``None``, or why the candidate failed (``"OpError: ..."``,
+            ``"non-finite loss at look-ahead step 3 of 20"``).
+        seconds: Wall time spent on this candidate.
+
+    Example:
+        >>> result = CandidateResult({"accuracy": float("nan")}, "OpError: ...", 0.1)
+        >>> result.ok
+        False
+
+    """
+
+    objectives: dict[str, float]
+    failure: str | None
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        """Whether the candidate was scored."""
+        return self.failure is None
+
+
+class Evaluator:
+    """Score candidate policies on the live model: accuracy, difficulty, diversity, fairness.
+
+    See ``DESIGN.md`` ("Objectives") for the definitions, and :mod:`evoaug.objectives` for each
+    objective. The look-ahead trains an isolated copy for ``lookahead_steps`` steps on
+    policy-augmented minibatches of the training probe, with a fresh optimizer of the caller's
+    type at its current learning rate, in training mode (the live model's per-layer modes when it
+    is training, so frozen BatchNorm stays frozen), then recalibrates BatchNorm statistics on
+    clean training-probe images. All objectives are "higher is better".
+
+    The model must return logits ``[N, C]`` (or ``[N]`` / ``[N, 1]`` for a binary task, where a
+    logit above 0 predicts class 1); ``loss_fn(outputs, labels)`` must return a scalar mean loss.
+
+    Cost per candidate: ``lookahead_steps`` training steps, plus no-grad forward passes over
+    the validation probe, ``recalibration_size`` images (training mode), ``difficulty_size``
+    augmented images and ``diversity_size`` more (diversity's first draw is difficulty's);
+    the clean baselines are computed once per call. On CPU a forward pass costs about half a
+    training step, so the sizes, not the bookkeeping, set the overhead beyond the look-ahead.
+
+    Args:
+        objectives: Registered objective names, in the order results report them.
+        lookahead_steps: k, optimizer steps per candidate (DESIGN.md: 5 is noise, ~20 works).
+        batch_size: Look-ahead minibatch size.
+        recalibrate_bn: Recompute BatchNorm running statistics after the look-ahead.
+        recalibration_size: Clean training-probe images used to recalibrate.
+        feature_layer: Name (as in ``model.named_modules()``) of the module whose input is the
+            feature vector for diversity; default: the last ``nn.Linear``, else pixels.
+        fairness_metric: See :class:`evoaug.objectives.Fairness`.
+        normalize: Applied to images after augmentation and before every model call.
+        difficulty_size: Training-probe images for difficulty.
+        diversity_size: Training-probe images for diversity (at least 2).
+
+    Raises:
+        ConfigError: An argument is out of range or an objective is unknown; the message names
+            the argument, the allowed values and what was received.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from evoaug import Policy
+        >>> from evoaug.evaluate import OptimizerSpec, Probe
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+        >>> x, y = torch.rand(32, 1, 4, 4), torch.arange(32) % 2
+        >>> probe = Probe(x, y, groups=y)
+        >>> ev = Evaluator(lookahead_steps=2, batch_size=8)
+        >>> results = ev.evaluate(model, nn.functional.cross_entropy, OptimizerSpec("sgd", 0.1),
+        ...                       probe, probe, [Policy.preset("identity")], seed=0)
+        >>> sorted(results[0].objectives), results[0].objectives["difficulty"]
+        (['accuracy', 'difficulty', 'diversity', 'fairness'], 0.0)
+
+    """
+
+    def __init__(
+        self,
+        *,
+        objectives: Sequence[str] = ("accuracy", "difficulty", "diversity", "fairness"),
+        lookahead_steps: int = 20,
+        batch_size: int = 64,
+        recalibrate_bn: bool = True,
+        recalibration_size: int = 256,
+        feature_layer: str | None = None,
+        fairness_metric: str = "worst_group_accuracy",
+        normalize: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        difficulty_size: int = 256,
+        diversity_size: int = 128,
+    ) -> None:
+        self.objectives: dict[str, Objective] = check_settings(
+            objectives=objectives,
+            lookahead_steps=lookahead_steps,
+            batch_size=batch_size,
+            recalibrate_bn=recalibrate_bn,
+            recalibration_size=recalibration_size,
+            feature_layer=feature_layer,
+            fairness_metric=fairness_metric,
+            normalize=normalize,
+            difficulty_size=difficulty_size,
+            diversity_size=diversity_size,
+        )
+        self.lookahead_steps, self.batch_size = lookahead_steps, batch_size
+        self.recalibrate_bn, self.recalibration_size = recalibrate_bn, recalibration_size
+        self.feature_layer, self.fairness_metric = feature_layer, fairness_metric
+        self.normalize = normalize
+        self.difficulty_size, self.diversity_size = difficulty_size, diversity_size
+        # Objectives that need θ run first, while the scratch copy still holds θ.
+        self._run_order = sorted(self.objectives.items(), key=lambda kv: kv[1].uses_lookahead)
+
+    @property
+    def objective_names(self) -> tuple[str, ...]:
+        """The requested objectives, in result order."""
+        return tuple(self.objectives)
+
+    def evaluate(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        optimizer: OptimizerSpec,
+        train_probe: Probe,
+        val_probe: Probe,
+        policies: Sequence[Policy],
+        *,
+        seed: int,
+    ) -> list[CandidateResult]:
+        """Score every policy; the model, its modes, grads and all RNG states are left untouched.
+
+        Args:
+            model: The live model (not modified; a scratch copy is trained).
+            loss_fn: ``loss_fn(outputs, labels) -> scalar mean loss``.
+            optimizer: The training optimizer's description, e.g.
+                ``OptimizerSpec.from_optimizer(opt)``.
+            train_probe: Look-ahead minibatches, difficulty and diversity images.
+            val_probe: Accuracy and fairness images; ``groups`` needed for fairness.
+            policies: The candidates.
+            seed: Shared by all candidates; the same seed gives the same values.
+
+        Returns:
+            One :class:`CandidateResult` per policy, in order. A candidate that raises or yields
+            NaN/inf has all objectives NaN and its ``failure`` set; the others are unaffected.
+
+        Raises:
+            ConfigError: Bad arguments, checked before any work (e.g. fairness without groups,
+                a probe smaller than ``batch_size``, an unknown ``feature_layer``).
+            InputError: A probe is not a :class:`Probe`.
+
+        """
+        check_call(self, model, loss_fn, optimizer, train_probe, val_probe, policies, seed)
+        device = model_device(model)
+        with preserved_rng(device):
+            call = _Call(
+                model,
+                loss_fn,
+                optimizer,
+                train_probe,
+                val_probe,
+                seed,
+                steps=self.lookahead_steps,
+                batch_size=self.batch_size,
+                recalibrate=self.recalibration_size if self.recalibrate_bn else None,
+                feature_layer=self.feature_layer,
+                normalize=self.normalize,
+            )
+            results = [self._score(call, i, p) for i, p in enumerate(policies)]
+        return results
+
+    def _score(self, call: _Call, index: int, policy: Policy) -> CandidateResult:
+        start = time.perf_counter()
+        values: dict[str, float] = {}
+        failure: str | None = None
+        try:
+            seed_global_rng(call.device, derive_seed(call.seed, "candidate"))
+            ctx = _Context(call, policy)
+            for name, objective in self._run_order:
+                values[name] = objective(ctx)
+        except CandidateFailure as err:
+            failure = str(err)
+        except Exception as err:
+            failure = f"{type(err).__name__}: {err}"
+        if failure is not None:
+            log.warning("candidate %d failed: %s", index, failure)
+            values = dict.fromkeys(self.objectives, math.nan)
+        ordered = {name: values[name] for name in self.objectives}
+        return CandidateResult(ordered, failure, time.perf_counter() - start)
+
+    def __repr__(self) -> str:
+        return (
+            f"Evaluator(objectives={self.objective_names}, lookahead_steps={self.lookahead_steps}, "
+            f"batch_size={self.batch_size}, recalibrate_bn={self.recalibrate_bn})"
+        )

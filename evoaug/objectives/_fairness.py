@@ -1,0 +1,117 @@
+"""The fairness objective: a fairlearn metric of θ' on the validation probe's groups.
+
+Groups are the sensitive attribute when the data has one; otherwise pass the class labels as
+groups, and worst-group accuracy becomes worst-class accuracy (Balestriero, Bottou & LeCun,
+"The Effects of Regularization and Data Augmentation are Class Dependent", NeurIPS 2022).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from evoaug.exceptions import ConfigError
+from evoaug.objectives._base import (
+    CandidateContext,
+    CandidateFailure,
+    Objective,
+    register_objective,
+)
+
+if TYPE_CHECKING:
+    from evoaug.evaluate import Probe
+
+__all__ = ["BINARY_FAIRNESS_METRICS", "FAIRNESS_METRICS", "Fairness"]
+
+FAIRNESS_METRICS: tuple[str, ...] = (
+    "worst_group_accuracy",
+    "accuracy_difference",
+    "equalized_odds_difference",
+    "demographic_parity_difference",
+)
+BINARY_FAIRNESS_METRICS: tuple[str, ...] = (
+    "equalized_odds_difference",
+    "demographic_parity_difference",
+)
+
+NO_GROUPS = (
+    "the fairness objective needs group ids: build the validation probe with `groups=` "
+    "(a sensitive attribute, int64 [N]), or pass the class labels as groups to score "
+    "worst-class accuracy, or drop 'fairness' from `objectives`"
+)
+
+
+def _accuracy(y_true: Any, y_pred: Any) -> float:
+    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
+
+
+@register_objective("fairness")
+class Fairness(Objective):
+    """A fairlearn group metric of θ' (the look-ahead weights) on the validation probe.
+
+    Metrics, all "higher is better":
+
+    - ``"worst_group_accuracy"`` (default): ``MetricFrame(metrics=accuracy).group_min()``.
+    - ``"accuracy_difference"``: ``-MetricFrame(metrics=accuracy).difference()``, the negated gap
+      between the best and the worst group (0 is perfectly even).
+    - ``"equalized_odds_difference"``, ``"demographic_parity_difference"``: the negated
+      ``fairlearn.metrics`` functions of the same name, for binary labels in ``{0, 1}`` only
+      (fairlearn's versions are binary-only); a prediction counts as positive when it is 1.
+
+    Args:
+        metric: One of :data:`FAIRNESS_METRICS`.
+
+    Raises:
+        ConfigError: Unknown metric.
+
+    Example:
+        >>> Fairness().metric
+        'worst_group_accuracy'
+
+    """
+
+    def __init__(self, metric: str = "worst_group_accuracy") -> None:
+        if metric not in FAIRNESS_METRICS:
+            raise ConfigError(
+                f"`fairness_metric` must be one of {FAIRNESS_METRICS}, got {metric!r}"
+            )
+        self.metric = metric
+
+    def _check(self, train_probe: Probe, val_probe: Probe) -> None:
+        if val_probe.groups is None:
+            raise ConfigError(NO_GROUPS)
+        if self.metric in BINARY_FAIRNESS_METRICS:
+            labels = sorted({int(v) for v in torch.unique(val_probe.labels).tolist()})
+            if not set(labels) <= {0, 1}:
+                raise ConfigError(
+                    f"`fairness_metric={self.metric!r}` is defined for binary labels in {{0, 1}} "
+                    f"only (fairlearn's version is binary-only), got labels {labels[:10]}; use "
+                    "'worst_group_accuracy' or 'accuracy_difference' for multi-class tasks"
+                )
+
+    def _compute(self, ctx: CandidateContext) -> float:
+        from fairlearn.metrics import (
+            MetricFrame,
+            demographic_parity_difference,
+            equalized_odds_difference,
+        )
+
+        y_true, y_pred, groups = ctx.lookahead_predictions()
+        if groups is None:
+            raise CandidateFailure(NO_GROUPS)
+        if self.metric in BINARY_FAIRNESS_METRICS:
+            binary_pred = (y_pred == 1).astype(np.int64)
+            fn = (
+                equalized_odds_difference
+                if self.metric == "equalized_odds_difference"
+                else demographic_parity_difference
+            )
+            return -float(fn(y_true, binary_pred, sensitive_features=groups))
+        frame = MetricFrame(
+            metrics=_accuracy, y_true=y_true, y_pred=y_pred, sensitive_features=groups
+        )
+        if self.metric == "worst_group_accuracy":
+            return float(frame.group_min())
+        return -float(frame.difference())
