@@ -1,0 +1,195 @@
+"""Does the cheap look-ahead score predict the real outcome? (issue 3, DESIGN.md "Objectives")
+
+On colored digits (a 5% inverted minority in training, balanced test), for fixed policies:
+
+1. train the model with no augmentation to a mid-training checkpoint (``--checkpoint-epoch``);
+2. score every policy there with the evaluator's look-ahead (k steps on an isolated copy,
+   BatchNorm recalibrated, validation probe stratified by group): accuracy and worst-group
+   accuracy;
+3. train a fresh model with each policy for ``--epochs`` and test it: accuracy and worst-group
+   accuracy.
+
+Steps 1-3 repeat for each seed. The table gives per-policy means over seeds, and the Spearman
+rank correlation between look-ahead scores and test results (goal: at least 0.8 for both).
+
+    python bench/proxy_fidelity.py --seeds 0 1 2 --write-docs
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+import pytorch_lightning as pl
+import torch
+from scipy.stats import spearmanr
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import (
+    command_line,
+    machine_info,
+    machine_markdown,
+    markdown_table,
+    write_docs_section,
+)
+
+from evoaug import EvoAugCallback, Policy
+from evoaug.data import ColoredDigitsDataModule
+from evoaug.evaluate import Evaluator, OptimizerSpec, random_probe, stratified_probe
+from evoaug.models import Classifier
+from evoaug.pipeline import Normalize
+
+DOCS = Path(__file__).parents[1] / "docs" / "benchmarks.md"
+
+
+def policies() -> dict[str, Policy]:
+    """The fixed policies compared: presets, with and without the op that helps the minority."""
+    g = Policy.from_genes
+    return {
+        "identity": Policy.preset("identity"),
+        "trivialaugment": Policy.preset("trivialaugment", image_size=16),
+        "autoaugment-cifar10": Policy.preset("autoaugment-cifar10"),
+        "randaugment(2, 9)": Policy.preset("randaugment"),
+        "invert 0.5": g([[("Invert", 0.5, 0.0)]]),
+        "invert 0.5 + rotate": g([[("Invert", 0.5, 0.0), ("Rotate", 0.5, 0.1)]]),
+        "rotate + shear (no invert)": g([[("Rotate", 0.5, 0.1), ("ShearX", 0.5, 0.2)]]),
+        "harsh (solarize+posterize+cutout, full)": g(
+            [[("Solarize", 1.0, 1.0), ("Posterize", 1.0, 1.0), ("Cutout", 1.0, 1.0)]]
+        ),
+    }
+
+
+def _trainer(epochs: int, callbacks: list[pl.Callback], root: str) -> pl.Trainer:
+    return pl.Trainer(
+        max_epochs=epochs, accelerator="cpu", devices=1, logger=False, callbacks=callbacks,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        default_root_dir=root, num_sanity_val_steps=0, deterministic=True,
+    )  # fmt: skip
+
+
+def _datamodule(seed: int) -> ColoredDigitsDataModule:
+    return ColoredDigitsDataModule(image_size=16, batch_size=64, seed=seed)
+
+
+def lookahead_scores(seed: int, args: argparse.Namespace, tmp: str) -> dict[str, dict[str, float]]:
+    pl.seed_everything(seed, verbose=False)
+    dm = _datamodule(seed)
+    model = Classifier(model="small-cnn", lr=args.lr, scheduler="cosine")
+    cb = EvoAugCallback(search=False, initial_policy="identity", normalize="datamodule")
+    # Stop mid-training, on the learning-rate schedule of the full run.
+    trainer = _trainer(args.epochs, [cb, _StopAfter(args.checkpoint_epoch)], tmp)
+    trainer.fit(model, datamodule=dm)
+    g = torch.Generator().manual_seed(seed)
+    train = dm.train_dataloader().dataset.split
+    val = dm.val_dataloader().dataset.split
+    tx, ty = _unit(train.images), train.labels
+    vx, vy, vg = _unit(val.images), val.labels, val.groups
+    train_probe = random_probe(tx, ty, size=512, generator=g)
+    val_probe = stratified_probe(vx, vy, vg, size=256, generator=g)
+    evaluator = Evaluator(
+        objectives=("accuracy", "fairness"), lookahead_steps=args.lookahead_steps,
+        batch_size=32, normalize=Normalize(*dm.normalization),
+    )  # fmt: skip
+    spec = OptimizerSpec.from_optimizer(trainer.optimizers[0])
+    names = list(policies())
+    results = evaluator.evaluate(
+        model.network, model.loss_fn, spec, train_probe, val_probe, list(policies().values()),
+        seed=seed,
+    )  # fmt: skip
+    return {n: r.objectives for n, r in zip(names, results, strict=True)}
+
+
+def _unit(images: torch.Tensor) -> torch.Tensor:
+    return images.float() / 255.0 if images.dtype == torch.uint8 else images
+
+
+class _StopAfter(pl.Callback):
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.current_epoch + 1 >= self.epochs:
+            trainer.should_stop = True
+
+
+def full_training(
+    seed: int, policy: Policy, args: argparse.Namespace, tmp: str
+) -> dict[str, float]:
+    pl.seed_everything(seed, verbose=False)
+    dm = _datamodule(seed)
+    model = Classifier(model="small-cnn", lr=args.lr, scheduler="cosine")
+    cb = EvoAugCallback(search=False, initial_policy=policy, normalize="datamodule", seed=seed)
+    trainer = _trainer(args.epochs, [cb], tmp)
+    trainer.fit(model, datamodule=dm)
+    (metrics,) = trainer.test(model, datamodule=dm, verbose=False)
+    return {"accuracy": metrics["test_acc"], "worst_group": metrics["test_worst_group_acc"]}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--checkpoint-epoch", type=int, default=3)
+    parser.add_argument("--lookahead-steps", type=int, default=20)
+    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--write-docs", action="store_true")
+    args = parser.parse_args(argv)
+    info = machine_info()
+    started = time.perf_counter()
+    names = list(policies())
+    scores: dict[str, list[dict[str, float]]] = {n: [] for n in names}
+    tests: dict[str, list[dict[str, float]]] = {n: [] for n in names}
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in args.seeds:
+            for name, values in lookahead_scores(seed, args, tmp).items():
+                scores[name].append(values)
+            for name, policy in policies().items():
+                tests[name].append(full_training(seed, policy, args, tmp))
+                print(f"seed {seed} {name}: {tests[name][-1]}", flush=True)
+
+    def mean(rows: list[dict[str, float]], key: str) -> float:
+        return statistics.fmean(r[key] for r in rows)
+
+    la_acc = [mean(scores[n], "accuracy") for n in names]
+    la_fair = [mean(scores[n], "fairness") for n in names]
+    te_acc = [mean(tests[n], "accuracy") for n in names]
+    te_worst = [mean(tests[n], "worst_group") for n in names]
+    rho_acc = spearmanr(la_acc, te_acc).statistic
+    rho_worst = spearmanr(la_fair, te_worst).statistic
+    rows = [
+        [n, f"{a:.3f}", f"{f:.3f}", f"{ta:.3f}", f"{tw:.3f}"]
+        for n, a, f, ta, tw in zip(names, la_acc, la_fair, te_acc, te_worst, strict=True)
+    ]
+    table = markdown_table(
+        ["policy", "look-ahead accuracy", "look-ahead worst-group", "test accuracy",
+         "test worst-group"], rows,
+    )  # fmt: skip
+    verdict = (
+        f"Spearman rho, look-ahead accuracy vs test accuracy: **{rho_acc:.2f}**; look-ahead "
+        f"worst-group vs test worst-group: **{rho_worst:.2f}** (goal: at least 0.8 for both; "
+        f"{'met' if min(rho_acc, rho_worst) >= 0.8 else 'not met'}). Means over seeds "
+        f"{args.seeds}; look-ahead from epoch {args.checkpoint_epoch} of {args.epochs}, "
+        f"k={args.lookahead_steps}; {time.perf_counter() - started:.0f} s in all."
+    )
+    text = "\n\n".join(
+        [
+            f"Measured with `{command_line(__file__, sys.argv[1:] if argv is None else argv)}`.",
+            machine_markdown(info),
+            table,
+            verdict,
+        ]
+    )
+    print(text)
+    if args.write_docs:
+        write_docs_section(DOCS, "proxy_fidelity", text)
+
+
+if __name__ == "__main__":
+    main()
