@@ -109,7 +109,7 @@ class EvoAugCallback(pl.Callback):
         lookahead_steps: int = 20,
         lookahead_batch_size: int = 32,
         train_probe_size: int = 512,
-        val_probe_size: int = 512,
+        val_probe_size: int = 256,
         selection: Any = "weights",
         mode: str = "batch",
         fairness_groups: str = "auto",

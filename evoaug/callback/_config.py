@@ -86,7 +86,7 @@ class CallbackConfig:
     lookahead_steps: int = 20
     lookahead_batch_size: int = 32
     train_probe_size: int = 512
-    val_probe_size: int = 512
+    val_probe_size: int = 256
     selection: Any = "weights"
     mode: Mode = "batch"
     fairness_groups: str = "auto"

@@ -116,12 +116,12 @@ class Evaluator:
         lookahead_steps: int = 20,
         batch_size: int = 64,
         recalibrate_bn: bool = True,
-        recalibration_size: int = 256,
+        recalibration_size: int = 128,
         feature_layer: str | None = None,
         fairness_metric: str = "worst_group_accuracy",
         normalize: Callable[[torch.Tensor], torch.Tensor] | None = None,
-        difficulty_size: int = 256,
-        diversity_size: int = 128,
+        difficulty_size: int = 128,
+        diversity_size: int = 64,
     ) -> None:
         self.objectives: dict[str, Objective] = check_settings(
             objectives=objectives,

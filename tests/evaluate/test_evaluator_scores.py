@@ -151,7 +151,7 @@ def test_empty_population(
     assert _evaluate(model, probes, sgd, []) == []
 
 
-@pytest.mark.parametrize(("objective", "n"), [("accuracy", 32), ("difficulty", 256)])
+@pytest.mark.parametrize(("objective", "n"), [("accuracy", 32), ("difficulty", 128)])
 def test_per_sample_loss_is_reported_clearly(
     model: nn.Module, probes: tuple[Probe, Probe], sgd: OptimizerSpec, objective: str, n: int
 ) -> None:
