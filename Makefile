@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.evoaug-installed
 export NO_ALBUMENTATIONS_UPDATE := 1
 
-.PHONY: run test test-fast lint typecheck check bench clean
+.PHONY: run test test-fast lint typecheck check bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,8 +26,8 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
 lint: $(STAMP)
-	$(PY) -m ruff check evoaug tests bench
-	$(PY) -m ruff format --check evoaug tests bench
+	$(PY) -m ruff check evoaug tests bench docs/*.py
+	$(PY) -m ruff format --check evoaug tests bench docs/*.py
 
 typecheck: $(STAMP)
 	$(PY) -m mypy
@@ -36,6 +36,9 @@ check: lint typecheck test
 
 bench: $(STAMP)
 	$(PY) bench/throughput.py
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -9,10 +9,12 @@ several scripts can report into one page without touching each other's figures.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import platform
 import re
+import resource
 import statistics
 import sys
 import time
@@ -23,6 +25,7 @@ from pathlib import Path
 __all__ = [
     "DOCS_PAGE",
     "REPO_ROOT",
+    "CpuShare",
     "command_line",
     "interleaved_rates",
     "machine_info",
@@ -78,7 +81,8 @@ def machine_info() -> dict[str, str]:
         info["load average (1 min)"] = f"{os.getloadavg()[0]:.2f}"
     info["python"] = platform.python_version()
     for package in _PACKAGES:
-        version = _version(package)
+        module = sys.modules.get(package)
+        version = getattr(module, "__version__", None) or _version(package)
         if version is not None:
             info[package] = version
     if "torch" in sys.modules:
@@ -97,11 +101,58 @@ def machine_markdown(info: Mapping[str, str]) -> str:
 def command_line(script: str | Path, argv: Sequence[str]) -> str:
     """The shell command that reproduces a run, relative to the repository root."""
     path = Path(script).resolve()
-    try:
+    with contextlib.suppress(ValueError):  # a script outside the repository keeps its path
         path = path.relative_to(REPO_ROOT)
-    except ValueError:
-        pass
     return " ".join([".venv/bin/python", str(path), *argv])
+
+
+class CpuShare:
+    """How much CPU other processes took while a block ran (Linux; ``None`` elsewhere).
+
+    Figures taken while other processes compete for the cores are not comparable: torch's
+    intra-op threads in particular slow down sharply when a core is taken from them. Use as a
+    context manager around the measurements, then read :attr:`foreign`.
+
+    Example:
+        >>> with CpuShare() as share:
+        ...     _ = sum(range(1000))
+        >>> share.foreign is None or 0.0 <= share.foreign <= 1.0
+        True
+    """
+
+    def __init__(self) -> None:
+        self.foreign: float | None = None
+        self._start: tuple[float, float, float] | None = None
+
+    @staticmethod
+    def _snapshot() -> tuple[float, float, float] | None:
+        try:
+            fields = Path("/proc/stat").read_text(encoding="ascii").split("\n", 1)[0].split()
+        except OSError:
+            return None
+        ticks = os.sysconf("SC_CLK_TCK")
+        # user, nice, system, (idle, iowait), irq, softirq, steal
+        busy = sum(int(fields[i]) for i in (1, 2, 3, 6, 7, 8)) / ticks
+        own = sum(
+            r.ru_utime + r.ru_stime
+            for r in (
+                resource.getrusage(resource.RUSAGE_SELF),
+                resource.getrusage(resource.RUSAGE_CHILDREN),
+            )
+        )
+        return busy, own, time.perf_counter()
+
+    def __enter__(self) -> CpuShare:
+        self._start = self._snapshot()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = self._snapshot()
+        if self._start is None or end is None:
+            return
+        busy, own, wall = (b - a for a, b in zip(self._start, end, strict=True))
+        capacity = wall * (os.cpu_count() or 1)
+        self.foreign = min(max((busy - own) / capacity, 0.0), 1.0) if capacity > 0 else 0.0
 
 
 def _check_counts(repeats: int, warmup: int) -> None:

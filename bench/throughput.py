@@ -17,7 +17,7 @@ Peers, for each image size:
   it is available, else a hand-written ``OneOf`` of the equivalent transforms.
 
 Run ``python bench/throughput.py --help`` for the options; ``--write-docs`` updates the
-``throughput`` section of ``docs/benchmarks.md`` (``throughput-cuda`` with ``--device cuda``).
+``throughput`` section of ``docs/benchmarks.md`` (``throughput_cuda`` with ``--device cuda``).
 """
 
 from __future__ import annotations
@@ -28,16 +28,15 @@ import statistics
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from _common import (  # noqa: E402
+import numpy as np
+import torch
+from _common import (
     DOCS_PAGE,
     REPO_ROOT,
+    CpuShare,
     command_line,
     interleaved_rates,
     machine_info,
@@ -49,11 +48,12 @@ from _common import (  # noqa: E402
 if str(REPO_ROOT) not in sys.path:  # run from a checkout without installing evoaug
     sys.path.insert(0, str(REPO_ROOT))
 
-import evoaug  # noqa: E402
+import evoaug
 
 DEFAULT_BATCH = {32: 256, 224: 64}  # other sizes: 64
 GOAL_PER_IMAGE = 5.0  # evoaug TA per-sample / torchvision per image, on 2 cores
 GOAL_PER_BATCH = 0.5  # evoaug TA per-sample / torchvision per batch, on 2 cores
+FOREIGN_WARNING = 0.05  # warn when other processes took more of the CPU time than this
 
 EVO_TA = "evoaug TA, per-sample, batched"
 EVO_5X2 = "evoaug 5x2 policy, per-sample, batched"
@@ -64,6 +64,7 @@ UINT8, FLOAT = "uint8 in/out", "float32 in/out"
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse and check the command line; ``--quick`` fills in small defaults."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 224], metavar="SIDE")
@@ -103,6 +104,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             f"`--batch-size` takes one value or one per size ({len(args.sizes)}), "
             f"got {args.batch_size}"
         )
+    if args.batch_size is not None and min(args.batch_size) < 1:
+        parser.error(f"`--batch-size` must be >= 1, got {args.batch_size}")
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"`--threads` must be >= 1, got {args.threads}")
     quick = args.quick
     args.repeats = args.repeats if args.repeats is not None else (1 if quick else 5)
     args.warmup = args.warmup if args.warmup is not None else (1 if quick else 2)
@@ -118,6 +123,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def batch_sizes(args: argparse.Namespace) -> dict[int, int]:
+    """``{image side: batch size}`` from ``--batch-size`` or the per-size defaults."""
     if args.batch_size is None:
         sizes = {s: DEFAULT_BATCH.get(s, 64) for s in args.sizes}
         return {s: min(b, 32) for s, b in sizes.items()} if args.quick else sizes
@@ -132,7 +138,9 @@ def five_by_two(seed: int) -> evoaug.Policy:
     return evoaug.Policy(policy.sub_policies, name=f"random 5x2 (seed {seed})")
 
 
-def albumentations_peer(seed: int) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+def albumentations_peer(
+    size: int, seed: int, *, verbose: bool = True
+) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
     """Albumentations TrivialAugmentWide: evoaug's export when it works, else a hand-written one.
 
     Returns:
@@ -141,13 +149,14 @@ def albumentations_peer(seed: int) -> tuple[Callable[[np.ndarray], np.ndarray], 
     import albumentations as A
 
     try:
-        compose = evoaug.Policy.preset("trivialaugment").to_albumentations()
+        compose = evoaug.Policy.preset("trivialaugment", image_size=size).to_albumentations()
         compose.set_random_seed(seed)
         compose(image=np.zeros((32, 32, 3), np.uint8))
         note = '`Policy.preset("trivialaugment").to_albumentations()`'
-    except Exception as err:  # the export is optional here; fall back and say why
-        print(f"note: to_albumentations() unavailable ({type(err).__name__}: {err}); using the ")
-        print("      hand-written albumentations TrivialAugmentWide")
+    except Exception as err:  # the export is optional here: fall back, and say why
+        reason = f"{type(err).__name__}: {str(err).split('. ')[0]}"
+        if verbose:
+            print(f"note: to_albumentations() failed ({reason}); using a hand-written equivalent")
         shear = float(np.degrees(np.arctan(0.99)))  # TrivialAugmentWide: tan(angle) up to 0.99
         compose = A.Compose(
             [
@@ -173,7 +182,10 @@ def albumentations_peer(seed: int) -> tuple[Callable[[np.ndarray], np.ndarray], 
             ],
             seed=seed,
         )
-        note = "hand-written `A.OneOf` of the 14 TrivialAugmentWide ops (p=1)"
+        note = (
+            "a hand-written `A.OneOf` of the 14 TrivialAugmentWide ops (p=1; `Sharpen` only"
+            f" sharpens), because `to_albumentations()` raised {reason}"
+        )
 
     def run(image: np.ndarray) -> np.ndarray:
         return compose(image=image)["image"]
@@ -182,9 +194,13 @@ def albumentations_peer(seed: int) -> tuple[Callable[[np.ndarray], np.ndarray], 
 
 
 def measure_size(
-    size: int, batch: int, args: argparse.Namespace, policy_5x2: evoaug.Policy
-) -> tuple[list[tuple[str, float]], str]:
-    """Time every peer at one image size; return ``[(method, median images/s)]`` and a note."""
+    size: int,
+    batch: int,
+    args: argparse.Namespace,
+    policy_5x2: evoaug.Policy,
+    albu: Callable[[np.ndarray], np.ndarray],
+) -> list[tuple[str, float]]:
+    """Time every peer at one image size; return ``[(method, median images/s)]``."""
     from torchvision.transforms import v2
 
     device = torch.device(args.device)
@@ -197,7 +213,6 @@ def measure_size(
     ta = evoaug.Policy.preset("trivialaugment", image_size=size)
     gen = torch.Generator(device=device).manual_seed(args.seed)
     tv = v2.TrivialAugmentWide()
-    albu, albu_note = albumentations_peer(args.seed)
 
     def evo(policy: evoaug.Policy, x: torch.Tensor) -> Callable[[], object]:
         return lambda: policy(x, generator=gen)
@@ -223,7 +238,7 @@ def measure_size(
     }
     sync = torch.cuda.synchronize if device.type == "cuda" else None
     rates = interleaved_rates(cases, repeats=args.repeats, warmup=args.warmup, sync=sync)
-    return [(name, statistics.median(r)) for name, r in rates.items()], albu_note
+    return [(name, statistics.median(r)) for name, r in rates.items()]
 
 
 def _find(results: list[tuple[str, float]], prefix: str) -> float:
@@ -277,14 +292,24 @@ def docs_section(
     goals: list[str],
     policy_5x2: evoaug.Policy,
     albu_note: str,
+    warning: str = "",
 ) -> str:
-    policy_text = "\n".join(f"    {line}" for line in str(policy_5x2).splitlines())
-    argv = [a for a in args.argv if a != "--write-docs"]
+    """The Markdown that replaces the ``throughput`` section of the docs page."""
+    argv: list[str] = []
+    skip = False
+    for arg in args.argv:  # the command as run, minus the output options
+        if skip or arg == "--write-docs" or arg.startswith("--docs="):
+            skip = False
+        elif arg == "--docs":
+            skip = True
+        else:
+            argv.append(arg)
     lines = [
-        f"Measured with `{command_line(__file__, [*argv, '--write-docs'])}`.",
+        f"Measured with `{command_line(__file__, [*argv, '--write-docs'])}` on",
         "",
-        f"Machine: {machine_markdown(info)}.",
+        *(f"- {key}: {value}" for key, value in info.items()),
         "",
+        *([warning, ""] if warning else []),
         table,
         "",
         "Goals (evoaug TrivialAugment per-sample on uint8 input):",
@@ -296,35 +321,35 @@ def docs_section(
         "- Inputs are uniformly random uint8 RGB images `[B, 3, H, W]`, as a DataLoader delivers",
         "  them; evoaug converts them to float32 and back inside the call (the `uint8 in/out`",
         "  rows). The `float32 in/out` rows feed the same images already in float32 `[0, 1]`.",
-        "- evoaug TA is `Policy.preset(\"trivialaugment\", image_size=side)` (32-pixel",
+        '- evoaug TA is `Policy.preset("trivialaugment", image_size=side)` (32-pixel',
         "  translations, as torchvision); every image draws its own op and magnitude.",
-        f"- torchvision per batch draws one op and magnitude per call; each timing covers "
-        f"{args.batch_calls} calls.",
-        f"- albumentations: {albu_note}, applied per image to HxWxC uint8 numpy arrays.",
-        "- The 5x2 policy (a random genome decoded by `GenomeSpace(n_subpolicies=5, n_genes=2)`,",
-        "  the shape of policy a search produces) has no torchvision peer; its ratios are to",
-        "  the TrivialAugmentWide peers:",
+        "- torchvision per batch draws one op and one magnitude per call for the whole batch;",
+        f"  each of its timings covers {args.batch_calls} calls, so that the op mix averages out.",
+        f"- albumentations runs per image on HxWxC uint8 numpy arrays: {albu_note}.",
+        "- The 5x2 policy, a random genome decoded by `GenomeSpace(n_subpolicies=5, n_genes=2)`,",
+        "  is the shape of policy a search produces. It has no torchvision peer (its ratios are",
+        "  to the TrivialAugmentWide peers), and its genes fire with probabilities below 1:",
         "",
-        policy_text,
+        "```text",
+        str(policy_5x2),
+        "```",
     ]
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Measure, print the table and the goal lines, and optionally update the docs."""
     args = parse_args(argv)
+    import cv2
+
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-        import cv2
-
         cv2.setNumThreads(args.threads)
     torch.manual_seed(args.seed)  # torchvision's transforms draw from the global stream
     batches = batch_sizes(args)
     policy_5x2 = five_by_two(args.seed)
 
-    import cv2
-
-    info: dict[str, Any] = machine_info()
-    info["evoaug"] = evoaug.__version__
+    info = machine_info()
     info["opencv threads"] = str(cv2.getNumThreads())
     print(f"device: {args.device}; " + machine_markdown(info))
     print(policy_5x2)
@@ -332,8 +357,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     results: dict[int, list[tuple[str, float]]] = {}
     albu_note = ""
-    for size in args.sizes:
-        results[size], albu_note = measure_size(size, batches[size], args, policy_5x2)
+    with CpuShare() as share:
+        for i, size in enumerate(args.sizes):
+            albu, albu_note = albumentations_peer(size, args.seed, verbose=i == 0)
+            results[size] = measure_size(size, batches[size], args, policy_5x2, albu)
+    warning = ""
+    if share.foreign is not None:
+        info["CPU taken by other processes during the run"] = f"{share.foreign:.0%}"
+        print(f"other processes took {share.foreign:.0%} of the CPU time during the run")
+        if share.foreign > FOREIGN_WARNING:
+            warning = (
+                f"Warning: other processes took {share.foreign:.0%} of the CPU time during the "
+                "measurements; these figures are not reliable. Rerun on a quiet machine."
+            )
+            print(warning)
 
     table, goals = report(results, batches, torch.get_num_threads())
     print(table)
@@ -342,8 +379,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(line)
 
     if args.write_docs:
-        section = "throughput" if args.device == "cpu" else f"throughput-{args.device}"
-        text = docs_section(args, info, table, goals, policy_5x2, albu_note)
+        section = "throughput" if args.device == "cpu" else f"throughput_{args.device}"
+        text = docs_section(args, info, table, goals, policy_5x2, albu_note, warning)
         write_docs_section(args.docs, section, text)
         print(f"\nwrote section {section!r} of {args.docs}")
     return 0

@@ -203,6 +203,8 @@ class EvoAugCallback(pl.Callback):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         self._normalize = self._resolve_normalize(trainer)
         self.augmenter.normalize = self._normalize
+        # Ranks augment different samples: give each its own stream.
+        self.augmenter.seed = self.config.seed * 1_000_003 + trainer.global_rank
         # Every stage: validation, test and predict batches need `normalize` too.
         self._install_batch_hook(trainer, pl_module)
         if stage != "fit":

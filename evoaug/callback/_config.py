@@ -53,6 +53,11 @@ def _policy(name: str, value: object) -> Policy:
     if isinstance(value, str):
         if value in presets():
             return Policy.preset(value)
+        if not value.strip().endswith((".yaml", ".yml", ".json")) and "\n" not in value:
+            raise ConfigError(
+                f"`{name}` must be a preset name {presets()} or a policy file "
+                f"(.yaml/.yml/.json), got {value!r}"
+            )
         return Policy.from_yaml(value)
     raise ConfigError(
         f"`{name}` must be a Policy, a preset name ({presets()}) or a policy file, got {value!r}"
