@@ -349,7 +349,7 @@ class Policy:
         op_index = t.op_index.to(device)[choice]
         prob = t.probability.to(device)[choice]
         level = t.level.to(device)[choice]
-        out = x.clone()
+        out = x  # a private copy made by _prepare
         for j in range(length):
             fires = draws[j, 0] < prob[:, j]
             levels = level[:, j]
@@ -404,8 +404,10 @@ def _prepare(images: object) -> tuple[torch.Tensor, Callable[[torch.Tensor], tor
             "channels-last arrays need `.permute(0, 3, 1, 2)`"
         )
     dtype = images.dtype
+    private = False  # whether x is already a copy that _apply may modify in place
     if dtype == torch.uint8:
-        x = x.float() / 255.0
+        x = x.to(torch.float32).div_(255.0)
+        private = True
     elif dtype.is_floating_point:
         if x.numel():
             lo, hi = torch.aminmax(x)
@@ -416,14 +418,15 @@ def _prepare(images: object) -> tuple[torch.Tensor, Callable[[torch.Tensor], tor
                 )
         if dtype not in (torch.float32, torch.float64):
             x = x.float()
+            private = True
     else:
         raise InputError(f"`images` must be float in [0, 1] or uint8, got dtype {dtype}")
 
     def restore(out: torch.Tensor) -> torch.Tensor:
         if dtype == torch.uint8:
-            out = (out * 255.0).round_().clamp_(0, 255).to(torch.uint8)
+            out = out.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8)
         elif out.dtype != dtype:
             out = out.to(dtype)
         return out.squeeze(0) if squeeze else out
 
-    return x, restore
+    return (x if private else x.clone()), restore
