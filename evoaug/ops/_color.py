@@ -99,11 +99,12 @@ def _to_levels(images: torch.Tensor) -> torch.Tensor:
 
 def posterize(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
     """Keep ``round(magnitude)`` bits of each 8-bit intensity (8 bits: unchanged)."""
-    bits = magnitudes.round().clamp(0, 8).long().to(images.device)
-    shift = (8 - bits).view(-1, 1, 1, 1)
-    levels = _to_levels(images)
-    out = ((levels >> shift) << shift).to(images.dtype) / 255.0
-    return torch.where(shift == 0, images, out)
+    bits = magnitudes.to(device=images.device, dtype=images.dtype).round().clamp(0, 8)
+    step = torch.pow(2.0, 8.0 - bits).view(-1, 1, 1, 1)  # 2**(8 - bits), exact in float
+    # floor(level / step) * step == (level >> shift) << shift on integer levels 0..255, in float
+    levels = (images * 255.0).round_().clamp_(0.0, 255.0)
+    out = levels.div_(step).floor_().mul_(step).div_(255.0)
+    return torch.where(step == 1.0, images, out)
 
 
 def solarize(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:

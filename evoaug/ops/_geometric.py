@@ -70,14 +70,13 @@ def warp_affine(images: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
     ``matrices[b]`` maps an output pixel ``(x, y, 1)`` to the input pixel it samples.
     """
     h, w = images.shape[-2:]
-    m = matrices.to(device=images.device, dtype=images.dtype)
-    scale_in = torch.tensor([w / 2, h / 2], device=images.device, dtype=images.dtype)
-    # Convert to affine_grid's normalized coordinates: theta = S^-1 M S, S = diag(w/2, h/2).
-    theta = torch.empty_like(m)
-    theta[:, :, :2] = m[:, :, :2] * scale_in.view(1, 1, 2) / scale_in.view(1, 2, 1)
-    theta[:, :, 2] = m[:, :, 2] / scale_in.view(1, 2)
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    return _resample(images, grid)
+    m = matrices.to(device=images.device, dtype=images.dtype).unsqueeze(-1).unsqueeze(-1)
+    x, y = _pixel_grid(images)  # centred pixel coordinates, [H, W]
+    # Source position of every output pixel, by broadcasting (cheaper than affine_grid's bmm),
+    # in grid_sample's normalized coordinates (align_corners=False: the edges are at +-1).
+    src_x = (m[:, 0, 0] * x + m[:, 0, 1] * y + m[:, 0, 2]) / (w / 2)
+    src_y = (m[:, 1, 0] * x + m[:, 1, 1] * y + m[:, 1, 2]) / (h / 2)
+    return _resample(images, torch.stack((src_x, src_y), dim=-1))
 
 
 def _identity_matrices(magnitudes: torch.Tensor) -> torch.Tensor:
