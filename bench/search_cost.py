@@ -1,0 +1,128 @@
+"""Wall time of one generation, in training-step equivalents (issue 3).
+
+One generation = `Evaluator.evaluate` of P candidate policies with a k-step look-ahead at default
+settings. Its cost is expressed as generation time over the median time of one plain training
+step (forward, backward, SGD step) of the same model at the same batch size; the goal is at most
+1.25 * P * k step-equivalents (everything beyond the look-ahead steps themselves, i.e.
+augmentation, copying, BatchNorm recalibration and scoring, costs at most 25% more).
+
+    python bench/search_cost.py --write-docs
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import (
+    command_line,
+    machine_info,
+    machine_markdown,
+    markdown_table,
+    write_docs_section,
+)
+
+from evoaug import GenomeSpace
+from evoaug.evaluate import Evaluator, OptimizerSpec, Probe, stratified_probe
+from evoaug.models import ResNet18, SmallCNN
+
+DOCS = Path(__file__).parents[1] / "docs" / "benchmarks.md"
+
+
+def _step_time(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int) -> float:
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    model.train()
+    times = []
+    for i in range(repeats + 3):
+        start = time.perf_counter()
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if i >= 3:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def measure(
+    name: str, model: torch.nn.Module, shape: tuple[int, int, int], args: argparse.Namespace
+) -> list[str]:
+    g = torch.Generator().manual_seed(0)
+    n = 1024
+    images = torch.rand(n, *shape, generator=g)
+    labels = torch.randint(0, 10, (n,), generator=g)
+    groups = labels % 2
+    train = Probe(images[:512], labels[:512])
+    val = stratified_probe(images[512:], labels[512:], groups[512:], size=256, generator=g)
+    space = GenomeSpace()
+    rng = np.random.default_rng(0)
+    policies = [space.decode(space.random(rng)) for _ in range(args.population)]
+    evaluator = Evaluator(lookahead_steps=args.k, batch_size=args.batch_size)
+    spec = OptimizerSpec("sgd", 0.01, momentum=0.9)
+    evaluator.evaluate(model, F.cross_entropy, spec, train, val, policies[:1], seed=0)  # warm-up
+    gen_times = []
+    for r in range(args.repeats):
+        start = time.perf_counter()
+        evaluator.evaluate(model, F.cross_entropy, spec, train, val, policies, seed=r)
+        gen_times.append(time.perf_counter() - start)
+    step = _step_time(model, images[: args.batch_size], labels[: args.batch_size], 20)
+    generation = statistics.median(gen_times)
+    equivalents = generation / step
+    budget = args.population * args.k
+    return [
+        name,
+        f"{args.population} x {args.k} steps, batch {args.batch_size}",
+        f"{generation:.2f}",
+        f"{step * 1000:.1f}",
+        f"{equivalents:.0f}",
+        f"{equivalents / budget:.2f}x",
+        "met" if equivalents <= 1.25 * budget else "not met",
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--population", type=int, default=16)
+    parser.add_argument("--k", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-resnet", action="store_true")
+    parser.add_argument("--write-docs", action="store_true")
+    args = parser.parse_args(argv)
+    info = machine_info()
+    rows = [measure("small CNN, digits-sized 1x16x16", SmallCNN(1, 10), (1, 16, 16), args)]
+    rows.append(measure("small CNN, 3x32x32", SmallCNN(3, 10), (3, 32, 32), args))
+    if not args.skip_resnet:
+        rows.append(measure("ResNet-18 (CIFAR stem), 3x32x32", ResNet18(3, 10), (3, 32, 32), args))
+    table = markdown_table(
+        ["model", "generation", "seconds (median)", "ms per training step", "step-equivalents",
+         "vs P*k", "goal <= 1.25 P*k"], rows,
+    )  # fmt: skip
+    text = "\n\n".join(
+        [
+            f"Measured with `{command_line(__file__, sys.argv[1:] if argv is None else argv)}`"
+            f" (medians of {args.repeats} generations; default evaluator settings: BatchNorm "
+            "recalibration on 128 clean images, validation probe 256 stratified by group, "
+            "difficulty on 128 and diversity on 64 images).",
+            machine_markdown(info),
+            table,
+        ]
+    )
+    print(text)
+    if args.write_docs:
+        write_docs_section(DOCS, "search_cost", text)
+
+
+if __name__ == "__main__":
+    main()
