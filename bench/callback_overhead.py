@@ -83,6 +83,7 @@ def _fit(args: argparse.Namespace, search: bool) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as tmp:
         trainer = pl.Trainer(
             max_epochs=args.epochs, accelerator=args.accelerator, devices=1, logger=False,
+            callbacks=[callback],
             enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
             default_root_dir=tmp, num_sanity_val_steps=0, log_every_n_steps=50,
         )  # fmt: skip
