@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -506,7 +507,9 @@ class EvoAugCallback(pl.Callback):
         if chosen is not None:
             policy, objectives = self._front[chosen]
             self._active_objectives = dict(objectives)
-            self._set_active(policy)
+            # Name it after where it came from, so reports and logs can refer to it.
+            label = f"evoaug generation {self.generation} front member {chosen}"
+            self._set_active(dataclasses.replace(policy, name=label))
         records = [
             history_record(
                 generation=self.generation,
