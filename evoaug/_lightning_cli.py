@@ -73,6 +73,8 @@ def run_lightning_cli(argv: Sequence[str]) -> int:
     """Run a Lightning subcommand; return the exit status."""
     # Lightning's CLI uses a jsonargparse API deprecated upstream; users can't act on it.
     os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
+    # The arguments come in `args`; LightningCLI warns when sys.argv holds them as well.
+    saved_argv, sys.argv = sys.argv, sys.argv[:1]
     try:
         EvoAugCLI(
             subclass_mode_model=True,
@@ -86,6 +88,8 @@ def run_lightning_cli(argv: Sequence[str]) -> int:
     except EvoAugError as err:  # bad data paths, bad arguments: a message, not a traceback
         print(f"evoaug: error: {err}", file=sys.stderr)
         return 2
+    finally:
+        sys.argv = saved_argv
     return 0
 
 
