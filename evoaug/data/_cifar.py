@@ -32,7 +32,7 @@ class CIFAR10DataModule(TorchvisionDataModule):
     can run code, so point ``root`` only at files you trust.
 
     Args:
-        root: Folder that holds ``cifar-10-batches-py``.
+        root: Folder that holds ``cifar-10-batches-py``; None means ``"data/cifar10"``.
         download: Download the archive with torchvision when the files are missing.
         batch_size: Samples per batch.
         num_workers: DataLoader worker processes.
@@ -59,30 +59,7 @@ class CIFAR10DataModule(TorchvisionDataModule):
         "`cifar-10-batches-py` folder into `root`"
     )
 
-    def __init__(
-        self,
-        *,
-        root: str = "data/cifar10",
-        download: bool = False,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        val_fraction: float = 0.1,
-        seed: int = 0,
-        image_size: int | None = None,
-        limit_train: int | None = None,
-        limit_test: int | None = None,
-    ) -> None:
-        super().__init__(
-            root=root,
-            download=download,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            val_fraction=val_fraction,
-            seed=seed,
-            image_size=image_size,
-            limit_train=limit_train,
-            limit_test=limit_test,
-        )
+    default_root = "data/cifar10"
 
     @override
     def _missing(self) -> list[str]:
@@ -137,27 +114,4 @@ class CIFAR100DataModule(CIFAR10DataModule):
         "`cifar-100-python` folder into `root`"
     )
 
-    def __init__(
-        self,
-        *,
-        root: str = "data/cifar100",
-        download: bool = False,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        val_fraction: float = 0.1,
-        seed: int = 0,
-        image_size: int | None = None,
-        limit_train: int | None = None,
-        limit_test: int | None = None,
-    ) -> None:
-        super().__init__(
-            root=root,
-            download=download,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            val_fraction=val_fraction,
-            seed=seed,
-            image_size=image_size,
-            limit_train=limit_train,
-            limit_test=limit_test,
-        )
+    default_root = "data/cifar100"

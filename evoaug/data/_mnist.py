@@ -33,7 +33,7 @@ class MNISTDataModule(TorchvisionDataModule):
     ``(images, labels)``.
 
     Args:
-        root: Folder that holds ``MNIST/``.
+        root: Folder that holds ``MNIST/``; None means ``"data/mnist"``.
         download: Download the files with torchvision when they are missing.
         batch_size: Samples per batch.
         num_workers: DataLoader worker processes.
@@ -54,30 +54,7 @@ class MNISTDataModule(TorchvisionDataModule):
     expected = "the folder `MNIST/raw` with the uncompressed idx files " + ", ".join(IDX_FILES)
     source = "from http://yann.lecun.com/exdb/mnist/ or a mirror; gunzip the .gz files"
 
-    def __init__(
-        self,
-        *,
-        root: str = "data/mnist",
-        download: bool = False,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        val_fraction: float = 0.1,
-        seed: int = 0,
-        image_size: int | None = None,
-        limit_train: int | None = None,
-        limit_test: int | None = None,
-    ) -> None:
-        super().__init__(
-            root=root,
-            download=download,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            val_fraction=val_fraction,
-            seed=seed,
-            image_size=image_size,
-            limit_train=limit_train,
-            limit_test=limit_test,
-        )
+    default_root = "data/mnist"
 
     def _dataset_class(self) -> type:
         from torchvision import datasets
@@ -127,30 +104,7 @@ class FashionMNISTDataModule(MNISTDataModule):
     )
     source = "from https://github.com/zalandoresearch/fashion-mnist; gunzip the .gz files"
 
-    def __init__(
-        self,
-        *,
-        root: str = "data/fashion-mnist",
-        download: bool = False,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        val_fraction: float = 0.1,
-        seed: int = 0,
-        image_size: int | None = None,
-        limit_train: int | None = None,
-        limit_test: int | None = None,
-    ) -> None:
-        super().__init__(
-            root=root,
-            download=download,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            val_fraction=val_fraction,
-            seed=seed,
-            image_size=image_size,
-            limit_train=limit_train,
-            limit_test=limit_test,
-        )
+    default_root = "data/fashion-mnist"
 
 
 class SVHNDataModule(TorchvisionDataModule):

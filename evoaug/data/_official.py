@@ -27,25 +27,27 @@ class TorchvisionDataModule(ImageDataModule):
     """Base of the datasets with an official train/test split in torchvision's formats.
 
     The validation split is a seeded, stratified ``val_fraction`` of the official training set.
-    Subclasses set ``expected`` (what must be under ``root``, for the error message), ``source``
-    (where the files come from) and implement ``_missing``, ``_download`` and ``_read``.
+    Subclasses set ``default_root`` (used when ``root`` is None), ``expected`` (what must be
+    under ``root``, for the error message), ``source`` (where the files come from) and
+    implement ``_missing``, ``_download`` and ``_read``.
     """
 
     expected: ClassVar[str] = ""
     source: ClassVar[str] = ""
+    default_root: ClassVar[str] = "data"
 
     def __init__(
         self,
         *,
-        root: str,
-        download: bool,
-        batch_size: int,
-        num_workers: int,
-        val_fraction: float,
-        seed: int,
-        image_size: int | None,
-        limit_train: int | None,
-        limit_test: int | None,
+        root: str | None = None,
+        download: bool = False,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        val_fraction: float = 0.1,
+        seed: int = 0,
+        image_size: int | None = None,
+        limit_train: int | None = None,
+        limit_test: int | None = None,
     ) -> None:
         super().__init__(
             batch_size=batch_size,
@@ -56,6 +58,7 @@ class TorchvisionDataModule(ImageDataModule):
             limit_test=limit_test,
         )
         check_fraction("val_fraction", val_fraction)
+        root = self.default_root if root is None else root
         if not isinstance(root, (str, Path)):
             raise ConfigError(f"`root` must be a path string, got {root!r}")
         self.root = str(root)
