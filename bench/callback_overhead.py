@@ -28,7 +28,6 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
 
 import pytorch_lightning as pl
-import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import (
@@ -141,7 +140,6 @@ def main(argv: list[str] | None = None) -> None:
     print(text)
     if args.write_docs:
         write_docs_section(DOCS, f"callback_overhead_{args.dataset}", text)
-    torch.set_num_threads(torch.get_num_threads())
 
 
 if __name__ == "__main__":

@@ -7,13 +7,6 @@ from evoaug import EvoAugCallback, Policy
 INVERT = Policy.from_genes([[("Invert", 1.0, 0.0)]])
 
 
-class _InvertAfterFirst(evoaug.search.Selection):
-    """Pick nothing from the front: the test swaps in a known policy itself."""
-
-    def _select(self, normalized, raw, names):  # type: ignore[no-untyped-def]
-        return 0
-
-
 def test_dataset_mode_swap_reaches_persistent_workers(tmp_path, lt) -> None:
     cb = EvoAugCallback(
         mode="dataset",
