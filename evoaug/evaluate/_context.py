@@ -104,7 +104,8 @@ class _Call:
         cpu.manual_seed(derive_seed(seed, "minibatches"))
         n, need = len(train), steps * batch_size
         perms = [torch.randperm(n, generator=cpu) for _ in range(-(-need // n))]
-        self.order = torch.cat(perms)[:need].view(steps, batch_size).to(self.device)
+        order = torch.cat(perms) if perms else torch.empty(0, dtype=torch.int64)
+        self.order = order[:need].view(steps, batch_size).to(self.device)
 
     def forward(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = model(self.normalize(images))
@@ -246,6 +247,10 @@ class _Context:
         call.holds_theta = False  # from here on the scratch is being trained
         restore_modes(model, call.train_modes)
         seed_global_rng(call.device, derive_seed(self.seed, "dropout"))
+        if not call.steps:  # lookahead_steps=0: score θ as it is
+            model.eval()
+            self._lookahead_done = True
+            return
         optimizer = call.optimizer.build(p for p in model.parameters() if p.requires_grad)
         gen = self.generator("lookahead")
         losses = torch.empty(call.steps, device=call.device)

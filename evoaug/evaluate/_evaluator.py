@@ -79,6 +79,8 @@ class Evaluator:
     Args:
         objectives: Registered objective names, in the order results report them.
         lookahead_steps: k, optimizer steps per candidate (DESIGN.md: 5 is noise, ~20 works).
+            ``0`` scores the model as it is, without look-ahead or recalibration: θ' = θ (the
+            offline search scores models trained from scratch with the candidate this way).
         batch_size: Look-ahead minibatch size.
         recalibrate_bn: Recompute BatchNorm running statistics after the look-ahead.
         recalibration_size: Clean training-probe images used to recalibrate.
@@ -193,7 +195,11 @@ class Evaluator:
                 seed,
                 steps=self.lookahead_steps,
                 batch_size=self.batch_size,
-                recalibrate=self.recalibration_size if self.recalibrate_bn else None,
+                recalibrate=(
+                    self.recalibration_size
+                    if self.recalibrate_bn and self.lookahead_steps
+                    else None
+                ),
                 feature_layer=self.feature_layer,
                 normalize=self.normalize,
             )

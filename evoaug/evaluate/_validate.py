@@ -42,7 +42,7 @@ def check_settings(
     diversity_size: int,
 ) -> dict[str, Objective]:
     """Validate the Evaluator's settings; return the objective instances by name."""
-    _int("lookahead_steps", lookahead_steps, 1)
+    _int("lookahead_steps", lookahead_steps, 0)
     _int("batch_size", batch_size, 1)
     _int("recalibration_size", recalibration_size, 1)
     _int("difficulty_size", difficulty_size, 1)
@@ -145,7 +145,8 @@ def check_call(
     for objective in evaluator.objectives.values():
         objective.check(train, val)
     feature_module_name(model, evaluator.feature_layer)
-    if any(o.uses_lookahead for o in evaluator.objectives.values()) and not any(
+    uses_lookahead = any(o.uses_lookahead for o in evaluator.objectives.values())
+    if uses_lookahead and evaluator.lookahead_steps and not any(
         p.requires_grad for p in model.parameters()
     ):
         raise ConfigError(
