@@ -21,7 +21,7 @@ from evoaug.callback._batch import BatchLayout
 from evoaug.callback._config import CallbackConfig
 from evoaug.callback._data import collect_samples
 from evoaug.callback._distributed import all_gather_objects, check_identical, merge_shards, shard
-from evoaug.callback._runinfo import append_timeline, write_run_info
+from evoaug.callback._runinfo import append_timeline, truncate_timeline, write_run_info
 from evoaug.callback._schedule import Schedule, plan_schedule
 from evoaug.evaluate import CandidateResult, Evaluator, OptimizerSpec, Probe, stratified_probe
 from evoaug.exceptions import ConfigError, EvoAugError
@@ -311,10 +311,12 @@ class EvoAugCallback(pl.Callback):
         if trainer.is_global_zero and self.run_dir is not None:
             write_run_info(self.run_dir, self._run_info(trainer))
         # A checkpoint saved at validation end precedes that epoch's generations: run them now,
-        # on the same weights they would have seen.
-        for epoch in sorted(self.schedule.generations_at):
-            if self._epoch_done < epoch <= self._trained_epoch:
-                self._run_epoch_generations(trainer, pl_module, epoch)
+        # on the same weights they would have seen, and record the epoch in the timeline.
+        for epoch in range(self._epoch_done + 1, self._trained_epoch + 1):
+            if not self.config.search:
+                break
+            self._run_epoch_generations(trainer, pl_module, epoch)
+            self._record_timeline(trainer, epoch)
 
     # ------------------------------------------------------------------ batch mode
 
@@ -383,12 +385,16 @@ class EvoAugCallback(pl.Callback):
             return
         self._run_epoch_generations(trainer, pl_module, trainer.current_epoch)
         self._log_active(pl_module)
+        self._record_timeline(trainer, trainer.current_epoch)
+
+    def _record_timeline(self, trainer: pl.Trainer, epoch: int) -> None:
+        """Append the policy the epochs after ``epoch`` train with to ``timeline.jsonl``."""
         if trainer.is_global_zero and self.run_dir is not None:
             hv = self.search.hypervolume_history if self.search is not None else []
             append_timeline(
                 self.run_dir,
                 {
-                    "epoch": trainer.current_epoch,
+                    "epoch": epoch,
                     "generation": self.generation,
                     "policy": self._active.to_dict(),
                     "objectives": self._active_objectives,
@@ -636,8 +642,10 @@ class EvoAugCallback(pl.Callback):
         self._history_lines = int(state["history_lines"])
         self._epoch_done = int(state["epoch_done"])
         self._trained_epoch = int(state["trained_epoch"])
-        if self.run_dir is not None:
+        if self.run_dir is not None and self._trainer is not None and self._trainer.is_global_zero:
+            # Lines the killed run wrote after this checkpoint would otherwise appear twice.
             HistoryWriter(self.run_dir).truncate(self._history_lines)
+            truncate_timeline(self.run_dir, last_epoch=self._epoch_done)
 
 
 _NO_GROUPS = (

@@ -4,7 +4,8 @@
   where the fairness groups came from, the dataset's ``describe()`` when the datamodule has one,
   the command line and package versions.
 - ``timeline.jsonl``: one line per training epoch: the policy trained with in the next epoch, its
-  objectives, the generation count and the hypervolume.
+  objectives, the generation count and the hypervolume. A resumed run first drops the lines of
+  epochs its checkpoint had not finished, then writes them again.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from typing import Any
 
 from evoaug._files import atomic_write_text
 
-__all__ = ["RUN_FILE", "TIMELINE_FILE", "append_timeline", "package_versions", "write_run_info"]
+__all__ = [
+    "RUN_FILE",
+    "TIMELINE_FILE",
+    "append_timeline",
+    "package_versions",
+    "truncate_timeline",
+    "write_run_info",
+]
 
 RUN_FILE = "run.json"
 TIMELINE_FILE = "timeline.jsonl"
@@ -77,3 +85,33 @@ def append_timeline(run_dir: Path, record: Mapping[str, Any]) -> None:
         handle.write(line + "\n")
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def truncate_timeline(run_dir: Path, *, last_epoch: int) -> int:
+    """Keep the ``timeline.jsonl`` lines of epochs up to ``last_epoch``; rewrite atomically.
+
+    Lines a killed run wrote after its last checkpoint (and a torn last line) are dropped, so a
+    resumed run's timeline lists every epoch once.
+
+    Returns:
+        The number of lines removed.
+
+    """
+    path = run_dir / TIMELINE_FILE
+    if not path.is_file():
+        return 0
+    kept, removed = [], 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            epoch = json.loads(line).get("epoch")
+        except (ValueError, AttributeError):
+            epoch = None
+        if isinstance(epoch, int) and epoch <= last_epoch:
+            kept.append(line + "\n")
+        else:
+            removed += 1
+    if removed:
+        atomic_write_text(path, "".join(kept))
+    return removed

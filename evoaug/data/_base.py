@@ -18,6 +18,7 @@ from typing_extensions import override
 
 from evoaug.data._checks import check_choice, check_int
 from evoaug.data._memory import ImageTensorDataset, LoadedData, mean_std
+from evoaug.data._sampler import EpochShuffleSampler
 from evoaug.data._split import stratified_subset
 
 __all__ = ["SPLITS", "ImageDataModule", "SplitName"]
@@ -93,7 +94,7 @@ class ImageDataModule(pl.LightningDataModule):
 
     @override
     def train_dataloader(self) -> DataLoader[tuple[torch.Tensor, ...]]:
-        """Shuffled training batches, reproducible for a seed."""
+        """Shuffled training batches; the order depends on the seed and the epoch only."""
         return self._loader("train", shuffle=True)
 
     @override
@@ -226,11 +227,14 @@ class ImageDataModule(pl.LightningDataModule):
         return train, val, test
 
     def _loader(self, split: SplitName, *, shuffle: bool) -> DataLoader[tuple[torch.Tensor, ...]]:
-        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
+        dataset = self.dataset(split)
+        # The order depends on (seed, epoch) only, so a resumed run sees the same batches.
+        sampler = EpochShuffleSampler(len(dataset), self.seed) if shuffle else None
+        generator = torch.Generator().manual_seed(self.seed) if shuffle else None  # worker seeds
         return DataLoader(
-            self.dataset(split),
+            dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=sampler,
             generator=generator,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
