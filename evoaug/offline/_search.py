@@ -1,0 +1,512 @@
+"""The offline bilevel search: NSGA-II above, a fresh training per candidate below.
+
+Run directory (``out/evoaug/``, the callback's layout, so ``evoaug report out`` works):
+
+- ``history.jsonl``: one record per evaluated candidate, appended (and fsynced) as soon as its
+  result arrives, with the callback's fields plus ``candidate`` (``g0003-c007``), ``attempts``,
+  ``worker`` and ``predicted`` (the surrogate's prediction, or null);
+- ``pareto.yaml`` and ``best_policy.yaml``, rewritten after every generation;
+- ``surrogate.jsonl``: the surrogate's prediction error per generation;
+- ``run.json``: settings, progress and hypervolume; ``samples.pt`` for the report's grid;
+- ``out/config.yaml``: the recipe, when the lower level came from one.
+
+**Resume.** The search is deterministic given its settings and the results it was told, so
+``resume=True`` rebuilds it by replaying the history: each generation is asked again, the
+recorded results are told, and only candidates without a record are evaluated. No candidate is
+evaluated twice and none is lost; a history that does not match the settings is an error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from evoaug._files import atomic_write_text
+from evoaug.exceptions import ConfigError
+from evoaug.genome import GenomeSpace
+from evoaug.offline._runner import ProcessRunner, Runner, run_tasks
+from evoaug.offline._surrogate import (
+    SURROGATES,
+    ScreenedMating,
+    Surrogate,
+    prediction_error,
+    surrogate_summary,
+)
+from evoaug.offline._task import LowerLevel, candidate_id
+from evoaug.policy import Policy
+from evoaug.search import (
+    HISTORY_FILE,
+    Candidate,
+    HistoryWriter,
+    Search,
+    Selection,
+    build_nsga2,
+    get_selection,
+    history_record,
+    read_history,
+    write_best_policy,
+    write_pareto,
+)
+
+__all__ = ["RUN_SUBDIR", "OfflineSearch"]
+
+RUN_SUBDIR = "evoaug"
+SURROGATE_FILE = "surrogate.jsonl"
+_log = logging.getLogger("evoaug.offline")
+# Settings that must match between a run and its resumption (generations may grow).
+_FIXED = (
+    "objectives", "ops", "n_subpolicies", "n_genes", "population_size", "n_offsprings",
+    "pool_size", "surrogate", "seed", "budget_epochs", "lower",
+)  # fmt: skip
+
+
+def _number(name: str, value: object, low: float, high: float | None = None) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value <= low or (high is not None and value > high):  # type: ignore[operator]
+        bound = f"in ({low:g}, {high:g}]" if high is not None else f"> {low:g}"
+        raise ConfigError(f"`{name}` must be a number {bound}, got {value!r}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def _int(name: str, value: object, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"`{name}` must be an int >= {low}, got {value!r}")
+    return value
+
+
+class OfflineSearch:
+    """Bilevel augmentation search: NSGA-II proposes policies, each is trained from scratch.
+
+    The upper level is :class:`evoaug.search.Search` (NSGA-II, ask/tell). The lower level is any
+    :class:`~evoaug.offline.LowerLevel`: :class:`~evoaug.offline.RecipeTrainer` trains a fresh
+    model from a recipe for a fixed number of epochs and scores the objectives on held-out
+    validation data; :class:`~evoaug.offline.SyntheticObjectives` stands in for it in tests.
+    Candidates are evaluated in parallel by a :class:`~evoaug.offline.Runner`.
+
+    With a surrogate (``"rf"`` or ``"gp"``, see :class:`~evoaug.offline.Surrogate`), every
+    generation after the first breeds ``round(pool_factor * population_size)`` children and
+    trains the ``keep_fraction`` of them the surrogate ranks best (by default 4 x P bred, P
+    trained). Without (``"none"``), NSGA-II's P children are all trained.
+
+    Args:
+        lower: The lower level (picklable, for process and cluster runners).
+        out: Output folder; the run files go to ``out/evoaug/`` (see the module docs).
+        generations: Generations to complete, the first (initial population) included.
+        population_size: P; default: ``lower.population_size`` if it has one, else 16.
+        space: Genome space; default: ``lower.space``, else all built-in ops, K=5, L=2.
+        seed: Seed of the search (and of every candidate's training); default ``lower.seed``
+            or 0.
+        surrogate: ``"rf"``, ``"gp"`` or ``"none"``.
+        pool_factor: Children bred per generation, as a multiple of P (surrogate only).
+        keep_fraction: Fraction of the bred children that is trained (surrogate only).
+        initial_policies: Policies of the first population; default
+            ``lower.initial_policies``, else none.
+        selection: Picks ``best_policy.yaml`` from the front: a name or a
+            :class:`~evoaug.search.Selection`; default ``lower.selection``, else ``"weights"``.
+        max_attempts: Tries per candidate when workers die, before it is recorded as failed.
+
+    Raises:
+        ConfigError: A bad argument; the message names it, the allowed values and what was
+            given.
+
+    Example:
+        >>> import tempfile
+        >>> from evoaug import GenomeSpace
+        >>> from evoaug.offline import SerialRunner, SyntheticObjectives
+        >>> search = OfflineSearch(
+        ...     SyntheticObjectives(objectives=("accuracy", "diversity")),
+        ...     out=tempfile.mkdtemp(), generations=3, population_size=8, surrogate="rf",
+        ...     space=GenomeSpace(["Identity", "Invert", "Rotate", "Zoom"], n_subpolicies=2))
+        >>> front = search.run(SerialRunner())
+        >>> search.n_evaluated, len(front) >= 1, len(search.surrogate_log)
+        (24, True, 2)
+
+    """
+
+    def __init__(
+        self,
+        lower: LowerLevel,
+        *,
+        out: str | Path,
+        generations: int,
+        population_size: int | None = None,
+        space: GenomeSpace | None = None,
+        seed: int | None = None,
+        surrogate: str = "rf",
+        pool_factor: float = 4.0,
+        keep_fraction: float = 0.25,
+        initial_policies: Sequence[Policy] | None = None,
+        selection: str | Selection | None = None,
+        max_attempts: int = 3,
+    ) -> None:
+        if not callable(lower) or not isinstance(getattr(lower, "objectives", None), tuple):
+            raise ConfigError(
+                "`lower` must be callable as lower(policy, seed=...) and have an `objectives` "
+                f"tuple (e.g. evoaug.offline.RecipeTrainer), got {lower!r}"
+            )
+        self.lower = lower
+        self.objectives: tuple[str, ...] = lower.objectives
+        self.out = Path(out)
+        self.run_dir = self.out / RUN_SUBDIR
+        self.generations = _int("generations", generations, 1)
+        if population_size is None:
+            population_size = getattr(lower, "population_size", 16)
+        self.population_size = _int("population_size", population_size, 4)
+        self.space = space if space is not None else getattr(lower, "space", None) or GenomeSpace()
+        self.seed = _int("seed", getattr(lower, "seed", 0) if seed is None else seed, 0)
+        if surrogate not in SURROGATES:
+            raise ConfigError(f"`surrogate` must be one of {list(SURROGATES)}, got {surrogate!r}")
+        self.surrogate_kind = surrogate
+        self.pool_factor = _number("pool_factor", pool_factor, 0.0)
+        if self.pool_factor < 1:
+            raise ConfigError(f"`pool_factor` must be a number >= 1, got {pool_factor!r}")
+        self.keep_fraction = _number("keep_fraction", keep_fraction, 0.0, 1.0)
+        self.max_attempts = _int("max_attempts", max_attempts, 1)
+        if initial_policies is None:
+            initial_policies = getattr(lower, "initial_policies", ())
+        self.initial_policies = tuple(initial_policies)[: self.population_size]
+        if selection is None:
+            selection = getattr(lower, "selection", None) or "weights"
+        self.selection = get_selection(selection)
+        self.selection.validate(self.objectives)
+        if surrogate == "none":
+            self.n_offsprings, self.pool_size = self.population_size, self.population_size
+        else:
+            self.pool_size = max(1, round(self.pool_factor * self.population_size))
+            self.n_offsprings = max(1, round(self.keep_fraction * self.pool_size))
+        self.surrogate: Surrogate | None = (
+            None
+            if surrogate == "none"
+            else Surrogate(self.space, self.objectives, kind=surrogate, seed=self.seed)
+        )
+        self.n_evaluated = 0
+        """Candidates evaluated by this object's :meth:`run` calls (replayed ones excluded)."""
+        self.surrogate_log: list[dict[str, Any]] = []
+        """One entry per generation screened by the surrogate (``surrogate.jsonl``)."""
+        self.search: Search | None = None
+        self._records: dict[tuple[int, int], dict[str, Any]] = {}
+
+    # ------------------------------------------------------------------ settings
+
+    def settings(self) -> dict[str, Any]:
+        """The settings recorded in ``run.json`` (plain values)."""
+        return {
+            "objectives": list(self.objectives),
+            "ops": list(self.space.ops),
+            "n_subpolicies": self.space.n_subpolicies,
+            "n_genes": self.space.n_genes,
+            "population_size": self.population_size,
+            "n_offsprings": self.n_offsprings,
+            "pool_size": self.pool_size,
+            "surrogate": self.surrogate_kind,
+            "pool_factor": self.pool_factor,
+            "keep_fraction": self.keep_fraction,
+            "seed": self.seed,
+            "budget_epochs": getattr(self.lower, "budget_epochs", None),
+            "lower": type(self.lower).__name__,
+            "generations": self.generations,
+            "selection": repr(self.selection),
+            "max_attempts": self.max_attempts,
+        }
+
+    def _build_search(self) -> Search:
+        algorithm = build_nsga2(
+            self.space, population_size=self.population_size, n_offsprings=self.n_offsprings
+        )
+        if self.surrogate is not None:
+            algorithm.mating = ScreenedMating(algorithm.mating, self.pool_size, self._screen)
+        return Search(
+            self.space,
+            self.objectives,
+            population_size=self.population_size,
+            seed=self.seed,
+            initial_policies=self.initial_policies,
+            n_offsprings=self.n_offsprings,
+            algorithm=algorithm,
+        )
+
+    def _screen(self, genomes: np.ndarray, k: int) -> list[int]:
+        assert self.surrogate is not None  # only installed with a surrogate
+        return self.surrogate.rank(genomes, k)
+
+    # ------------------------------------------------------------------ run directory
+
+    def _read_info(self) -> dict[str, Any]:
+        path = self.run_dir / "run.json"
+        if not path.is_file():
+            return {}
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _write_info(self, update: Mapping[str, Any]) -> None:
+        info = self._read_info()
+        for key, value in update.items():
+            if isinstance(value, Mapping) and isinstance(info.get(key), dict):
+                info[key] = {**info[key], **value}
+            else:
+                info[key] = value
+        text = json.dumps(info, indent=2, sort_keys=True, allow_nan=False, default=repr)
+        atomic_write_text(self.run_dir / "run.json", text + "\n")
+
+    def _load_history(self, resume: bool) -> None:
+        path = self.run_dir / HISTORY_FILE
+        self._records = {}
+        if not path.is_file():
+            return
+        records, warnings = read_history(path)
+        if records and not resume:
+            raise ConfigError(
+                f"`out` {str(self.out)!r} already holds a search ({len(records)} candidates in "
+                f"{path}); pass `resume=True` (--resume) to continue it, or choose another `out`"
+            )
+        for message in warnings:
+            _log.warning("%s", message)
+        saved = self._read_info().get("offline", {}).get("settings", {})
+        mine = self.settings()
+        changed = [k for k in _FIXED if k in saved and saved[k] != mine[k]]
+        if changed:
+            diff = ", ".join(f"{k}: {saved[k]!r} -> {mine[k]!r}" for k in changed)
+            raise ConfigError(
+                f"cannot resume {str(self.out)!r} with other settings ({diff}); use the "
+                "settings of the run, or another `out`"
+            )
+        for record in records:
+            key = (int(record["generation"]), int(record["index"]))
+            if key in self._records:
+                _log.warning("%s: %s appears twice; the first is kept", path, candidate_id(*key))
+                continue
+            self._records[key] = record
+
+    def _info_base(self, prepared: Mapping[str, Any]) -> dict[str, Any]:
+        mine = self.settings()
+        evo = {
+            "objectives": mine["objectives"],
+            "selection": mine["selection"],
+            "population_size": self.population_size,
+            "n_subpolicies": self.space.n_subpolicies,
+            "n_genes": self.space.n_genes,
+            "seed": self.seed,
+            "mode": "offline",
+        }
+        description = (
+            f"Offline search: {self.generations} generations; each candidate trained from "
+            f"scratch for {mine['budget_epochs']} epochs; "
+            + (
+                f"surrogate {self.surrogate_kind} trains {self.n_offsprings} of "
+                f"{self.pool_size} children per generation."
+                if self.surrogate is not None
+                else f"{self.n_offsprings} children per generation, no surrogate."
+            )
+        )
+        return {
+            **dict(prepared),
+            "evoaug": evo,
+            "schedule": {"description": description},
+            "offline": {"settings": mine},
+        }
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self, runner: Runner | None = None, *, resume: bool = False) -> list[Any]:
+        """Run (or continue) the search to :attr:`generations`; return the Pareto front.
+
+        Args:
+            runner: Where candidates are evaluated; default: a :class:`ProcessRunner` of two
+                workers, closed at the end (a runner passed in is left open).
+            resume: Continue from ``out/evoaug/history.jsonl`` (see the module docs).
+
+        Returns:
+            The final front as ``(policy, objectives)`` pairs, objectives higher-better.
+
+        Raises:
+            ConfigError: ``out`` holds a search and ``resume`` is false; the history was made
+                with other settings or does not match them.
+
+        """
+        self._load_history(resume)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self._records:
+            _log.info("resuming %s: %d candidates in the history", self.run_dir, len(self._records))
+        prepare = getattr(self.lower, "prepare", None)
+        prepared = prepare(self.run_dir) if callable(prepare) else {}
+        config = getattr(self.lower, "config", None)
+        if isinstance(config, Mapping):
+            text = yaml.safe_dump(dict(config), sort_keys=False, default_flow_style=None)
+            atomic_write_text(self.out / "config.yaml", text)
+        self._write_info(self._info_base(prepared))
+        self.search = self._build_search()
+        self.surrogate_log = []
+        own = runner is None
+        active = ProcessRunner(2) if runner is None else runner
+        try:
+            for generation in range(self.generations):
+                self._generation(active, generation)
+        finally:
+            if own:
+                active.close()
+        return self.search.pareto_front()
+
+    def _fit_surrogate(self, generation: int) -> None:
+        if self.surrogate is None or generation == 0:
+            return
+        keys = sorted(k for k in self._records if k[0] < generation)
+        X = np.array([self._records[k]["genome"] for k in keys], dtype=np.float64)
+        Y = np.array([self._values(self._records[k]) for k in keys], dtype=np.float64)
+        self.surrogate.fit(X, Y)
+
+    def _values(self, record: Mapping[str, Any]) -> list[float]:
+        objectives = record.get("objectives") or {}
+        out = []
+        for name in self.objectives:
+            value = objectives.get(name)
+            out.append(math.nan if value is None else float(value))
+        return out
+
+    def _generation(self, runner: Runner, generation: int) -> None:
+        search = self.search
+        assert search is not None  # set by run()
+        started = time.perf_counter()
+        self._fit_surrogate(generation)
+        candidates = search.ask()
+        genomes = np.array([c.genome for c in candidates])
+        predicted = None
+        if self.surrogate is not None and self.surrogate.fitted and generation > 0:
+            predicted = self.surrogate.predict(genomes)[0]
+        for c in candidates:
+            record = self._records.get((generation, c.index))
+            if record is not None and not np.array_equal(
+                np.asarray(record["genome"], dtype=np.float64), c.genome
+            ):
+                raise ConfigError(
+                    f"{self.run_dir / HISTORY_FILE}: {candidate_id(generation, c.index)} has "
+                    "another genome than this search asks for; the history was written with "
+                    "other settings or edited. Use another `out`"
+                )
+        missing = [c for c in candidates if (generation, c.index) not in self._records]
+        if missing:
+            self._evaluate(runner, generation, missing, predicted)
+        records = [self._records[(generation, c.index)] for c in candidates]
+        search.tell([self._result(r) for r in records])
+        self._write_generation(generation, records, predicted)
+        failed = sum(1 for r in records if r.get("failure"))
+        _log.info(
+            "generation %d/%d: %d candidates (%d evaluated now, %d failed) in %.1f s; front of %d; "
+            "hypervolume %.4f",
+            generation + 1,
+            self.generations,
+            len(candidates),
+            len(missing),
+            failed,
+            time.perf_counter() - started,
+            len(search.pareto_front()),
+            search.hypervolume_history[-1],
+        )
+
+    def _result(self, record: Mapping[str, Any]) -> dict[str, float] | None:
+        if record.get("failure") or not isinstance(record.get("objectives"), Mapping):
+            return None
+        return dict(zip(self.objectives, self._values(record), strict=True))
+
+    def _evaluate(
+        self,
+        runner: Runner,
+        generation: int,
+        candidates: Sequence[Candidate],
+        predicted: np.ndarray | None,
+    ) -> None:
+        writer = HistoryWriter(self.run_dir)
+        by_id = {candidate_id(generation, c.index): c for c in candidates}
+        tasks = [
+            {"candidate": cid, "policy": c.policy.to_dict(), "seed": self.seed}
+            for cid, c in by_id.items()
+        ]
+        epochs = getattr(self.lower, "budget_epochs", 0) or 0
+
+        def on_result(task: Mapping[str, Any], result: Mapping[str, Any], attempts: int) -> None:
+            c = by_id[task["candidate"]]
+            key = (generation, c.index)
+            if key in self._records:  # a result can only be recorded once
+                return
+            record = history_record(
+                generation=generation,
+                epoch=epochs,
+                rank=0,
+                candidate=c,
+                objectives=result["objectives"],
+                failure=result["failure"],
+                seconds=result["seconds"],
+            )
+            record["candidate"] = task["candidate"]
+            record["attempts"] = attempts
+            record["worker"] = result.get("worker")
+            record["predicted"] = (
+                None
+                if predicted is None
+                else dict(zip(self.objectives, map(float, predicted[c.index]), strict=True))
+            )
+            writer.append([record])
+            self._records[key] = record
+            self.n_evaluated += 1
+            status = result["failure"] or ", ".join(
+                f"{k} {v:.4f}" for k, v in (result["objectives"] or {}).items()
+            )
+            _log.info("%s (try %d): %s", task["candidate"], attempts, status)
+
+        run_tasks(runner, self.lower, tasks, on_result, max_attempts=self.max_attempts)
+
+    def _write_generation(
+        self, generation: int, records: Sequence[Mapping[str, Any]], predicted: np.ndarray | None
+    ) -> None:
+        search = self.search
+        assert search is not None
+        front = search.pareto_front()
+        write_pareto(self.run_dir / "pareto.yaml", front)
+        if front:
+            chosen = self.selection.select(front)
+            policy, objectives = front[chosen]
+            label = f"evoaug offline generation {generation} front member {chosen}"
+            write_best_policy(
+                self.run_dir / "best_policy.yaml",
+                dataclasses.replace(policy, name=label),
+                objectives,
+            )
+        if predicted is not None and self.surrogate is not None:
+            actual = np.array([self._values(r) for r in records], dtype=np.float64)
+            error = prediction_error(self.objectives, predicted, actual)
+            entry = surrogate_summary(
+                generation, self.surrogate, self.pool_size, len(records), error
+            )
+            self.surrogate_log.append(entry)
+            lines = "".join(json.dumps(e, allow_nan=False) + "\n" for e in self.surrogate_log)
+            atomic_write_text(self.run_dir / SURROGATE_FILE, lines)
+            _log.info(
+                "surrogate at generation %d: MAE %s; Spearman %s",
+                generation,
+                _fmt(error["mae"]),
+                _fmt(error["spearman"]),
+            )
+        self._write_info(
+            {
+                "offline": {
+                    "generations_done": generation + 1,
+                    "evaluations": len(self._records),
+                    "hypervolume": list(search.hypervolume_history),
+                }
+            }
+        )
+
+
+def _fmt(values: Mapping[str, float | None]) -> str:
+    return ", ".join(f"{k} {'n/a' if v is None else f'{v:.3f}'}" for k, v in values.items())
