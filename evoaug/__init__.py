@@ -7,12 +7,13 @@ Example:
     torch.Size([4, 3, 32, 32])
 """
 
-from evoaug import data, evaluate, models, objectives, ops, search
+from evoaug import data, evaluate, models, objectives, offline, ops, search
 from evoaug.callback import EvoAugCallback
 from evoaug.evaluate import Evaluator, OptimizerSpec, Probe
 from evoaug.exceptions import ConfigError, EvoAugError, InputError, OpError, UnknownOpError
 from evoaug.genome import GenomeSpace
 from evoaug.objectives import Objective, register_objective
+from evoaug.offline import OfflineSearch
 from evoaug.ops import OpSpec, available_ops, get_op, register_op
 from evoaug.pipeline import AugmentedDataset, PolicySlot
 from evoaug.policy import Gene, Policy, SubPolicy
@@ -32,6 +33,7 @@ __all__ = [
     "InputError",
     "Knee",
     "Objective",
+    "OfflineSearch",
     "OpError",
     "OpSpec",
     "OptimizerSpec",
@@ -50,6 +52,7 @@ __all__ = [
     "get_op",
     "models",
     "objectives",
+    "offline",
     "ops",
     "register_objective",
     "register_op",

@@ -8,6 +8,8 @@ Subcommands:
 - ``evoaug policy show SOURCE``: a readable table of a policy file or preset name.
 - ``evoaug policy export SOURCE --to yaml|json|albumentations``: convert a policy.
 - ``evoaug report RUN_DIR [--baseline RUN_DIR ...] [--out report.html]``: the fairness report.
+- ``evoaug search --config RECIPE --generations G --budget-epochs E [...]``: the offline bilevel
+  search, a fresh training per candidate (:mod:`evoaug.offline`).
 - ``evoaug demo --out DIR``: augment scikit-learn's bundled digits with presets and write a sample
   grid and the policies (no download).
 """
@@ -19,6 +21,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from evoaug._files import atomic_write_text
 from evoaug.exceptions import EvoAugError
@@ -96,6 +99,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_search(args: argparse.Namespace) -> int:
+    from evoaug.offline._command import run_search_command
+
+    return run_search_command(args)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from evoaug._demo import run_demo
 
@@ -141,11 +150,36 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     report.set_defaults(func=_cmd_report)
 
+    _add_search_parser(sub)
+
     demo = sub.add_parser("demo", help="augment the bundled digits and write a sample grid")
     demo.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_cmd_demo)
     return parser
+
+
+def _add_search_parser(sub: Any) -> None:
+    search = sub.add_parser(
+        "search",
+        help="offline search: train a fresh model per candidate policy (docs: offline-search)",
+    )
+    search.add_argument("--config", required=True, help="recipe (LightningCLI YAML)")
+    search.add_argument("--generations", type=int, required=True, help="generations G")
+    search.add_argument("--budget-epochs", type=int, required=True, help="epochs per candidate E")
+    search.add_argument("--population", type=int, help="P (default: the recipe callback's)")
+    search.add_argument("--workers", type=int, default=2, help="candidates trained at once")
+    search.add_argument("--surrogate", default="rf", help="rf | gp | none (default: rf)")
+    search.add_argument("--pool-factor", type=float, default=4.0, help="children bred per P")
+    search.add_argument("--keep-fraction", type=float, default=0.25, help="of those, trained")
+    search.add_argument("--runner", default="process", help="process | ray | dask | serial")
+    search.add_argument("--address", help="Ray or Dask cluster address (default: local)")
+    search.add_argument("--connect-timeout", type=float, default=10.0, help="seconds")
+    search.add_argument("--max-attempts", type=int, default=3, help="tries when workers die")
+    search.add_argument("--out", help="output folder (default: runs/search/<recipe name>)")
+    search.add_argument("--seed", type=int, help="seed (default: the recipe callback's)")
+    search.add_argument("--resume", action="store_true", help="continue from --out's history")
+    search.set_defaults(func=_cmd_search)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
