@@ -85,12 +85,30 @@ def run_lightning_cli(argv: Sequence[str]) -> int:
         )
     except SystemExit as err:  # jsonargparse exits on bad configs, with its own message
         return int(err.code) if isinstance(err.code, int) else 1
-    except EvoAugError as err:  # bad data paths, bad arguments: a message, not a traceback
-        print(f"evoaug: error: {err}", file=sys.stderr)
+    except Exception as err:
+        # Bad data paths, bad arguments: a message, not a traceback. jsonargparse wraps the
+        # errors of the classes it instantiates (a recipe's callback or model arguments) in its
+        # own ValueError; the evoaug error inside says what is wrong.
+        cause = _evoaug_error(err)
+        if cause is None:
+            raise
+        print(f"evoaug: error: {cause}", file=sys.stderr)
         return 2
     finally:
         sys.argv = saved_argv
     return 0
+
+
+def _evoaug_error(err: BaseException) -> EvoAugError | None:
+    """The first :class:`EvoAugError` in ``err``'s chain of causes and contexts, if any."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, EvoAugError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 if __name__ == "__main__":  # pragma: no cover

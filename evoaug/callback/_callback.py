@@ -144,7 +144,7 @@ class EvoAugCallback(pl.Callback):
             mode=mode,  # type: ignore[arg-type]
             fairness_groups=fairness_groups,
             fairness_metric=fairness_metric,
-            batch_keys=dict(batch_keys or {}),
+            batch_keys=batch_keys,  # type: ignore[arg-type]
             normalize=normalize,
             loss_fn=loss_fn,
             search=search,
@@ -152,7 +152,7 @@ class EvoAugCallback(pl.Callback):
             initial_presets=tuple(initial_presets),
             n_subpolicies=n_subpolicies,
             n_genes=n_genes,
-            ops=tuple(ops) if ops is not None else None,
+            ops=ops,  # type: ignore[arg-type]
             val_dataloader_idx=val_dataloader_idx,
             feature_layer=feature_layer,
             seed=seed,

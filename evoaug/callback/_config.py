@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import torch
 
+from evoaug.callback._batch import DEFAULT_KEYS
 from evoaug.exceptions import ConfigError
 from evoaug.objectives import FAIRNESS_METRICS, available_objectives
 from evoaug.pipeline import Normalize
@@ -78,6 +79,27 @@ def _normalize(value: object) -> Callable[[torch.Tensor], torch.Tensor] | str | 
     )
 
 
+def _batch_keys(value: object) -> dict[str, int | str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"`batch_keys` must be a mapping like {{'image': 0, 'label': 1, 'group': 2}}, "
+            f"got {value!r}"
+        )
+    unknown = sorted(str(k) for k in value if k not in DEFAULT_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"`batch_keys` accepts the keys {sorted(DEFAULT_KEYS)}, got unknown {unknown}"
+        )
+    for role, where in value.items():
+        if isinstance(where, bool) or not isinstance(where, (int, str)):
+            raise ConfigError(
+                f"`batch_keys[{role!r}]` must be a position (int) or a key (str), got {where!r}"
+            )
+    return dict(value)
+
+
 @dataclass
 class CallbackConfig:
     """Validated arguments of :class:`~evoaug.EvoAugCallback`; see its docstring."""
@@ -145,9 +167,7 @@ class CallbackConfig:
         self.mode = _choice("mode", self.mode, MODES)  # type: ignore[assignment]
         self.fairness_groups = _choice("fairness_groups", self.fairness_groups, FAIRNESS_GROUPS)
         self.fairness_metric = _choice("fairness_metric", self.fairness_metric, FAIRNESS_METRICS)
-        if not isinstance(self.batch_keys, Mapping):
-            raise ConfigError(f"`batch_keys` must be a mapping, got {self.batch_keys!r}")
-        self.batch_keys = dict(self.batch_keys)
+        self.batch_keys = _batch_keys(self.batch_keys)
         self.normalize = _normalize(self.normalize)
         if not isinstance(self.search, bool):
             raise ConfigError(f"`search` must be a bool, got {self.search!r}")
@@ -165,7 +185,20 @@ class CallbackConfig:
         self.initial_presets = tuple(self.initial_presets)
         _int("n_subpolicies", self.n_subpolicies, 1, 256)
         _int("n_genes", self.n_genes, 1, 4)
-        if self.ops is not None:
-            self.ops = tuple(self.ops)
+        raw_ops: object = self.ops
+        if raw_ops is not None:
+            if isinstance(raw_ops, str) or not isinstance(raw_ops, (tuple, list)):
+                raise ConfigError(
+                    f"`ops` must be None or a list of op names (see evoaug.available_ops()), "
+                    f"got {raw_ops!r}"
+                )
+            self.ops = tuple(raw_ops)
+        if self.feature_layer is not None and (
+            not isinstance(self.feature_layer, str) or not self.feature_layer
+        ):
+            raise ConfigError(
+                "`feature_layer` must be None or a module name from `model.named_modules()`, "
+                f"got {self.feature_layer!r}"
+            )
         _int("val_dataloader_idx", self.val_dataloader_idx, 0)
         _int("seed", self.seed, 0)

@@ -21,7 +21,7 @@ from evoaug.evaluate._context import LossFn, _Call, _Context
 from evoaug.evaluate._isolation import derive_seed, model_device, preserved_rng, seed_global_rng
 from evoaug.evaluate._optim import OptimizerSpec
 from evoaug.evaluate._probes import Probe
-from evoaug.evaluate._validate import check_call, check_settings
+from evoaug.evaluate._validate import check_call, check_labels, check_settings
 from evoaug.objectives import CandidateFailure, Objective
 from evoaug.policy import Policy
 
@@ -180,7 +180,8 @@ class Evaluator:
         Raises:
             ConfigError: Bad arguments, checked before any work (e.g. fairness without groups,
                 a probe smaller than ``batch_size``, an unknown ``feature_layer``).
-            InputError: A probe is not a :class:`Probe`.
+            InputError: A probe is not a :class:`Probe`, or holds labels the model has no
+                output for.
 
         """
         check_call(self, model, loss_fn, optimizer, train_probe, val_probe, policies, seed)
@@ -203,6 +204,9 @@ class Evaluator:
                 feature_layer=self.feature_layer,
                 normalize=self.normalize,
             )
+            with torch.no_grad():
+                outputs = call.forward(call.load_theta().eval(), call.val.images[:1])
+            check_labels(outputs, {"train_probe": call.train, "val_probe": call.val})
             results = [self._score(call, i, p) for i, p in enumerate(policies)]
         return results
 

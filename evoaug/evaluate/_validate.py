@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import torch
 from torch import nn
 
 from evoaug.evaluate._optim import OptimizerSpec
@@ -19,7 +20,7 @@ from evoaug.policy import Policy
 if TYPE_CHECKING:
     from evoaug.evaluate._evaluator import Evaluator
 
-__all__ = ["check_call", "check_settings", "feature_module_name"]
+__all__ = ["check_call", "check_labels", "check_settings", "feature_module_name"]
 
 
 def _int(name: str, value: object, minimum: int) -> int:
@@ -146,10 +147,41 @@ def check_call(
         objective.check(train, val)
     feature_module_name(model, evaluator.feature_layer)
     uses_lookahead = any(o.uses_lookahead for o in evaluator.objectives.values())
-    if uses_lookahead and evaluator.lookahead_steps and not any(
-        p.requires_grad for p in model.parameters()
+    if (
+        uses_lookahead
+        and evaluator.lookahead_steps
+        and not any(p.requires_grad for p in model.parameters())
     ):
         raise ConfigError(
             "the look-ahead needs trainable parameters, but every parameter of `model` has "
             "requires_grad=False; drop 'accuracy' and 'fairness' from `objectives`"
         )
+
+
+def check_labels(outputs: object, probes: dict[str, Probe]) -> None:
+    """Labels must index the model's outputs: ``[0, C)`` for logits ``[N, C]``, {0, 1} for ``[N]``.
+
+    ``outputs`` is the model's output on a probe image. Checked once per ``evaluate()`` call, so
+    a label the model cannot predict is one clear error instead of a failure of every candidate
+    deep inside the loss.
+
+    Raises:
+        InputError: A probe holds a label outside that range.
+
+    """
+    if not isinstance(outputs, torch.Tensor):
+        return  # not logits: the loss function knows what the labels mean
+    if outputs.ndim == 1 or (outputs.ndim == 2 and outputs.shape[1] == 1):
+        classes = 2
+    elif outputs.ndim == 2:
+        classes = int(outputs.shape[1])
+    else:
+        return  # not logits: the loss function knows what the labels mean
+    for name, probe in probes.items():
+        low, high = (int(v) for v in torch.aminmax(probe.labels))
+        if low < 0 or high >= classes:
+            raise InputError(
+                f"`{name}` labels must be class indices in [0, {classes - 1}] for a model with "
+                f"{classes} outputs, got labels in [{low}, {high}]; check the dataset's labels "
+                "and the model's number of classes"
+            )

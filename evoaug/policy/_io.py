@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import reprlib
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,18 @@ SUPPORTED_VERSIONS = (1,)
 MAX_SUB_POLICIES = 4096  # RandAugment(N=3) needs 14**3 = 2744
 MAX_GENES = 16
 _POLICY_KEYS = ("format_version", "name", "magnitude_sampling", "sub_policies")
+
+# Values quoted in error messages are cut short: a file can hold huge or deeply shared data
+# (YAML aliases), and a message must never expand it.
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 6, 6, 80, 80
+
+
+def _short(value: object) -> str:
+    """A bounded ``repr`` of ``value`` for error messages."""
+    return _REPR.repr(value)
+
+
 _GENE_KEYS = ("op", "probability", "level")
 
 
@@ -61,34 +74,38 @@ def _type_name(value: object) -> str:
 def _number(where: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(
-            f"`{where}` must be a number in [0, 1], got {value!r} ({_type_name(value)})"
+            f"`{where}` must be a number in [0, 1], got {_short(value)} ({_type_name(value)})"
         )
     if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise ConfigError(f"`{where}` must be a number in [0, 1], got {value!r}")
+        raise ConfigError(f"`{where}` must be a number in [0, 1], got {_short(value)}")
     return float(value)
 
 
 def _gene(where: str, data: object) -> Gene:
     if not isinstance(data, dict):
         raise ConfigError(
-            f"`{where}` must be a mapping with keys {list(_GENE_KEYS)}, got {data!r} "
+            f"`{where}` must be a mapping with keys {list(_GENE_KEYS)}, got {_short(data)} "
             f"({_type_name(data)})"
         )
     unknown = sorted(str(k) for k in data if k not in _GENE_KEYS)
     if unknown:
-        raise ConfigError(f"`{where}` has unknown keys {unknown}; allowed keys: {list(_GENE_KEYS)}")
+        raise ConfigError(
+            f"`{where}` has unknown keys {_short(unknown)}; allowed keys: {list(_GENE_KEYS)}"
+        )
     if "op" not in data:
         raise ConfigError(f"`{where}.op` is missing; every gene needs an op name")
     op = data["op"]
     if not isinstance(op, str):
-        raise ConfigError(f"`{where}.op` must be an op name (str), got {op!r} ({_type_name(op)})")
+        raise ConfigError(
+            f"`{where}.op` must be an op name (str), got {_short(op)} ({_type_name(op)})"
+        )
     try:
         spec = get_op(op)
     except UnknownOpError as err:
-        raise ConfigError(f"`{where}.op`: {err}") from err
+        raise UnknownOpError(f"`{where}.op`: {err}") from err
     probability = _number(f"{where}.probability", data.get("probability", 1.0))
     if "level" not in data and spec.has_magnitude:
-        raise ConfigError(f"`{where}.level` is missing; op {op!r} needs a level in [0, 1]")
+        raise ConfigError(f"`{where}.level` is missing; op {_short(op)} needs a level in [0, 1]")
     level = _number(f"{where}.level", data.get("level", 0.0))
     return Gene(op, probability, level)
 
@@ -98,11 +115,13 @@ def policy_from_dict(data: object) -> Policy:
     if not isinstance(data, dict):
         raise ConfigError(
             f"a policy must be a mapping with keys {list(_POLICY_KEYS)}, got "
-            f"{_type_name(data)}{'' if data is None else f': {data!r}'[:200]}"
+            f"{_type_name(data)}{'' if data is None else f': {_short(data)}'}"
         )
     unknown = sorted(str(k) for k in data if k not in _POLICY_KEYS)
     if unknown:
-        raise ConfigError(f"policy has unknown keys {unknown}; allowed keys: {list(_POLICY_KEYS)}")
+        raise ConfigError(
+            f"policy has unknown keys {_short(unknown)}; allowed keys: {list(_POLICY_KEYS)}"
+        )
     if "format_version" not in data:
         raise ConfigError(
             f"`format_version` is missing; supported versions: {list(SUPPORTED_VERSIONS)}"
@@ -110,17 +129,20 @@ def policy_from_dict(data: object) -> Policy:
     version = data["format_version"]
     if isinstance(version, bool) or version not in SUPPORTED_VERSIONS:
         raise ConfigError(
-            f"`format_version` must be one of {list(SUPPORTED_VERSIONS)}, got {version!r}; "
+            f"`format_version` must be one of {list(SUPPORTED_VERSIONS)}, got {_short(version)}; "
             "a newer evoaug may have written this file"
         )
     sampling = data.get("magnitude_sampling", "fixed")
     if sampling not in MAGNITUDE_SAMPLINGS:
         raise ConfigError(
-            f"`magnitude_sampling` must be one of {list(MAGNITUDE_SAMPLINGS)}, got {sampling!r}"
+            f"`magnitude_sampling` must be one of {list(MAGNITUDE_SAMPLINGS)}, "
+            f"got {_short(sampling)}"
         )
     name = data.get("name")
     if name is not None and not isinstance(name, str):
-        raise ConfigError(f"`name` must be a string or null, got {name!r} ({_type_name(name)})")
+        raise ConfigError(
+            f"`name` must be a string or null, got {_short(name)} ({_type_name(name)})"
+        )
     if "sub_policies" not in data:
         raise ConfigError("`sub_policies` is missing; a policy needs a list of sub-policies")
     subs = data["sub_policies"]
