@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from pytorch_lightning.utilities import rank_zero_info
 from pytorch_lightning.utilities.model_helpers import is_overridden
 from typing_extensions import override
 
+from evoaug._files import atomic_write_bytes
 from evoaug.callback._batch import BatchLayout
 from evoaug.callback._config import CallbackConfig
 from evoaug.callback._data import collect_samples
@@ -666,9 +668,9 @@ def _write_samples(
         "labels": labels[keep].clone(),
         "groups": groups[keep].clone(),
     }
-    tmp = path.with_suffix(".tmp")
-    torch.save(sample, tmp)
-    tmp.replace(path)
+    buffer = io.BytesIO()
+    torch.save(sample, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _fit(policy: Policy, space: GenomeSpace) -> Policy | None:
