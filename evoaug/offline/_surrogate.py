@@ -38,8 +38,8 @@ class Surrogate:
 
     ``kind="rf"``: a scikit-learn ``RandomForestRegressor`` (all objectives at once); the spread
     of its trees' predictions is the uncertainty. ``kind="gp"``: one ``GaussianProcessRegressor``
-    per objective (Matern 5/2 plus white noise, normalized targets), with its posterior standard
-    deviation.
+    per objective (isotropic Matern 5/2 plus white noise, normalized targets), with its posterior
+    standard deviation.
 
     Args:
         space: The genome space of the search.
@@ -151,7 +151,7 @@ class Surrogate:
 
             for j in range(Y.shape[1]):
                 kernel = ConstantKernel(1.0) * Matern(
-                    length_scale=np.ones(features.shape[1]), nu=2.5, length_scale_bounds=(1e-2, 1e3)
+                    length_scale=1.0, nu=2.5, length_scale_bounds=(1e-2, 1e3)
                 ) + WhiteKernel(1e-2, noise_level_bounds=(1e-6, 1.0))
                 gp = GaussianProcessRegressor(kernel, normalize_y=True, random_state=self.seed)
                 with warnings.catch_warnings():  # a bound reached is no reason to stop a search
