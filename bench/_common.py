@@ -17,6 +17,7 @@ import re
 import resource
 import statistics
 import sys
+import tarfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
@@ -27,6 +28,7 @@ __all__ = [
     "REPO_ROOT",
     "CpuShare",
     "command_line",
+    "extract_archive",
     "interleaved_rates",
     "machine_info",
     "machine_markdown",
@@ -268,3 +270,44 @@ def write_docs_section(path: str | Path, name: str, markdown: str) -> None:
     tmp = page.with_name(page.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(page)
+
+
+def extract_archive(archive: str | Path, cache: str | Path, *, contains: str) -> Path:
+    """Extract a ``.tar.gz`` once into ``cache`` and return the folder that holds ``contains``.
+
+    The data sets in ``../shared/data`` are archives; benchmarks extract them into a cache outside
+    the repository (never into it) and reuse the extraction on later runs.
+
+    Args:
+        archive: Path of the archive.
+        cache: Folder to extract into; a sub-folder named after the archive is used.
+        contains: A relative path that marks the wanted folder, e.g. ``"train"`` for an
+            ImageFolder tree with ``train/`` and ``test/``; the shallowest folder holding it
+            is returned.
+
+    Returns:
+        The folder under the extraction that holds ``contains``.
+
+    Raises:
+        SystemExit: The archive is missing, or holds no ``contains``.
+    """
+    name = Path(archive).name.split(".")[0]
+    root = Path(cache).expanduser() / name
+    done = root / ".extracted"
+    if not done.exists():
+        if not Path(archive).is_file():
+            raise SystemExit(
+                f"{archive} is not a file: pass the archive's path (see docs/benchmarks.md; "
+                "in this project's workplace the archives are in ../shared/data/)"
+            )
+        root.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(archive) as tar:
+            tar.extractall(root, filter="data")
+        done.touch()
+    candidates = sorted(
+        (p.parent for p in root.rglob(contains) if p.relative_to(root).parts[-1] == contains),
+        key=lambda p: len(p.parts),
+    )
+    if not candidates:
+        raise SystemExit(f"{archive} holds no {contains!r} (extracted under {root})")
+    return candidates[0]

@@ -19,7 +19,6 @@ import argparse
 import os
 import statistics
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -31,7 +30,9 @@ import pytorch_lightning as pl
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import (
+    DOCS_PAGE,
     command_line,
+    extract_archive,
     machine_info,
     machine_markdown,
     markdown_table,
@@ -42,27 +43,11 @@ from evoaug import EvoAugCallback
 from evoaug.data import DigitsDataModule, ImageFolderDataModule
 from evoaug.models import Classifier
 
-DOCS = Path(__file__).parents[1] / "docs" / "benchmarks.md"
-
 
 def _datamodule(args: argparse.Namespace) -> pl.LightningDataModule:
     if args.dataset == "digits":
         return DigitsDataModule(batch_size=args.batch_size, image_size=args.image_size, seed=0)
-    cache = Path(args.cache).expanduser()
-    root = cache / "cifar10_jpg"
-    if not (root / "train").is_dir():
-        if not args.cifar_tar or not Path(args.cifar_tar).is_file():
-            raise SystemExit(
-                "--cifar-tar must point at cifar10_jpg.tar.gz (see docs/benchmarks.md)"
-            )
-        root.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(args.cifar_tar) as tar:
-            tar.extractall(root, filter="data")
-        inner = [p for p in root.iterdir() if p.is_dir() and (p / "train").is_dir()]
-        if inner:
-            root = inner[0]
-    if not (root / "train").is_dir():
-        root = next(p for p in root.iterdir() if (p / "train").is_dir())
+    root = extract_archive(args.cifar_tar, args.cache, contains="train")
     return ImageFolderDataModule(
         root=str(root), batch_size=args.batch_size, limit_train=args.limit_train,
         limit_test=args.limit_test, image_size=32, seed=0,
@@ -82,6 +67,7 @@ def _fit(args: argparse.Namespace, search: bool) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as tmp:
         trainer = pl.Trainer(
             max_epochs=args.epochs, accelerator=args.accelerator, devices=1, logger=False,
+            precision=args.precision,
             callbacks=[callback],
             enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
             default_root_dir=tmp, num_sanity_val_steps=0, log_every_n_steps=50,
@@ -106,7 +92,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--accelerator", default="cpu")
+    parser.add_argument("--precision", default="32-true")
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--docs", type=Path, default=DOCS_PAGE)
     args = parser.parse_args(argv)
     info = machine_info()
     times: dict[bool, list[float]] = {False: [], True: []}
@@ -119,8 +107,10 @@ def main(argv: list[str] | None = None) -> None:
                 generations = gens
             print(f"search={search}: {seconds:.1f}s", flush=True)
     base, evo = statistics.median(times[False]), statistics.median(times[True])
-    setting = f"{args.dataset}, {args.model}, {args.epochs} epochs, batch {args.batch_size}" + (
-        f", {args.limit_train} training images" if args.dataset == "cifar10" else ""
+    setting = (
+        f"{args.dataset}, {args.model}, {args.epochs} epochs, batch {args.batch_size}, "
+        f"{args.accelerator}"
+        + (f", {args.limit_train} training images" if args.dataset == "cifar10" else "")
     )
     rows = [
         [setting, "fixed trivialaugment", f"{base:.1f}", "1.00x", "0"],
@@ -139,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(text)
     if args.write_docs:
-        write_docs_section(DOCS, f"callback_overhead_{args.dataset}", text)
+        write_docs_section(args.docs, f"callback_overhead_{args.dataset}", text)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import (
+    DOCS_PAGE,
     command_line,
     machine_info,
     machine_markdown,
@@ -37,7 +38,10 @@ from evoaug import GenomeSpace
 from evoaug.evaluate import Evaluator, OptimizerSpec, Probe, stratified_probe
 from evoaug.models import ResNet18, SmallCNN
 
-DOCS = Path(__file__).parents[1] / "docs" / "benchmarks.md"
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _step_time(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int) -> float:
@@ -45,11 +49,13 @@ def _step_time(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, repeats
     model.train()
     times = []
     for i in range(repeats + 3):
+        _sync(x.device)
         start = time.perf_counter()
         loss = F.cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
+        _sync(x.device)
         if i >= 3:
             times.append(time.perf_counter() - start)
     return statistics.median(times)
@@ -60,8 +66,10 @@ def measure(
 ) -> list[str]:
     g = torch.Generator().manual_seed(0)
     n = 1024
-    images = torch.rand(n, *shape, generator=g)
-    labels = torch.randint(0, 10, (n,), generator=g)
+    device = torch.device(args.device)
+    model = model.to(device)
+    images = torch.rand(n, *shape, generator=g).to(device)
+    labels = torch.randint(0, 10, (n,), generator=g).to(device)
     groups = labels % 2
     train = Probe(images[:512], labels[:512])
     val = stratified_probe(images[512:], labels[512:], groups[512:], size=256, generator=g)
@@ -73,8 +81,10 @@ def measure(
     evaluator.evaluate(model, F.cross_entropy, spec, train, val, policies[:1], seed=0)  # warm-up
     gen_times = []
     for r in range(args.repeats):
+        _sync(device)
         start = time.perf_counter()
         evaluator.evaluate(model, F.cross_entropy, spec, train, val, policies, seed=r)
+        _sync(device)
         gen_times.append(time.perf_counter() - start)
     step = _step_time(model, images[: args.batch_size], labels[: args.batch_size], 20)
     generation = statistics.median(gen_times)
@@ -98,8 +108,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-resnet", action="store_true")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--docs", type=Path, default=DOCS_PAGE)
     args = parser.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("`--device cuda` needs a CUDA build of torch and a visible GPU; none found")
     info = machine_info()
     rows = [measure("small CNN, digits-sized 1x16x16", SmallCNN(1, 10), (1, 16, 16), args)]
     rows.append(measure("small CNN, 3x32x32", SmallCNN(3, 10), (3, 32, 32), args))
@@ -121,7 +135,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(text)
     if args.write_docs:
-        write_docs_section(DOCS, "search_cost", text)
+        section = "search_cost" if args.device == "cpu" else f"search_cost_{args.device}"
+        write_docs_section(args.docs, section, text)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,413 @@
+"""evoaug against fixed policies on real data: accuracy, worst-group accuracy, cost (issue 7).
+
+For each dataset the same model is trained for the same epochs with each arm below, three seeds
+each, and scored on the test split:
+
+- ``none``: no augmentation;
+- ``randaugment``: RandAugment(N=2, M=9);
+- ``trivialaugment``: TrivialAugmentWide;
+- ``autoaugment``: AutoAugment's CIFAR-10 policy;
+- ``evoaug``: EvoAugCallback with its default objectives (accuracy, difficulty, diversity,
+  fairness) and default selection;
+- ``evoaug-acc``: EvoAugCallback searching accuracy alone.
+
+Every arm runs through the same pipeline (EvoAugCallback in batch mode, per-sample kernels; the
+fixed arms with ``search=False``), so only the policy differs. Groups are the sensitive attribute
+where the data has one (colored-digits: inverted or not; UTKFace: race) and the classes otherwise.
+The search selects on the validation split only; the test split is read once, after training.
+
+    python bench/quality.py --write-docs                 # the full suite, about 2 h on 2 cores
+    python bench/quality.py --quick                      # digits, one seed, a few minutes
+    python bench/quality.py --datasets cifar10 --accelerator gpu --model resnet18 --epochs 30
+
+Every finished fit is appended to ``--results`` (JSON lines) at once; a rerun with the same file
+skips the fits already there, so an interrupted suite continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
+
+import pytorch_lightning as pl
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import (
+    DOCS_PAGE,
+    command_line,
+    extract_archive,
+    machine_info,
+    machine_markdown,
+    markdown_table,
+    write_docs_section,
+)
+
+from evoaug import EvoAugCallback, Policy
+from evoaug.data import (
+    ColoredDigitsDataModule,
+    DigitsDataModule,
+    ImageFolderDataModule,
+    UTKFaceDataModule,
+)
+from evoaug.models import Classifier
+
+ARMS = ("none", "randaugment", "trivialaugment", "autoaugment", "evoaug", "evoaug-acc")
+FIXED = ("none", "randaugment", "trivialaugment", "autoaugment")
+DATASETS = ("digits", "colored-digits", "cifar10", "utkface")
+FAIRNESS_DATASETS = ("colored-digits", "utkface")  # the worst-group goal is set on these
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How one dataset is trained: model, epochs, image size, batch, learning rate."""
+
+    model: str
+    epochs: int
+    image_size: int
+    batch_size: int
+    lr: float
+    fairness_groups: str  # what the callback's fairness objective uses
+
+
+# Sized so that the whole suite (4 datasets x 6 arms x 3 seeds) takes about 2 h on 2 CPU cores.
+SETTINGS = {
+    "digits": Setting("small-cnn", 15, 16, 64, 0.05, "class"),
+    "colored-digits": Setting("small-cnn", 15, 16, 64, 0.05, "sensitive"),
+    "cifar10": Setting("small-cnn", 20, 32, 128, 0.05, "class"),
+    "utkface": Setting("small-cnn", 20, 32, 128, 0.05, "sensitive"),
+}
+
+
+@dataclass(frozen=True)
+class Result:
+    """One finished fit."""
+
+    dataset: str
+    arm: str
+    seed: int
+    test_acc: float
+    worst_group_acc: float
+    acc_gap: float
+    fit_seconds: float
+    generations: int
+    policy: str
+
+
+def _policy(arm: str, image_size: int) -> Policy:
+    if arm == "none":
+        return Policy.preset("identity")
+    if arm == "randaugment":
+        return Policy.preset("randaugment", num_ops=2, magnitude=9)
+    if arm == "trivialaugment":
+        return Policy.preset("trivialaugment", image_size=image_size)
+    if arm == "autoaugment":
+        return Policy.preset("autoaugment-cifar10")
+    raise ValueError(f"`arm` must be one of {FIXED}, got {arm!r}")
+
+
+def _datamodule(dataset: str, setting: Setting, seed: int, args: argparse.Namespace) -> Any:
+    common = {"batch_size": setting.batch_size, "image_size": setting.image_size, "seed": seed}
+    if dataset == "digits":
+        return DigitsDataModule(**common)
+    if dataset == "colored-digits":
+        return ColoredDigitsDataModule(
+            attribute="invert", minority_fraction=0.05, correlation=0.8, **common
+        )
+    if dataset == "cifar10":
+        root = extract_archive(args.cifar_tar, args.cache, contains="train")
+        return ImageFolderDataModule(
+            root=str(root), limit_train=args.limit_train, limit_test=args.limit_test, **common
+        )
+    if dataset == "utkface":
+        parent = extract_archive(args.utkface_tar, args.cache, contains="crop_part1")
+        return UTKFaceDataModule(
+            root=str(parent / "crop_part1"), target="gender", sensitive="race",
+            limit_train=args.limit_train, limit_test=args.limit_test, **common,
+        )  # fmt: skip
+    raise ValueError(f"`dataset` must be one of {DATASETS}, got {dataset!r}")
+
+
+def _callback(arm: str, setting: Setting, seed: int, args: argparse.Namespace) -> EvoAugCallback:
+    if arm in FIXED:
+        return EvoAugCallback(
+            search=False,
+            initial_policy=_policy(arm, setting.image_size),
+            normalize="datamodule",
+            seed=seed,
+        )
+    search: dict[str, Any] = {
+        "normalize": "datamodule",
+        "fairness_groups": setting.fairness_groups,
+        "seed": seed,
+    }
+    if arm == "evoaug-acc":
+        search["objectives"] = ("accuracy",)
+    if args.population is not None:
+        search["population_size"] = args.population
+    if args.lookahead_steps is not None:
+        search["lookahead_steps"] = args.lookahead_steps
+    return EvoAugCallback(**search)
+
+
+def fit_once(dataset: str, arm: str, seed: int, args: argparse.Namespace) -> Result:
+    """Train one arm on one dataset with one seed and score it on the test split."""
+    setting = _setting(dataset, args)
+    pl.seed_everything(seed, verbose=False)
+    datamodule = _datamodule(dataset, setting, seed, args)
+    callback = _callback(arm, setting, seed, args)
+    model = Classifier(model=setting.model, lr=setting.lr, scheduler="cosine")
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = pl.Trainer(
+            max_epochs=setting.epochs, accelerator=args.accelerator, devices=1,
+            precision=args.precision, logger=False, callbacks=[callback],
+            enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+            default_root_dir=tmp, num_sanity_val_steps=0, log_every_n_steps=50,
+        )  # fmt: skip
+        start = time.perf_counter()
+        trainer.fit(model, datamodule=datamodule)
+        seconds = time.perf_counter() - start
+        (metrics,) = trainer.test(model, datamodule=datamodule, verbose=False)
+    groups = [value for key, value in metrics.items() if key.startswith("test_acc_group/")]
+    return Result(
+        dataset=dataset, arm=arm, seed=seed,
+        test_acc=float(metrics["test_acc"]),
+        worst_group_acc=float(metrics["test_worst_group_acc"]),
+        acc_gap=float(max(groups) - min(groups)) if groups else 0.0,
+        fit_seconds=seconds,
+        generations=callback.generation,
+        policy=callback.best_policy.name or arm,
+    )  # fmt: skip
+
+
+def _setting(dataset: str, args: argparse.Namespace) -> Setting:
+    setting = SETTINGS[dataset]
+    overrides = {
+        key: value
+        for key, value in (("epochs", args.epochs), ("model", args.model))
+        if value is not None
+    }
+    if args.quick:
+        overrides.setdefault("epochs", 4)
+    return Setting(**{**asdict(setting), **overrides})
+
+
+# ------------------------------------------------------------------------------ summary
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    mean = statistics.fmean(values)
+    return mean, statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def _pct(mean: float, std: float) -> str:
+    return f"{100 * mean:.1f} ± {100 * std:.1f}"
+
+
+def summarize(results: Sequence[Result]) -> tuple[str, list[str]]:
+    """The results table and one line per goal, saying whether it is met.
+
+    Returns:
+        ``(table, verdicts)``: a Markdown table with one row per dataset and arm (test accuracy,
+        worst-group accuracy and accuracy gap as mean ± std over seeds, in percent; fit time as
+        the median over seeds relative to TrivialAugmentWide's median), and the goal lines.
+    """
+    rows, verdicts = [], []
+    for dataset in DATASETS:
+        by_arm = {
+            arm: [r for r in results if r.dataset == dataset and r.arm == arm] for arm in ARMS
+        }
+        by_arm = {arm: rs for arm, rs in by_arm.items() if rs}
+        if not by_arm:
+            continue
+        ta = by_arm.get("trivialaugment")
+        ta_time = statistics.median(r.fit_seconds for r in ta) if ta else math.nan
+        stats: dict[str, dict[str, tuple[float, float]]] = {}
+        for arm, rs in by_arm.items():
+            stats[arm] = {
+                "acc": _mean_std([r.test_acc for r in rs]),
+                "worst": _mean_std([r.worst_group_acc for r in rs]),
+                "gap": _mean_std([r.acc_gap for r in rs]),
+            }
+            seconds = statistics.median(r.fit_seconds for r in rs)
+            rows.append(
+                [
+                    dataset, arm, str(len(rs)),
+                    _pct(*stats[arm]["acc"]), _pct(*stats[arm]["worst"]), _pct(*stats[arm]["gap"]),
+                    f"{seconds:.0f}", f"{seconds / ta_time:.2f}x" if ta else "n/a",
+                ]
+            )  # fmt: skip
+        verdicts += _verdicts(dataset, stats, by_arm, ta_time)
+    headers = [
+        "dataset", "arm", "seeds", "test accuracy %", "worst-group accuracy %",
+        "accuracy gap (points)", "fit s (median)", "fit time vs TrivialAugment",
+    ]  # fmt: skip
+    return markdown_table(headers, rows), verdicts
+
+
+def _verdicts(
+    dataset: str,
+    stats: dict[str, dict[str, tuple[float, float]]],
+    by_arm: dict[str, list[Result]],
+    ta_time: float,
+) -> list[str]:
+    fixed = [arm for arm in FIXED if arm in stats]
+    if "evoaug" not in stats or not fixed:
+        return []
+    best_acc = max(fixed, key=lambda arm: stats[arm]["acc"][0])
+    (evo_acc, evo_std), (fix_acc, fix_std) = stats["evoaug"]["acc"], stats[best_acc]["acc"]
+    slack = max(evo_std, fix_std)
+    met = evo_acc >= fix_acc - slack
+    lines = [
+        f"{dataset}: evoaug test accuracy {100 * evo_acc:.1f}% vs best fixed policy "
+        f"({best_acc}) {100 * fix_acc:.1f}%, within one std ({100 * slack:.1f}): "
+        f"{'met' if met else 'NOT met'}"
+    ]
+    if dataset in FAIRNESS_DATASETS:
+        best_worst = max(fixed, key=lambda arm: stats[arm]["worst"][0])
+        evo_worst, fix_worst = stats["evoaug"]["worst"][0], stats[best_worst]["worst"][0]
+        margin = 100 * (evo_worst - fix_worst)
+        lines.append(
+            f"{dataset}: evoaug worst-group accuracy {100 * evo_worst:.1f}% vs best fixed policy "
+            f"({best_worst}) {100 * fix_worst:.1f}%, {margin:+.1f} points (goal +2.0): "
+            f"{'met' if margin >= 2.0 else 'NOT met'}"
+        )
+    if dataset == "cifar10" and not math.isnan(ta_time):
+        ratio = statistics.median(r.fit_seconds for r in by_arm["evoaug"]) / ta_time
+        lines.append(
+            f"{dataset}: evoaug fit time {ratio:.2f}x TrivialAugment's (goal at most 1.25x): "
+            f"{'met' if ratio <= 1.25 else 'NOT met'}"
+        )
+    return lines
+
+
+# ------------------------------------------------------------------------------ results file
+
+
+def load_results(path: Path) -> list[Result]:
+    """Results already in ``path`` (JSON lines); a torn last line is ignored."""
+    if not path.exists():
+        return []
+    results = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            results.append(Result(**json.loads(line)))
+        except (json.JSONDecodeError, TypeError):
+            continue
+    return results
+
+
+def append_result(path: Path, result: Result) -> None:
+    """Append one result as a whole line, flushed to disk."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as stream:
+        stream.write(json.dumps(asdict(result)) + "\n")
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+# ------------------------------------------------------------------------------ main
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Command-line arguments; ``--quick`` fills in the quick suite's defaults."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=None)
+    parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=None)
+    parser.add_argument("--epochs", type=int, default=None, help="override every dataset's")
+    parser.add_argument("--model", default=None, help="override every dataset's")
+    parser.add_argument("--population", type=int, default=None, help="callback's; default 16")
+    parser.add_argument("--lookahead-steps", type=int, default=None, help="callback's; 20")
+    parser.add_argument("--limit-train", type=int, default=10000)
+    parser.add_argument("--limit-test", type=int, default=2000)
+    parser.add_argument("--cifar-tar", default="../shared/data/cifar10_jpg.tar.gz")
+    parser.add_argument("--utkface-tar", default="../shared/data/utkface_crop_part1_jpg.tar.gz")
+    parser.add_argument("--cache", default="~/.cache/evoaug-bench")
+    parser.add_argument("--accelerator", default="cpu")
+    parser.add_argument("--precision", default="32-true")
+    parser.add_argument("--results", type=Path, default=None, help="JSON lines, resumable")
+    parser.add_argument("--quick", action="store_true", help="digits, one seed, 4 epochs")
+    parser.add_argument(
+        "--table-only", action="store_true", help="no fits: the table of the results file"
+    )
+    parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--docs", type=Path, default=DOCS_PAGE)
+    parser.add_argument("--section", default="quality", help="section of the docs page")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.datasets = args.datasets or ["digits"]
+        args.seeds = args.seeds or [0]
+        args.population = args.population or 8
+        args.lookahead_steps = args.lookahead_steps or 10
+    args.datasets = args.datasets or list(DATASETS)
+    args.seeds = args.seeds or [0, 1, 2]
+    if args.results is None:
+        name = "quality-quick.jsonl" if args.quick else "quality.jsonl"
+        args.results = Path(args.cache).expanduser() / name
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the suite (skipping fits already in the results file) and print the table."""
+    args = parse_args(argv)
+    info = machine_info()
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
+    torch.set_float32_matmul_precision("high")
+    done = {(r.dataset, r.arm, r.seed) for r in load_results(args.results)}
+    for dataset in [] if args.table_only else args.datasets:
+        for seed in args.seeds:  # arms interleaved within a seed: a busy moment hits all alike
+            for arm in args.arms:
+                if (dataset, arm, seed) in done:
+                    continue
+                result = fit_once(dataset, arm, seed, args)
+                append_result(args.results, result)
+                print(
+                    f"{dataset:>14} {arm:>14} seed {seed}: test acc {100 * result.test_acc:.1f}%"
+                    f", worst group {100 * result.worst_group_acc:.1f}%, "
+                    f"{result.fit_seconds:.1f}s, {result.generations} generations",
+                    flush=True,
+                )
+    wanted = set(args.datasets)
+    results = [
+        r
+        for r in load_results(args.results)
+        if r.dataset in wanted and r.arm in args.arms and r.seed in args.seeds
+    ]
+    table, verdicts = summarize(results)
+    settings = "; ".join(
+        f"{d}: {s.model}, {s.epochs} epochs, {s.image_size}x{s.image_size}, batch {s.batch_size}"
+        for d, s in ((d, _setting(d, args)) for d in args.datasets)
+    )
+    argv_text = list(sys.argv[1:] if argv is None else argv)
+    text = "\n\n".join(
+        [
+            f"Measured with `{command_line(__file__, argv_text)}`"
+            f" (seeds {', '.join(map(str, args.seeds))}; {settings}).",
+            machine_markdown(info),
+            table,
+            "Goals:\n\n" + "\n".join(f"- {line}" for line in verdicts) if verdicts else "",
+        ]
+    )
+    print(text)
+    if args.write_docs:
+        write_docs_section(args.docs, args.section, text)
+
+
+if __name__ == "__main__":
+    main()
