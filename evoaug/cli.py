@@ -169,7 +169,7 @@ def _add_search_parser(sub: Any) -> None:
     search.add_argument("--budget-epochs", type=int, required=True, help="epochs per candidate E")
     search.add_argument("--population", type=int, help="P (default: the recipe callback's)")
     search.add_argument("--workers", type=int, default=2, help="candidates trained at once")
-    search.add_argument("--surrogate", default="rf", help="rf | gp | none (default: rf)")
+    search.add_argument("--surrogate", default="gp", help="gp | rf | none (default: gp)")
     search.add_argument("--pool-factor", type=float, default=4.0, help="children bred per P")
     search.add_argument("--keep-fraction", type=float, default=0.25, help="of those, trained")
     search.add_argument("--runner", default="process", help="process | ray | dask | serial")
