@@ -126,9 +126,10 @@ class ProcessRunner(Runner):
         ConfigError: ``workers`` below 1 or ``threads_per_worker`` below 1.
 
     Example:
-        >>> with ProcessRunner(workers=1) as runner:
-        ...     runner.submit(pow, 3, 2).result()
-        9
+        >>> runner = ProcessRunner(workers=4, threads_per_worker=1)  # processes start on submit
+        >>> runner.slots, runner.threads_per_worker
+        (4, 1)
+        >>> runner.close()
 
     """
 
