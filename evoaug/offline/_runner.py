@@ -263,6 +263,7 @@ class RayRunner(Runner):
             if address is None:
                 kwargs.update(num_cpus=self.workers, include_dashboard=False)
             ray.init(**kwargs)
+        self._refs: dict[cf.Future[Any], Any] = {}
         self._remote = ray.remote(num_cpus=cpus_per_task, num_gpus=gpus_per_task, max_retries=0)(
             _call
         )
@@ -274,7 +275,10 @@ class RayRunner(Runner):
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> cf.Future[Any]:
         """Submit a Ray task; its ``ObjectRef.future()``."""
-        future: cf.Future[Any] = self._remote.remote(fn, *args).future()
+        ref = self._remote.remote(fn, *args)
+        future: cf.Future[Any] = ref.future()
+        self._refs[future] = ref  # the task lives as long as its ObjectRef
+        future.add_done_callback(lambda f: self._refs.pop(f, None))
         return future
 
     def close(self) -> None:
@@ -309,6 +313,7 @@ class DaskRunner(Runner):
         except ImportError as err:
             raise _missing_extra("dask", err) from err
         self.workers = _int("workers", workers, 1)
+        self._pending: dict[cf.Future[Any], Any] = {}
         self._cluster: Any = None
         if address is None:
             self._cluster = distributed.LocalCluster(
@@ -338,12 +343,15 @@ class DaskRunner(Runner):
         """Submit to the scheduler; a ``concurrent.futures`` view of the Dask future."""
         out: cf.Future[Any] = cf.Future()
         dask_future = self._client.submit(_call, fn, *args, pure=False, retries=0)
+        self._pending[out] = dask_future  # Dask cancels a task whose future is dropped
 
         def done(f: Any) -> None:
             try:
                 out.set_result(f.result())
             except BaseException as err:  # KilledWorker, CancelledError, ...
                 out.set_exception(err)
+            finally:
+                self._pending.pop(out, None)
 
         dask_future.add_done_callback(done)
         return out
@@ -419,7 +427,12 @@ def run_tasks(
         while queue and len(in_flight) < runner.slots:
             task = queue.popleft()
             attempts[task["candidate"]] = attempts.get(task["candidate"], 0) + 1
-            in_flight[runner.submit(evaluate_task, lower, task)] = task
+            try:
+                future = runner.submit(evaluate_task, lower, task)
+            except Exception as err:  # e.g. the pool broke since the last check: a lost try
+                future = cf.Future()
+                future.set_exception(err)
+            in_flight[future] = task
         done, _ = cf.wait(list(in_flight), return_when=cf.FIRST_COMPLETED)
         lost = False
         for future in sorted(done, key=lambda f: str(in_flight[f]["candidate"])):

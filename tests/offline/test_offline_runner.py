@@ -218,3 +218,17 @@ def test_ray_local_cluster_runs_a_search(tmp_path: Path) -> None:
         )
     records, _ = read_history(tmp_path / "evoaug" / "history.jsonl")
     assert len({r["candidate"] for r in records}) == len(records) == 8
+
+
+def test_a_submit_that_raises_counts_as_a_lost_try() -> None:
+    class BrokenOnce(FlakyRunner):
+        def submit(self, fn: Callable[..., Any], *args: Any) -> cf.Future[Any]:
+            if not self.submitted:
+                self.submitted.append("refused")
+                raise RuntimeError("pool is broken")
+            return super().submit(fn, *args)
+
+    runner = BrokenOnce({})
+    got = _collect(runner, 2)
+    assert sorted(got) == ["g0000-c000", "g0000-c001"] and runner.recovered == 1
+    assert got["g0000-c000"][1] == 2 and got["g0000-c000"][0]["failure"] is None
