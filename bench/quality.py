@@ -88,8 +88,8 @@ class Setting:
 SETTINGS = {
     "digits": Setting("small-cnn", 15, 16, 64, 0.05, "class"),
     "colored-digits": Setting("small-cnn", 15, 16, 64, 0.05, "sensitive"),
-    "cifar10": Setting("small-cnn", 20, 32, 128, 0.05, "class"),
-    "utkface": Setting("small-cnn", 20, 32, 128, 0.05, "sensitive"),
+    "cifar10": Setting("small-cnn", 10, 32, 128, 0.05, "class"),
+    "utkface": Setting("small-cnn", 10, 32, 128, 0.05, "sensitive"),
 }
 
 

@@ -8,7 +8,7 @@ look-ahead at most once per candidate, whichever objectives ask for it and in wh
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import numpy as np
@@ -41,6 +41,11 @@ Pass = tuple[torch.Tensor, torch.Tensor]
 # own augmentation seed, so a pass over n images is a prefix of a pass over more (difficulty and
 # diversity share their first draw) and does not depend on which objective asked first.
 BLOCK = 64
+
+# Look-ahead steps are augmented together, up to this many images (and tensor elements, about
+# 64 MB of float32) per policy call.
+AUGMENT_CHUNK = 512
+AUGMENT_ELEMENTS = 1 << 24
 
 
 def eval_chunk(device: torch.device) -> int:
@@ -241,6 +246,29 @@ class _Context:
             self._predictions = (val.labels.cpu().numpy(), _predict(logits).cpu().numpy(), groups)
         return self._predictions
 
+    def _lookahead_batches(
+        self, gen: torch.Generator
+    ) -> Iterator[tuple[int, tuple[torch.Tensor, ...]]]:
+        """The look-ahead minibatches, augmented a chunk of steps at a time.
+
+        One policy call on the images of several steps costs about what one call on a single
+        step's images costs (the per-op overhead dominates at look-ahead batch sizes, on the GPU
+        above all), so steps are augmented together, up to :data:`AUGMENT_CHUNK` images per
+        call and :data:`AUGMENT_ELEMENTS` tensor elements. Yields ``(first step, that chunk's
+        per-step image batches)``.
+        """
+        call = self._call
+        images = call.train.images
+        per_step = max(call.order.shape[1], 1)
+        per_chunk = min(AUGMENT_CHUNK, AUGMENT_ELEMENTS // max(images[0].numel(), 1))
+        steps_per_chunk = max(1, per_chunk // per_step)
+        for first in range(0, call.steps, steps_per_chunk):
+            index = call.order[first : first + steps_per_chunk]
+            last = first + index.shape[0]
+            where = f" at look-ahead steps {first + 1}-{last} of {call.steps}"
+            x = self._augment(images[index.reshape(-1)], gen, where)
+            yield first, torch.split(x, per_step)
+
     def _run_lookahead(self) -> None:
         call = self._call
         model = call.load_theta()
@@ -254,18 +282,18 @@ class _Context:
         optimizer = call.optimizer.build(p for p in model.parameters() if p.requires_grad)
         gen = self.generator("lookahead")
         losses = torch.empty(call.steps, device=call.device)
-        images, labels = call.train.images, call.train.labels
+        labels = call.train.labels
         try:
-            for step, index in enumerate(call.order):
-                where = f" at look-ahead step {step + 1} of {call.steps}"
-                x = self._augment(images[index], gen, where)
-                loss = call.loss_fn(call.forward(model, x), labels[index])
-                if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
-                    raise ConfigError(NOT_SCALAR.format(got=_shape(loss)))
-                optimizer.zero_grad(set_to_none=True)
-                torch.autograd.backward(loss)
-                optimizer.step()
-                losses[step] = loss.detach()
+            for first, x_steps in self._lookahead_batches(gen):
+                for offset, x in enumerate(x_steps):
+                    step = first + offset
+                    loss = call.loss_fn(call.forward(model, x), labels[call.order[step]])
+                    if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
+                        raise ConfigError(NOT_SCALAR.format(got=_shape(loss)))
+                    optimizer.zero_grad(set_to_none=True)
+                    torch.autograd.backward(loss)
+                    optimizer.step()
+                    losses[step] = loss.detach()
         finally:
             optimizer.zero_grad(set_to_none=True)
         bad = torch.nonzero(~torch.isfinite(losses))
