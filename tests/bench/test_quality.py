@@ -1,0 +1,132 @@
+"""bench/quality.py: the --quick run on digits end to end, resuming, and the goal verdicts."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "bench" / "quality.py"
+ARMS = ("none", "randaugment", "trivialaugment", "autoaugment", "evoaug", "evoaug-acc")
+
+
+def _load(name: str) -> ModuleType:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    return module
+
+
+@pytest.fixture(scope="module")
+def quality() -> ModuleType:
+    return _load("quality")
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=420, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_quick_run_fits_every_arm_writes_its_section_and_resumes(tmp_path: Path) -> None:
+    page = tmp_path / "benchmarks.md"
+    page.write_text(
+        "# B\n<!-- BEGIN quality -->\nold\n<!-- END quality -->\nkeep me\n", encoding="utf-8"
+    )
+    results = tmp_path / "quality.jsonl"
+    args = ("--quick", "--results", str(results), "--write-docs", "--docs", str(page))
+    first = _run(*args)
+    assert first.returncode == 0, first.stderr[-3000:]
+
+    records = [json.loads(line) for line in results.read_text().splitlines()]
+    assert sorted(r["arm"] for r in records) == sorted(ARMS)
+    assert {(r["dataset"], r["seed"]) for r in records} == {("digits", 0)}
+    for r in records:
+        assert 0.0 <= r["worst_group_acc"] <= r["test_acc"] <= 1.0
+        assert r["fit_seconds"] > 0
+        assert (r["generations"] >= 3) == r["arm"].startswith("evoaug")  # min_generations
+
+    text = page.read_text(encoding="utf-8")
+    assert text.endswith("<!-- END quality -->\nkeep me\n") and "\nold\n" not in text
+    rows = [line for line in text.splitlines() if line.startswith("| digits |")]
+    assert [row.split(" | ")[1] for row in rows] == list(ARMS)
+    assert "digits: evoaug test accuracy" in text and "best fixed policy" in text
+
+    # A second run finds every fit in the results file: no training, the same table.
+    second = _run(*args)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "seed 0: test acc" not in second.stdout
+    assert len(results.read_text().splitlines()) == len(ARMS)
+    assert [line for line in page.read_text().splitlines() if line.startswith("| digits |")] == (
+        rows
+    )
+
+
+def _result(quality: ModuleType, arm: str, seed: int, acc: float, worst: float, s: float) -> object:
+    return quality.Result(
+        dataset="colored-digits", arm=arm, seed=seed, test_acc=acc, worst_group_acc=worst,
+        acc_gap=acc - worst, fit_seconds=s, generations=3 if arm == "evoaug" else 0, policy=arm,
+    )  # fmt: skip
+
+
+def test_summary_states_each_goal_against_the_best_fixed_policy(quality: ModuleType) -> None:
+    results = [
+        _result(quality, "trivialaugment", seed, 0.90 + 0.01 * seed, 0.70, 10.0)
+        for seed in range(3)
+    ] + [
+        _result(quality, "evoaug", seed, 0.905 + 0.01 * seed, 0.75 + 0.01 * seed, 12.0)
+        for seed in range(3)
+    ]
+    table, verdicts = quality.summarize(results)
+    assert "| colored-digits | trivialaugment | 3 | 91.0 ± 1.0 | 70.0 ± 0.0 |" in table
+    assert "| colored-digits | evoaug | 3 | 91.5 ± 1.0 | 76.0 ± 1.0 |" in table
+    assert "1.20x" in table  # 12 s over trivialaugment's 10 s
+    assert verdicts == [
+        "colored-digits: evoaug test accuracy 91.5% vs best fixed policy (trivialaugment) "
+        "91.0%, within one std (1.0): met",
+        "colored-digits: evoaug worst-group accuracy 76.0% vs best fixed policy "
+        "(trivialaugment) 70.0%, +6.0 points (goal +2.0): met",
+    ]
+
+
+def test_summary_says_not_met_when_evoaug_falls_short(quality: ModuleType) -> None:
+    results = [_result(quality, "none", 0, 0.95, 0.90, 5.0)]
+    results += [_result(quality, "evoaug", 0, 0.80, 0.91, 9.0)]
+    _, verdicts = quality.summarize(results)
+    assert verdicts[0].endswith("within one std (0.0): NOT met")
+    assert verdicts[1].endswith("+1.0 points (goal +2.0): NOT met")
+
+
+def test_extract_archive_finds_the_tree_once_and_explains_a_missing_file(tmp_path: Path) -> None:
+    common = _load("_common")
+    tree = tmp_path / "src" / "cifar" / "train" / "cat"
+    tree.mkdir(parents=True)
+    (tree / "a.jpg").write_bytes(b"x")
+    archive = tmp_path / "cifar.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "src" / "cifar", arcname="cifar")
+    root = common.extract_archive(archive, tmp_path / "cache", contains="train")
+    assert root == tmp_path / "cache" / "cifar" / "cifar"
+    assert (root / "train" / "cat" / "a.jpg").read_bytes() == b"x"
+    archive.unlink()  # extracted once: the archive is no longer needed
+    assert common.extract_archive(archive, tmp_path / "cache", contains="train") == root
+    with pytest.raises(SystemExit, match="is not a file"):
+        common.extract_archive(tmp_path / "none.tar.gz", tmp_path / "cache2", contains="train")
