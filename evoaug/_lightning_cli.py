@@ -21,7 +21,7 @@ from pathlib import Path
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.utilities import rank_zero_info
 
-from evoaug.exceptions import EvoAugError
+from evoaug.exceptions import EvoAugError, find_evoaug_error
 
 __all__ = ["EvoAugCLI", "run_lightning_cli"]
 
@@ -89,7 +89,7 @@ def run_lightning_cli(argv: Sequence[str]) -> int:
         # Bad data paths, bad arguments: a message, not a traceback. jsonargparse wraps the
         # errors of the classes it instantiates (a recipe's callback or model arguments) in its
         # own ValueError; the evoaug error inside says what is wrong.
-        cause = _evoaug_error(err)
+        cause = find_evoaug_error(err)
         if cause is None:
             raise
         print(f"evoaug: error: {cause}", file=sys.stderr)
@@ -97,18 +97,6 @@ def run_lightning_cli(argv: Sequence[str]) -> int:
     finally:
         sys.argv = saved_argv
     return 0
-
-
-def _evoaug_error(err: BaseException) -> EvoAugError | None:
-    """The first :class:`EvoAugError` in ``err``'s chain of causes and contexts, if any."""
-    seen: set[int] = set()
-    current: BaseException | None = err
-    while current is not None and id(current) not in seen:
-        if isinstance(current, EvoAugError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,7 +7,14 @@ unknown name), so ``except ValueError`` keeps working around evoaug calls.
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "EvoAugError", "InputError", "OpError", "UnknownOpError"]
+__all__ = [
+    "ConfigError",
+    "EvoAugError",
+    "InputError",
+    "OpError",
+    "UnknownOpError",
+    "find_evoaug_error",
+]
 
 
 class EvoAugError(Exception):
@@ -42,3 +49,29 @@ class InputError(EvoAugError, ValueError):
 
     The message says what was expected, what was found and how to fix it.
     """
+
+
+def find_evoaug_error(err: BaseException) -> EvoAugError | None:
+    """The first :class:`EvoAugError` in ``err``'s chain of causes and contexts, if any.
+
+    Frameworks (jsonargparse, Lightning) wrap the errors they catch; the command line and the
+    offline search use this to report evoaug's own message instead of the wrapper's.
+
+    Example:
+        >>> try:
+        ...     try:
+        ...         raise ConfigError("`lr` must be > 0, got -1")
+        ...     except ConfigError as inner:
+        ...         raise RuntimeError("wrapped") from inner
+        ... except RuntimeError as outer:
+        ...     print(find_evoaug_error(outer))
+        `lr` must be > 0, got -1
+    """
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, EvoAugError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -18,10 +17,9 @@ from pytorch_lightning.utilities import rank_zero_info
 from pytorch_lightning.utilities.model_helpers import is_overridden
 from typing_extensions import override
 
-from evoaug._files import atomic_write_bytes
 from evoaug.callback._batch import BatchLayout
 from evoaug.callback._config import CallbackConfig
-from evoaug.callback._data import collect_samples
+from evoaug.callback._data import collect_samples, write_samples
 from evoaug.callback._distributed import all_gather_objects, check_identical, merge_shards, shard
 from evoaug.callback._runinfo import append_timeline, truncate_timeline, write_run_info
 from evoaug.callback._schedule import Schedule, plan_schedule
@@ -469,7 +467,7 @@ class EvoAugCallback(pl.Callback):
         rank_zero_info(f"evoaug: fairness groups are the {self.groups_source}")
         if trainer.is_global_zero and self.run_dir is not None:
             write_run_info(self.run_dir, {"groups_source": self.groups_source})
-            _write_samples(self.run_dir / "samples.pt", v_images, v_labels, v_groups)
+            write_samples(self.run_dir / "samples.pt", v_images, v_labels, v_groups)
         train_probe = Probe(images, labels, groups)
         val_probe = stratified_probe(
             v_images, v_labels, v_groups, size=cfg.val_probe_size, generator=g
@@ -655,22 +653,6 @@ _NO_GROUPS = (
     "groups) tuples or dicts with a 'group' key (or name yours with `batch_keys={'group': ...}`); "
     "or use fairness_groups='class' to measure worst-class accuracy instead"
 )
-
-
-def _write_samples(
-    path: Path, images: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor, per_group: int = 8
-) -> None:
-    """Save a few clean validation images per group for the report's sample grid."""
-    ids = sorted(set(groups.tolist()))
-    keep = torch.cat([torch.nonzero(groups == g).flatten()[:per_group] for g in ids])
-    sample = {
-        "images": (images[keep] * 255).round().clamp(0, 255).to(torch.uint8),
-        "labels": labels[keep].clone(),
-        "groups": groups[keep].clone(),
-    }
-    buffer = io.BytesIO()
-    torch.save(sample, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _fit(policy: Policy, space: GenomeSpace) -> Policy | None:

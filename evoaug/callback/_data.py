@@ -7,17 +7,20 @@ wrapped by :class:`~evoaug.pipeline.AugmentedDataset` is unwrapped, so probes ar
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
+from evoaug._files import atomic_write_bytes
 from evoaug.callback._batch import BatchLayout
 from evoaug.exceptions import ConfigError, InputError
 from evoaug.pipeline import AugmentedDataset
 
-__all__ = ["Samples", "collect_samples"]
+__all__ = ["Samples", "collect_samples", "write_samples"]
 
 Samples = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
 
@@ -92,3 +95,19 @@ def collect_samples(
         else None
     )
     return (_to_unit_float(images, where), labels, groups), layout
+
+
+def write_samples(
+    path: Path, images: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor, per_group: int = 8
+) -> None:
+    """Save a few clean images per group (uint8) for the report's sample grid, atomically."""
+    ids = sorted(set(groups.tolist()))
+    keep = torch.cat([torch.nonzero(groups == g).flatten()[:per_group] for g in ids])
+    sample = {
+        "images": (images[keep] * 255).round().clamp(0, 255).to(torch.uint8),
+        "labels": labels[keep].clone(),
+        "groups": groups[keep].clone(),
+    }
+    buffer = io.BytesIO()
+    torch.save(sample, buffer)
+    atomic_write_bytes(path, buffer.getvalue())

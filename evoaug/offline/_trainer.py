@@ -39,9 +39,9 @@ import torch.nn.functional as F
 import yaml
 
 from evoaug.callback import EvoAugCallback
-from evoaug.callback._data import collect_samples
+from evoaug.callback._data import collect_samples, write_samples
 from evoaug.evaluate import Evaluator, OptimizerSpec, Probe, stratified_probe
-from evoaug.exceptions import ConfigError, EvoAugError
+from evoaug.exceptions import ConfigError, EvoAugError, find_evoaug_error
 from evoaug.genome import GenomeSpace
 from evoaug.policy import Policy, SubPolicy
 from evoaug.search import Selection
@@ -165,24 +165,12 @@ def _instantiate(config: dict[str, Any]) -> Any:
             "with `evoaug fit --config RECIPE --print_config`"
         ) from err
     except Exception as err:  # jsonargparse wraps the errors of the classes it instantiates
-        cause = _evoaug_cause(err)
+        cause = find_evoaug_error(err)
         if cause is None:
             raise
         raise cause from err
     finally:
         sys.argv = saved_argv
-
-
-def _evoaug_cause(err: BaseException) -> EvoAugError | None:
-    """The first :class:`EvoAugError` among ``err``'s causes and contexts, if any."""
-    seen: set[int] = set()
-    current: BaseException | None = err
-    while current is not None and id(current) not in seen:
-        if isinstance(current, EvoAugError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
 
 
 class RecipeTrainer:
@@ -285,7 +273,7 @@ class RecipeTrainer:
                 callback = _find_callback(cli.trainer)
                 val = _val_samples(datamodule, callback, self.seed)
             images, labels, groups, source = val
-            _write_samples(run_dir / "samples.pt", images, labels, groups)
+            write_samples(run_dir / "samples.pt", images, labels, groups)
             describe = getattr(datamodule, "describe", None)
             return {
                 "dataset": describe() if callable(describe) else None,
@@ -387,20 +375,3 @@ def _score(
     if not result.ok:
         raise EvoAugError(f"the trained model could not be scored: {result.failure}")
     return dict(result.objectives)
-
-
-def _write_samples(
-    path: Path, images: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor, per_group: int = 8
-) -> None:
-    """A few clean validation images per group, for the report's grid (as the callback writes)."""
-    ids = sorted(set(groups.tolist()))
-    keep = torch.cat([torch.nonzero(groups == g).flatten()[:per_group] for g in ids])
-    sample = {
-        "images": (images[keep] * 255).round().clamp(0, 255).to(torch.uint8),
-        "labels": labels[keep].clone(),
-        "groups": groups[keep].clone(),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(sample, tmp)
-    tmp.replace(path)
