@@ -154,6 +154,7 @@ class _Context:
         self._stash: dict[str, torch.Tensor] | None = None
         self._passes: dict[str, Pass] = {}
         self._predictions: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
+        self._prepared: tuple[dict[str, torch.Tensor], torch.Tensor] | Exception | None = None
 
     # ------------------------------------------------------------------ helpers for objectives
 
@@ -246,7 +247,7 @@ class _Context:
             self._predictions = (val.labels.cpu().numpy(), _predict(logits).cpu().numpy(), groups)
         return self._predictions
 
-    def _lookahead_batches(
+    def lookahead_batches(
         self, gen: torch.Generator
     ) -> Iterator[tuple[int, tuple[torch.Tensor, ...]]]:
         """The look-ahead minibatches, augmented a chunk of steps at a time.
@@ -269,6 +270,27 @@ class _Context:
             x = self._augment(images[index.reshape(-1)], gen, where)
             yield first, torch.split(x, per_step)
 
+    def prepare_lookahead(self, state: dict[str, torch.Tensor], losses: torch.Tensor) -> None:
+        """Take the look-ahead's result from a vectorized run (see ``_vectorized``).
+
+        ``state`` is the state dict after the k steps, before recalibration; ``losses`` the
+        ``[k]`` training losses. :meth:`lookahead_model` then loads it instead of training.
+        """
+        self._prepared = (state, losses)
+
+    def fail_lookahead(self, failure: Exception) -> None:
+        """Record that a vectorized run found this candidate's look-ahead failing."""
+        self._prepared = failure
+
+    @property
+    def lookahead_failed(self) -> bool:
+        """Whether a vectorized run recorded a failure for this candidate."""
+        return isinstance(self._prepared, Exception)
+
+    def reset_lookahead(self) -> None:
+        """Forget a vectorized result: the look-ahead will train this candidate alone."""
+        self._prepared = None
+
     def _run_lookahead(self) -> None:
         call = self._call
         model = call.load_theta()
@@ -279,12 +301,33 @@ class _Context:
             model.eval()
             self._lookahead_done = True
             return
+        prepared, self._prepared = self._prepared, None
+        if isinstance(prepared, Exception):
+            raise prepared
+        if prepared is None:
+            losses = self._train_steps(model)
+        else:
+            state, losses = prepared
+            model.load_state_dict(state)
+        bad = torch.nonzero(~torch.isfinite(losses))
+        if bad.numel():
+            step = int(bad[0, 0]) + 1
+            raise CandidateFailure(f"non-finite loss at look-ahead step {step} of {call.steps}")
+        if call.recalibrate:
+            clean = self.train_subset(call.recalibrate).images
+            recalibrate_batchnorm(model, clean, call.forward, chunk=call.chunk)
+        model.eval()
+        self._lookahead_done = True
+
+    def _train_steps(self, model: nn.Module) -> torch.Tensor:
+        """Train ``model`` for the k look-ahead steps, one candidate alone; return the losses."""
+        call = self._call
         optimizer = call.optimizer.build(p for p in model.parameters() if p.requires_grad)
         gen = self.generator("lookahead")
         losses = torch.empty(call.steps, device=call.device)
         labels = call.train.labels
         try:
-            for first, x_steps in self._lookahead_batches(gen):
+            for first, x_steps in self.lookahead_batches(gen):
                 for offset, x in enumerate(x_steps):
                     step = first + offset
                     loss = call.loss_fn(call.forward(model, x), labels[call.order[step]])
@@ -296,12 +339,4 @@ class _Context:
                     losses[step] = loss.detach()
         finally:
             optimizer.zero_grad(set_to_none=True)
-        bad = torch.nonzero(~torch.isfinite(losses))
-        if bad.numel():
-            step = int(bad[0, 0]) + 1
-            raise CandidateFailure(f"non-finite loss at look-ahead step {step} of {call.steps}")
-        if call.recalibrate:
-            clean = self.train_subset(call.recalibrate).images
-            recalibrate_batchnorm(model, clean, call.forward, chunk=call.chunk)
-        model.eval()
-        self._lookahead_done = True
+        return losses

@@ -132,7 +132,7 @@ class OptimizerSpec:
             "it uses plain SGD at the optimizer's current learning rate",
         )
 
-    def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    def build(self, params: Iterable[torch.Tensor]) -> torch.optim.Optimizer:
         """A fresh optimizer of this type over ``params``.
 
         Example:

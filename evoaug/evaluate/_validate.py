@@ -41,8 +41,11 @@ def check_settings(
     normalize: Callable[..., Any] | None,
     difficulty_size: int,
     diversity_size: int,
+    vectorize: object,
 ) -> dict[str, Objective]:
     """Validate the Evaluator's settings; return the objective instances by name."""
+    if not isinstance(vectorize, bool) and vectorize != "auto":
+        raise ConfigError(f"`vectorize` must be True, False or 'auto', got {vectorize!r}")
     _int("lookahead_steps", lookahead_steps, 0)
     _int("batch_size", batch_size, 1)
     _int("recalibration_size", recalibration_size, 1)
