@@ -2,7 +2,9 @@
 
 Both arms use the same pipeline (EvoAugCallback in batch mode; the baseline with `search=False`
 and `initial_policy="trivialaugment"`), model, data, epochs and seed; only the search differs.
-Repeats of the two arms are interleaved; the table reports medians.
+Repeats of the two arms are interleaved; the table reports medians. Every fit runs in its own
+process with a time limit (`--fit-timeout`): a fit that hangs is stopped after printing every
+thread's stack (faulthandler), counted in the table as timed out, and the other fits go on.
 
     python bench/callback_overhead.py --dataset digits --epochs 12 --repeats 3
     python bench/callback_overhead.py --dataset cifar10 \
@@ -16,8 +18,11 @@ the repository.
 from __future__ import annotations
 
 import argparse
+import faulthandler
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -78,6 +83,24 @@ def _fit(args: argparse.Namespace, search: bool) -> tuple[float, int]:
     return seconds, callback.generation
 
 
+def _fit_in_process(argv: list[str], search: bool, timeout: float) -> tuple[float, int] | None:
+    """One fit in a child process; ``None`` when it ran past ``timeout`` (stacks printed)."""
+    command = [sys.executable, __file__, *argv, "--single", "search" if search else "fixed"]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as err:
+        out = err.stdout.decode() if isinstance(err.stdout, bytes) else (err.stdout or "")
+        tail = err.stderr.decode() if isinstance(err.stderr, bytes) else (err.stderr or "")
+        print(out[-4000:], tail[-20000:], sep="\n", flush=True)
+        return None
+    print(done.stdout[-4000:], done.stderr[-4000:], sep="\n", flush=True)
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            result = json.loads(line[len("RESULT ") :])
+            return float(result["seconds"]), int(result["generations"])
+    raise RuntimeError(f"fit (search={search}) exited {done.returncode} without a result")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=("digits", "cifar10"), default="digits")
@@ -93,32 +116,57 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--accelerator", default="cpu")
     parser.add_argument("--precision", default="32-true")
+    parser.add_argument(
+        "--fit-timeout", type=float, default=600.0, help="seconds before a fit counts as hung"
+    )
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--docs", type=Path, default=DOCS_PAGE)
+    parser.add_argument("--single", choices=("fixed", "search"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.single:  # child process: one fit, its result on stdout
+        faulthandler.dump_traceback_later(max(args.fit_timeout - 10, 1), exit=False)
+        seconds, gens = _fit(args, args.single == "search")
+        print("RESULT " + json.dumps({"seconds": seconds, "generations": gens}), flush=True)
+        return
+    child_argv = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--write-docs"]
     info = machine_info()
     times: dict[bool, list[float]] = {False: [], True: []}
+    hung: dict[bool, int] = {False: 0, True: 0}
     generations = 0
     for _ in range(args.repeats):  # interleaved: a busy moment hits both arms
         for search in (False, True):
-            seconds, gens = _fit(args, search)
+            result = _fit_in_process(child_argv, search, args.fit_timeout)
+            if result is None:
+                hung[search] += 1
+                print(f"search={search}: timed out after {args.fit_timeout:.0f}s", flush=True)
+                continue
+            seconds, gens = result
             times[search].append(seconds)
             if search:
                 generations = gens
             print(f"search={search}: {seconds:.1f}s", flush=True)
+    if not times[False] or not times[True]:
+        raise SystemExit(f"no completed fit for one of the arms: {times}, timed out: {hung}")
     base, evo = statistics.median(times[False]), statistics.median(times[True])
     setting = (
         f"{args.dataset}, {args.model}, {args.epochs} epochs, batch {args.batch_size}, "
         f"{args.accelerator}"
         + (f", {args.limit_train} training images" if args.dataset == "cifar10" else "")
     )
+
+    def runs(search: bool) -> str:
+        done = ", ".join(f"{t:.1f}" for t in times[search])
+        return done + (f"; {hung[search]} timed out" if hung[search] else "")
+
     rows = [
-        [setting, "fixed trivialaugment", f"{base:.1f}", "1.00x", "0"],
-        [setting, "evoaug (defaults)", f"{evo:.1f}", f"{evo / base:.2f}x", str(generations)],
-    ]
+        [setting, "fixed trivialaugment", f"{base:.1f}", runs(False), "1.00x", "0"],
+        [setting, "evoaug (defaults)", f"{evo:.1f}", runs(True), f"{evo / base:.2f}x",
+         str(generations)],
+    ]  # fmt: skip
     table = markdown_table(
-        ["setting", "arm", "fit seconds (median)", "vs trivialaugment", "generations"], rows
-    )
+        ["setting", "arm", "fit seconds (median)", "each fit", "vs trivialaugment",
+         "generations"], rows,
+    )  # fmt: skip
     text = "\n\n".join(
         [
             f"Measured with `{command_line(__file__, sys.argv[1:] if argv is None else argv)}`"

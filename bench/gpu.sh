@@ -7,11 +7,11 @@
 # starve the rest, and each writes its log to RESULTS_DIR as it goes:
 #   tests       the CUDA tests (kernels on CUDA agree with the CPU; evaluator isolation on CUDA);
 #   throughput  bench/throughput.py --device cuda;
+#   search_cost bench/search_cost.py --device cuda (one-by-one and vectorized look-ahead);
 #   overhead    bench/callback_overhead.py: fit time with the callback over fixed TrivialAugment,
 #               ResNet-18 on 10k CIFAR-10 images, 20 epochs, medians of 3 (goal: <= 1.25x);
 #   quality     bench/quality.py on CIFAR-10 and UTKFace, 3 seeds x 6 arms, one process per
-#               dataset and seed, all sharing the GPU;
-#   search_cost bench/search_cost.py --device cuda.
+#               dataset and seed, all sharing the GPU.
 # Every script writes its section into RESULTS_DIR/benchmarks.md (a copy of docs/benchmarks.md);
 # bench/merge_sections.py copies chosen sections from there into docs/benchmarks.md.
 #
@@ -31,7 +31,7 @@ CIFAR_TAR=${CIFAR_TAR:-../shared/data/cifar10_jpg.tar.gz}
 UTKFACE_TAR=${UTKFACE_TAR:-../shared/data/utkface_crop_part1_jpg.tar.gz}
 CACHE=${CACHE:-$HOME/.cache/evoaug-bench}
 QUICK=${QUICK:-0}
-STEPS=${STEPS:-tests throughput overhead quality search_cost}
+STEPS=${STEPS:-tests throughput search_cost overhead quality}
 if [[ ${DEVICE:-cuda} == cpu ]]; then DEV=cpu ACCEL=cpu; else DEV=cuda ACCEL=gpu; fi
 export NO_ALBUMENTATIONS_UPDATE=1 PYTHONUNBUFFERED=1 JSONARGPARSE_DEPRECATION_WARNINGS=off
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
@@ -70,13 +70,17 @@ fi
 
 if wants tests; then
     step cuda_tests 150 "$PYTHON" -m pytest -q -x -p no:cacheprovider -o addopts="-ra" \
-        tests/ops/test_kernels.py tests/evaluate/test_evaluator_isolation.py tests/test_pipeline.py
+        tests/ops/test_kernels.py tests/evaluate/test_evaluator_isolation.py tests/test_pipeline.py \
+        tests/evaluate/test_evaluator_vectorized.py
 fi
 if wants throughput; then
     step throughput 150 "$PYTHON" bench/throughput.py --device "$DEV" "${SMALL[@]}" --write-docs "${DOCS[@]}"
 fi
+if wants search_cost; then
+    step search_cost 180 "$PYTHON" bench/search_cost.py --device "$DEV" "${COST[@]}" --write-docs "${DOCS[@]}"
+fi
 if wants overhead; then
-    step callback_overhead 360 "$PYTHON" bench/callback_overhead.py --dataset cifar10 \
+    step callback_overhead 420 "$PYTHON" bench/callback_overhead.py --dataset cifar10 \
         --cifar-tar "$CIFAR_TAR" --cache "$CACHE" "${LIMIT[@]}" \
         --epochs "$([[ $QUICK == 1 ]] && echo 2 || echo 20)" --model resnet18 --batch-size 128 \
         --lr 0.1 --repeats "$REPEATS" --accelerator "$ACCEL" --write-docs "${DOCS[@]}"
@@ -104,9 +108,6 @@ PY
     step quality_table 60 "$PYTHON" bench/quality.py --table-only --datasets cifar10 utkface \
         --seeds "${SEEDS[@]}" "${LIMIT[@]}" "${EPOCHS[@]}" --results "$RESULTS/quality.jsonl" \
         --accelerator "$ACCEL" --section quality_gpu --write-docs "${DOCS[@]}"
-fi
-if wants search_cost; then
-    step search_cost 120 "$PYTHON" bench/search_cost.py --device "$DEV" "${COST[@]}" --write-docs "${DOCS[@]}"
 fi
 echo "results in $RESULTS (status $status)"
 exit $status
