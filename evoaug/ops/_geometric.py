@@ -12,10 +12,17 @@ plus ``(W/2, H/2)``. Uncovered pixels are zero-padded by ``grid_sample``, which 
 torchvision with ``fill=None``; torchvision's ``fill=0`` multiplies the border pixels by their
 coverage a second time, so it is darker along the edges of the warped image.
 
+The affine ops are built from matrix functions ``fn(magnitudes [B], height, width) -> [B, 2, 3]``
+(``shear_x_matrix`` ...): the kernel is ``warp_affine(images, fn(magnitudes, H, W))``, and the
+op table registers the same function as the op's ``affine``, so that a policy can warp the images
+of several affine ops with one ``warp_affine`` call.
+
 Bilinear weights can sum to one ulp above 1, so every warp clamps its output to ``[0, 1]``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -26,14 +33,20 @@ __all__ = [
     "hflip",
     "perspective",
     "rotate",
+    "rotate_matrix",
     "shear_x",
+    "shear_x_matrix",
     "shear_y",
+    "shear_y_matrix",
     "translate_x",
+    "translate_x_matrix",
     "translate_y",
+    "translate_y_matrix",
     "vflip",
     "warp_affine",
     "warp_perspective",
     "zoom",
+    "zoom_matrix",
 ]
 
 
@@ -69,78 +82,103 @@ def warp_affine(images: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
 
     ``matrices[b]`` maps an output pixel ``(x, y, 1)`` to the input pixel it samples.
     """
-    h, w = images.shape[-2:]
-    m = matrices.to(device=images.device, dtype=images.dtype).unsqueeze(-1).unsqueeze(-1)
+    b, _, h, w = images.shape
+    m = matrices.to(device=images.device, dtype=images.dtype).reshape(b, 2, 3, 1, 1)
     x, y = _pixel_grid(images)  # centred pixel coordinates, [H, W]
-    # Source position of every output pixel, by broadcasting (cheaper than affine_grid's bmm),
-    # in grid_sample's normalized coordinates (align_corners=False: the edges are at +-1).
-    src_x = (m[:, 0, 0] * x + m[:, 0, 1] * y + m[:, 0, 2]) / (w / 2)
-    src_y = (m[:, 1, 0] * x + m[:, 1, 1] * y + m[:, 1, 2]) / (h / 2)
-    return _resample(images, torch.stack((src_x, src_y), dim=-1))
+    x, y = x[:1], y[:, :1]  # [1, W] and [H, 1]: the products broadcast to [B, H, W] when added
+    # Source position of every output pixel, `(m[r, 0] * x + m[r, 1] * y + m[r, 2]) / half` in
+    # this order, by broadcasting (cheaper than affine_grid's bmm), in grid_sample's normalized
+    # coordinates (align_corners=False: the edges are at +-1), written straight into the grid.
+    grid = torch.empty(b, h, w, 2, device=images.device, dtype=images.dtype)
+    for row, half in ((0, w / 2), (1, h / 2)):
+        src = m[:, row, 0] * x + m[:, row, 1] * y
+        torch.div(src.add_(m[:, row, 2]), half, out=grid[..., row])
+    return _resample(images, grid)
 
 
-def _identity_matrices(magnitudes: torch.Tensor) -> torch.Tensor:
-    eye = torch.zeros(magnitudes.shape[0], 2, 3, device=magnitudes.device, dtype=magnitudes.dtype)
-    eye[:, 0, 0] = 1.0
-    eye[:, 1, 1] = 1.0
-    return eye
+def _matrices(*entries: torch.Tensor | float) -> torch.Tensor:
+    """Stack six per-image entries (row-major; numbers for constants) into ``[B, 2, 3]``."""
+    like = next(e for e in entries if isinstance(e, torch.Tensor))
+    constants = {
+        e: torch.full_like(like, e)
+        for e in dict.fromkeys(entries)
+        if not isinstance(e, torch.Tensor)
+    }
+    columns = [e if isinstance(e, torch.Tensor) else constants[e] for e in entries]
+    return torch.stack(columns, dim=-1).view(-1, 2, 3)
+
+
+def shear_x_matrix(magnitudes: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Inverse matrices ``[B, 2, 3]`` of :func:`shear_x`."""
+    return _matrices(1.0, magnitudes, magnitudes * (height / 2), 0.0, 1.0, 0.0)
+
+
+def shear_y_matrix(magnitudes: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Inverse matrices ``[B, 2, 3]`` of :func:`shear_y`."""
+    return _matrices(1.0, 0.0, 0.0, magnitudes, 1.0, magnitudes * (width / 2))
+
+
+def translate_x_matrix(magnitudes: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Inverse matrices ``[B, 2, 3]`` of :func:`translate_x`."""
+    return _matrices(1.0, 0.0, -magnitudes * width, 0.0, 1.0, 0.0)
+
+
+def translate_y_matrix(magnitudes: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Inverse matrices ``[B, 2, 3]`` of :func:`translate_y`."""
+    return _matrices(1.0, 0.0, 0.0, 0.0, 1.0, -magnitudes * height)
+
+
+def rotate_matrix(magnitudes: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Inverse matrices ``[B, 2, 3]`` of :func:`rotate`."""
+    theta = torch.deg2rad(magnitudes)
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    return _matrices(cos, -sin, 0.0, sin, cos, 0.0)
+
+
+def zoom_matrix(magnitudes: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Inverse matrices ``[B, 2, 3]`` of :func:`zoom`."""
+    inverse = 1.0 / (1.0 + magnitudes).clamp_min(1e-3)
+    return _matrices(inverse, 0.0, 0.0, 0.0, inverse, 0.0)
+
+
+def _warp_by(
+    matrix: Callable[[torch.Tensor, int, int], torch.Tensor],
+    images: torch.Tensor,
+    magnitudes: torch.Tensor,
+) -> torch.Tensor:
+    """Warp ``images`` by ``matrix(magnitudes, H, W)``, magnitudes in the images' dtype."""
+    h, w = images.shape[-2:]
+    return warp_affine(images, matrix(_magnitudes(magnitudes, images), h, w))
 
 
 def shear_x(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
     """Shear along x by ``magnitudes`` (tan of the shear angle), anchored at the top edge."""
-    h = images.shape[-2]
-    s = _magnitudes(magnitudes, images)
-    m = _identity_matrices(s)
-    m[:, 0, 1] = s
-    m[:, 0, 2] = s * (h / 2)
-    return warp_affine(images, m)
+    return _warp_by(shear_x_matrix, images, magnitudes)
 
 
 def shear_y(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
     """Shear along y by ``magnitudes`` (tan of the shear angle), anchored at the left edge."""
-    w = images.shape[-1]
-    s = _magnitudes(magnitudes, images)
-    m = _identity_matrices(s)
-    m[:, 1, 0] = s
-    m[:, 1, 2] = s * (w / 2)
-    return warp_affine(images, m)
+    return _warp_by(shear_y_matrix, images, magnitudes)
 
 
 def translate_x(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
     """Shift right by ``magnitudes`` times the image width (negative shifts left)."""
-    shift = _magnitudes(magnitudes, images)
-    m = _identity_matrices(shift)
-    m[:, 0, 2] = -shift * images.shape[-1]
-    return warp_affine(images, m)
+    return _warp_by(translate_x_matrix, images, magnitudes)
 
 
 def translate_y(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
     """Shift down by ``magnitudes`` times the image height (negative shifts up)."""
-    shift = _magnitudes(magnitudes, images)
-    m = _identity_matrices(shift)
-    m[:, 1, 2] = -shift * images.shape[-2]
-    return warp_affine(images, m)
+    return _warp_by(translate_y_matrix, images, magnitudes)
 
 
 def rotate(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
     """Rotate counter-clockwise by ``magnitudes`` degrees about the image centre."""
-    theta = torch.deg2rad(_magnitudes(magnitudes, images))
-    cos, sin = torch.cos(theta), torch.sin(theta)
-    m = _identity_matrices(theta)
-    m[:, 0, 0] = cos
-    m[:, 0, 1] = -sin
-    m[:, 1, 0] = sin
-    m[:, 1, 1] = cos
-    return warp_affine(images, m)
+    return _warp_by(rotate_matrix, images, magnitudes)
 
 
 def zoom(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
     """Scale about the centre by ``1 + magnitudes`` (positive zooms in, negative zooms out)."""
-    scale = (1.0 + _magnitudes(magnitudes, images)).clamp_min(1e-3)
-    m = _identity_matrices(scale)
-    m[:, 0, 0] = 1.0 / scale
-    m[:, 1, 1] = 1.0 / scale
-    return warp_affine(images, m)
+    return _warp_by(zoom_matrix, images, magnitudes)
 
 
 def hflip(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:

@@ -4,8 +4,17 @@ An op is a per-sample batched kernel ``fn(images, magnitudes) -> images`` where 
 float tensor ``[B, C, H, W]`` in ``[0, 1]`` and ``magnitudes`` a float tensor ``[B]`` (one magnitude
 per image). Ops that need randomness beyond the magnitude (cutout position, noise) also accept a
 keyword-only ``generator``. The op's range ``(low, high, signed)`` is declared once, here;
-:meth:`OpSpec.magnitude` is the only place where a normalized level in ``[0, 1]`` becomes a
-magnitude.
+:meth:`OpSpec.magnitude` defines how a normalized level in ``[0, 1]`` becomes a magnitude
+(policies apply the same float32 formula to all ops of a batch at once; tests pin the two
+bit for bit).
+
+An affine op (a warp by one ``2 x 3`` matrix per image) may also declare ``affine``: a function
+``affine(magnitudes, height, width) -> matrices`` from magnitudes ``[B]`` (float, on the images'
+device, in their dtype) to inverse affine matrices ``[B, 2, 3]`` in centred pixel units, as taken
+by :func:`evoaug.ops._geometric.warp_affine`. Its kernel must then equal
+``warp_affine(images, affine(magnitudes, H, W))``: a policy gathers the images of all affine ops
+at one gene position and warps them with a single ``warp_affine`` call instead of calling each
+op's kernel. The built-in ShearX, ShearY, TranslateX, TranslateY, Rotate and Zoom declare it.
 """
 
 from __future__ import annotations
@@ -21,9 +30,18 @@ import torch
 
 from evoaug.exceptions import ConfigError, OpError, UnknownOpError
 
-__all__ = ["OpFn", "OpSpec", "available_ops", "get_op", "register_op", "unregister_op"]
+__all__ = [
+    "AffineFn",
+    "OpFn",
+    "OpSpec",
+    "available_ops",
+    "get_op",
+    "register_op",
+    "unregister_op",
+]
 
 OpFn = Callable[..., torch.Tensor]
+AffineFn = Callable[[torch.Tensor, int, int], torch.Tensor]
 
 _REGISTRY: dict[str, OpSpec] = {}
 
@@ -40,6 +58,12 @@ class OpSpec:
             (``Invert``, ``Equalize``): its level is ignored.
         signed: When true, each image's magnitude is negated with probability 1/2.
         description: One line for the op table in the docs.
+        takes_generator: Whether ``fn`` accepts the ``generator`` keyword (set by
+            :func:`register_op` from the kernel's signature).
+        affine: For affine ops, ``affine(magnitudes, height, width) -> [B, 2, 3]`` inverse
+            matrices in centred pixel units, such that ``fn(images, magnitudes)`` equals
+            ``warp_affine(images, affine(magnitudes, H, W))``; policies then fuse the warps of
+            several affine ops into one. ``None`` for other ops.
 
     Example:
         >>> from evoaug.ops import get_op
@@ -58,6 +82,7 @@ class OpSpec:
     signed: bool = False
     description: str = ""
     takes_generator: bool = field(default=False, repr=False)
+    affine: AffineFn | None = field(default=None, repr=False)
 
     @property
     def has_magnitude(self) -> bool:
@@ -71,9 +96,10 @@ class OpSpec:
     def magnitude(self, level: torch.Tensor | float) -> torch.Tensor | float:
         """Map normalized levels in ``[0, 1]`` to magnitudes: ``low + level * (high - low)``.
 
-        This is the only level-to-magnitude conversion in evoaug. A Python number gives a Python
-        float (double precision); a tensor gives a tensor of its dtype (float32 for integer
-        tensors). Signs are applied by the caller.
+        This defines the level-to-magnitude conversion of evoaug (a policy computes the same
+        float32 formula for all ops of a batch at once). A Python number gives a Python float
+        (double precision); a tensor gives a tensor of its dtype (float32 for integer tensors).
+        Signs are applied by the caller.
         """
         if isinstance(level, torch.Tensor):
             if not level.is_floating_point():
@@ -99,6 +125,32 @@ class OpSpec:
                 f"[{self.low}, {self.high}]"
             )
         return min(max(level, 0.0), 1.0)
+
+    def matrices(self, magnitudes: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """The op's inverse affine matrices ``[B, 2, 3]`` for ``magnitudes`` ``[B]``.
+
+        ``magnitudes`` must already be float, on the images' device and in their dtype.
+
+        Raises:
+            OpError: The op declares no ``affine``, or it raised or did not return a tensor
+                of shape ``[B, 2, 3]`` (another dtype is cast to the magnitudes').
+
+        """
+        if self.affine is None:
+            raise OpError(f"op {self.name!r} is not affine (it declares no `affine`)")
+        try:
+            out = self.affine(magnitudes, height, width)
+        except Exception as err:
+            raise OpError(f"op {self.name!r}: `affine` raised {type(err).__name__}: {err}") from err
+        shape = (magnitudes.shape[0], 2, 3)
+        if not isinstance(out, torch.Tensor) or out.shape != shape:
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise OpError(
+                f"op {self.name!r}: `affine` must return a tensor of shape {shape}, got {got}"
+            )
+        if out.dtype != magnitudes.dtype:
+            out = out.to(magnitudes.dtype)
+        return out
 
     def __call__(
         self,
@@ -173,6 +225,7 @@ def register_op(
     signed: bool = False,
     description: str = "",
     replace: bool = False,
+    affine: AffineFn | None = None,
 ) -> Callable[[OpFn], OpFn]:
     """Register a batched kernel as an augmentation op usable in policies and search.
 
@@ -183,13 +236,22 @@ def register_op(
         signed: Negate each image's magnitude with probability 1/2.
         description: One line shown in the op table.
         replace: Allow replacing an op already registered under ``name``.
+        affine: For an op that warps each image by an affine map: a function
+            ``affine(magnitudes, height, width) -> matrices`` giving the inverse matrices
+            ``[B, 2, 3]`` (output pixel -> input pixel, in pixel units centred on the image) for
+            float magnitudes ``[B]``. The kernel must equal
+            ``evoaug.ops._geometric.warp_affine(images, affine(magnitudes, H, W))``: policies
+            warp the images of all affine ops at a gene position with one call and do not call
+            the kernel. Such a kernel cannot take a ``generator``.
 
     Returns:
         A decorator that registers the kernel and returns it unchanged.
 
     Raises:
         ConfigError: The name is taken (and ``replace`` is false) or not a non-empty string,
-            the range is not finite, or the kernel does not take ``(images, magnitudes)``.
+            the range is not finite, the kernel does not take ``(images, magnitudes)``,
+            ``affine`` is given but not callable, or both ``affine`` and a kernel taking
+            ``generator`` are given.
 
     Example:
         >>> import evoaug, torch
@@ -206,6 +268,11 @@ def register_op(
     if not isinstance(signed, bool):
         raise ConfigError(f"op {name!r}: `signed` must be a bool, got {signed!r}")
     lo, hi = _check_range(name, low, high)
+    if affine is not None and not callable(affine):
+        raise ConfigError(
+            f"op {name!r}: `affine` must be a function (magnitudes, height, width) -> "
+            f"[B, 2, 3] matrices, or None; got {type(affine).__name__}"
+        )
     if name in _REGISTRY and not replace:
         raise ConfigError(
             f"op {name!r} is already registered; choose another name or pass `replace=True`"
@@ -213,6 +280,11 @@ def register_op(
 
     def decorator(fn: OpFn) -> OpFn:
         takes_generator = _check_signature(name, fn)
+        if affine is not None and takes_generator:
+            raise ConfigError(
+                f"op {name!r}: an op with `affine` is fully described by its matrices; "
+                "its kernel cannot take a `generator`"
+            )
         _REGISTRY[name] = OpSpec(
             name=name,
             fn=fn,
@@ -221,6 +293,7 @@ def register_op(
             signed=signed,
             description=description,
             takes_generator=takes_generator,
+            affine=affine,
         )
         return fn
 

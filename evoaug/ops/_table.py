@@ -57,7 +57,24 @@ _TABLE = (
     ("Cutout", O.cutout, 0.0, 0.5, False, "gray square, side m of the shorter side"),
 )
 
+# Affine ops: their kernels warp by these matrices, which policies use to fuse the warps.
+_AFFINE = {
+    "ShearX": G.shear_x_matrix,
+    "ShearY": G.shear_y_matrix,
+    "TranslateX": G.translate_x_matrix,
+    "TranslateY": G.translate_y_matrix,
+    "Rotate": G.rotate_matrix,
+    "Zoom": G.zoom_matrix,
+}
+
 for _name, _fn, _low, _high, _signed, _description in _TABLE:
-    register_op(_name, low=_low, high=_high, signed=_signed, description=_description)(_fn)
+    register_op(
+        _name,
+        low=_low,
+        high=_high,
+        signed=_signed,
+        description=_description,
+        affine=_AFFINE.get(_name),
+    )(_fn)
 
 BUILTIN_OPS: tuple[str, ...] = tuple(row[0] for row in _TABLE)

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 
 from evoaug.exceptions import ConfigError, InputError
-from evoaug.ops import get_op
+from evoaug.ops import OpSpec, get_op
+from evoaug.ops._geometric import warp_affine
 from evoaug.ops._random import fresh_generator, randint, uniform
 
 if TYPE_CHECKING:
@@ -29,6 +30,10 @@ __all__ = ["MAGNITUDE_SAMPLINGS", "Gene", "MagnitudeSampling", "Policy", "SubPol
 
 MagnitudeSampling = Literal["fixed", "uniform"]
 MAGNITUDE_SAMPLINGS: tuple[str, ...] = ("fixed", "uniform")
+
+# On CPU, images are converted and augmented in chunks of about this many elements, so that a
+# chunk's float copies stay in cache (converting a whole 224x224 batch at once is ~3x slower).
+_CHUNK_ELEMENTS = 1 << 20
 
 
 def _unit_interval(field_name: str, value: object) -> float:
@@ -112,13 +117,62 @@ class SubPolicy:
 
 @dataclass(frozen=True)
 class _Tables:
-    """A policy compiled to per-(sub-policy, position) tensors for batched application."""
+    """A policy compiled to per-(sub-policy, position) tensors for batched application.
 
-    op_names: tuple[str, ...]
-    op_index: torch.Tensor  # [K, L] int64, -1 where a sub-policy is shorter than L
-    probability: torch.Tensor  # [K, L]
-    level: torch.Tensor  # [K, L]
-    ops_at: tuple[tuple[int, ...], ...]  # distinct op indices used at each position
+    Ops are identified by their rank: the affine ops (those declaring ``affine``) first, then
+    the others, each in order of first use. Sorting a position's images by rank puts every op's
+    images next to each other, the affine ones first, and applies the other ops in their order
+    of first use, as an unfused loop over ops would.
+    """
+
+    registered: tuple[OpSpec, ...]  # the spec of each of `Policy.ops` when compiled
+    specs: tuple[OpSpec, ...]  # the applied ops (all but Identity), by rank
+    rank: torch.Tensor  # [K, L] int64, -1 for Identity and where a sub-policy is shorter than L
+    values: torch.Tensor  # [2, K, L] float32: probability, level
+    ranges: torch.Tensor  # [3, R + 1] float32: low, high - low, signed; last column: no op
+    n_affine: int  # ranks below this are affine ops
+    _on: dict[torch.device, tuple[torch.Tensor, ...]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    def on(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``rank``, ``values`` and ``ranges`` on ``device`` (copied once per device)."""
+        if device not in self._on:
+            self._on[device] = tuple(v.to(device) for v in (self.rank, self.values, self.ranges))
+        rank, values, ranges = self._on[device]
+        return rank, values, ranges
+
+
+@dataclass(frozen=True)
+class _Work:
+    """One op applied to a contiguous range ``[start, end)`` of a position's sorted images.
+
+    ``params`` holds one row per image of the range: magnitudes for an op's kernel, or
+    ``[2, 3]`` inverse matrices for the fused affine warp (``spec is None``).
+    """
+
+    spec: OpSpec | None
+    start: int
+    end: int
+    params: torch.Tensor
+
+    @property
+    def splittable(self) -> bool:
+        """Whether the range may be applied in pieces: the op draws no random numbers."""
+        return self.spec is None or not self.spec.takes_generator
+
+    def piece(self, start: int, end: int) -> _Work:
+        """The sub-range ``[start, end)`` of this work, with its rows of ``params``."""
+        if (start, end) == (self.start, self.end):
+            return self
+        rows = self.params[start - self.start : end - self.start]
+        return _Work(self.spec, start, end, rows)
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Apply to ``images``, the float images of this range."""
+        if self.spec is None:
+            return warp_affine(images, self.params)
+        return self.spec(images, self.params, generator=generator)
 
 
 @dataclass(frozen=True)
@@ -292,32 +346,47 @@ class Policy:
 
     # ---------------------------------------------------------------- application
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the compiled tables: they hold the ops' kernels and device copies."""
+        state = self.__dict__.copy()
+        state["_tables"] = []
+        return state
+
     def _compiled(self) -> _Tables:
-        if self._tables:
+        # Re-registering an op (`replace=True`) changes its spec: compile again.
+        if self._tables and all(spec is get_op(spec.name) for spec in self._tables[0].registered):
             return self._tables[0]
-        names = self.ops
-        index = {n: i for i, n in enumerate(names)}
+        registered = tuple(get_op(name) for name in self.ops)
+        applied = [spec for spec in registered if spec.name != "Identity"]
+        by_rank = tuple(
+            [spec for spec in applied if spec.affine is not None]
+            + [spec for spec in applied if spec.affine is None]
+        )
+        ranks = {spec.name: r for r, spec in enumerate(by_rank)}
         k, length = len(self.sub_policies), self.max_genes
-        op_index = torch.full((k, length), -1, dtype=torch.int64)
-        prob = torch.zeros(k, length)
-        level = torch.zeros(k, length)
+        rank = torch.full((k, length), -1, dtype=torch.int64)
+        values = torch.zeros(2, k, length)
         for i, sub in enumerate(self.sub_policies):
             for j, gene in enumerate(sub):
-                op_index[i, j] = index[gene.op]
-                prob[i, j] = gene.probability
-                level[i, j] = gene.level
-        ops_at = tuple(
-            tuple(sorted({int(v) for v in op_index[:, j].tolist() if v >= 0}))
-            for j in range(length)
-        )
-        tables = _Tables(names, op_index, prob, level, ops_at)
-        self._tables.append(tables)
+                rank[i, j] = ranks.get(gene.op, -1)
+                values[0, i, j] = gene.probability
+                values[1, i, j] = gene.level
+        ranges = torch.tensor(
+            [[s.low, s.high - s.low, float(s.signed)] for s in by_rank] + [[0.0, 0.0, 0.0]]
+        ).T.contiguous()
+        n_affine = sum(spec.affine is not None for spec in by_rank)
+        tables = _Tables(registered, by_rank, rank, values, ranges, n_affine)
+        self._tables[:] = [tables]
         return tables
 
     def __call__(
         self, images: torch.Tensor, *, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """Augment ``images`` ``[B, C, H, W]`` or ``[C, H, W]``, each image independently.
+
+        The ops compute in float: ``uint8`` images are converted to float ``/ 255`` only where
+        an op touches them, and rounded to 8 bits after each gene, as torchvision does on
+        ``uint8`` tensors; images no op touches come back byte-identical.
 
         Args:
             images: Float images in ``[0, 1]`` or ``uint8`` images, 1 or 3 channels, any device.
@@ -340,38 +409,30 @@ class Policy:
         return restore(out)
 
     def _apply(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Augment ``x`` and return the result.
+
+        Float ``x`` is a private float32/float64 copy, modified in place; uint8 ``x`` is left
+        alone, and the result is new, or ``x`` itself when nothing fires.
+        """
         t = self._compiled()
         b, device = x.shape[0], x.device
-        k, length = t.op_index.shape
+        k, length = t.rank.shape
         # All draws up front, in a fixed order, so the stream does not depend on what fires.
         choice = randint(k, (b,), generator, device)
         draws = uniform((length, 3, b), generator, device)
-        op_index = t.op_index.to(device)[choice]
-        prob = t.probability.to(device)[choice]
-        level = t.level.to(device)[choice]
-        out = x  # a private copy made by _prepare
+        rank, values, ranges = t.on(device)
+        rank = rank[choice]  # [B, L]
+        prob, level = values[:, choice]  # [B, L] each
+        out = x
         for j in range(length):
             fires = draws[j, 0] < prob[:, j]
             levels = level[:, j]
             if self.magnitude_sampling == "uniform":
                 levels = levels * draws[j, 1]
             signs = torch.where(draws[j, 2] < 0.5, -1.0, 1.0)
-            for op_id in t.ops_at[j]:
-                spec = get_op(t.op_names[op_id])
-                if spec.name == "Identity":
-                    continue
-                selected = torch.nonzero(fires & (op_index[:, j] == op_id)).squeeze(1)
-                n = selected.numel()
-                if n == 0:
-                    continue
-                mags = spec.magnitude(levels[selected])
-                if spec.signed:
-                    mags = mags * signs[selected]
-                if n == b:
-                    out = spec(out, mags, generator=generator)
-                else:
-                    result = spec(out.index_select(0, selected), mags, generator=generator)
-                    out.index_copy_(0, selected, result)
+            key = torch.where(fires, rank[:, j], -1)  # -1: not augmented at this position
+            mags = _magnitudes(ranges, key, levels, signs)
+            out = _apply_position(out, t, key, mags, generator)
         return out
 
     def __str__(self) -> str:
@@ -385,8 +446,187 @@ class Policy:
         return "\n".join([head, *(f"  {i}: {r}" for i, r in enumerate(rows))])
 
 
+def _magnitudes(
+    ranges: torch.Tensor, key: torch.Tensor, levels: torch.Tensor, signs: torch.Tensor
+) -> torch.Tensor:
+    """Each image's magnitude for op ``key`` (rank, or -1) at ``levels``, with its sign.
+
+    The arithmetic of :meth:`OpSpec.magnitude`, ``low + level * (high - low)`` in float32,
+    vectorized over ops; signed ops multiply by ``signs`` (+-1).
+    """
+    low, span, signed = ranges[:, key]
+    mags = low + levels * span
+    return torch.where(signed > 0, mags * signs, mags)
+
+
+def _apply_position(
+    images: torch.Tensor,
+    t: _Tables,
+    key: torch.Tensor,
+    mags: torch.Tensor,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """Apply one gene position: image ``i`` gets op ``t.specs[key[i]]`` (none where ``-1``).
+
+    One stable sort by rank groups the images op by op (ascending image index within an op, as
+    ``nonzero`` would give); one ``bincount`` read back to the host sizes the groups. Returns
+    the augmented images: float ``images`` (a private copy) may be modified in place, uint8
+    ``images`` are left alone (returned as they are when no image is augmented).
+    """
+    order = torch.argsort(key, stable=True)
+    counts = torch.bincount(key + 1, minlength=len(t.specs) + 1).tolist()
+    if counts[0] == images.shape[0]:
+        return images
+    work = _plan(images, t, counts, mags[order])
+    return _run(images, order, work, generator, one_op=max(counts[1:]) == images.shape[0])
+
+
+def _plan(images: torch.Tensor, t: _Tables, counts: list[int], mags: torch.Tensor) -> list[_Work]:
+    """The work of one position, in application order, over the sorted images.
+
+    ``mags`` are the magnitudes in sorted order. The affine ops' images come first and become
+    one fused warp; the other ops follow by rank, so ops drawing from the generator are called
+    in the same order as without fusion.
+    """
+    dtype = images.dtype if images.dtype.is_floating_point else torch.float32
+    h, w = images.shape[-2:]
+    work: list[_Work] = []
+    matrices: list[torch.Tensor] = []
+    start = counts[0]
+    for r, spec in enumerate(t.specs):
+        end = start + counts[r + 1]
+        if end == start:
+            continue
+        if r < t.n_affine:
+            matrices.append(spec.matrices(mags[start:end].to(dtype), h, w))
+        else:
+            work.append(_Work(spec, start, end, mags[start:end]))
+        start = end
+    if matrices:
+        n_affine = sum(m.shape[0] for m in matrices)
+        fused = matrices[0] if len(matrices) == 1 else torch.cat(matrices)
+        work.insert(0, _Work(None, counts[0], counts[0] + n_affine, fused))
+    return work
+
+
+def _chunks(work: list[_Work], size: int) -> list[list[_Work]]:
+    """Pack the work into chunks of at most ``size`` images, splitting where allowed.
+
+    Work that draws from the generator is never split, so it draws as if applied whole; such
+    work larger than ``size`` gets a chunk of its own.
+    """
+    chunks: list[list[_Work]] = []
+    current: list[_Work] = []
+    room = size
+    for item in work:
+        start = item.start
+        while start < item.end:
+            n = item.end - start if not item.splittable else min(item.end - start, room)
+            if n > room and current:
+                chunks.append(current)
+                current, room = [], size
+            current.append(item.piece(start, start + n))
+            room -= n
+            start += n
+            if room <= 0:
+                chunks.append(current)
+                current, room = [], size
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _run(
+    images: torch.Tensor,
+    order: torch.Tensor,
+    work: list[_Work],
+    generator: torch.Generator,
+    *,
+    one_op: bool,
+) -> torch.Tensor:
+    """Apply ``work`` to the images it covers, in chunks; return the augmented batch.
+
+    On CPU, chunks hold about ``_CHUNK_ELEMENTS`` elements, so that every temporary stays in
+    cache and is small enough to be reused by the allocator (a fresh 38 MB tensor costs
+    page faults on every call); ops are per-image, so chunking does not change the results.
+    ``one_op``: one op takes every image (``order`` is the identity), and a batch that fits
+    in one chunk is augmented whole, without gathering.
+    """
+    size = images.shape[0]
+    if images.device.type == "cpu":
+        size = max(1, _CHUNK_ELEMENTS // max(1, images[0].numel()))
+    chunks = _chunks(work, size)
+    if one_op and len(chunks) == 1:
+        return _from_float(chunks[0][0](_to_float(images), generator), images.dtype)
+    if images.dtype == torch.uint8:
+        return _run_uint8(images, order, chunks, generator)
+    for chunk in chunks:
+        floats = images.index_select(0, order[chunk[0].start : chunk[-1].end])
+        for item in chunk:
+            rows = slice(item.start - chunk[0].start, item.end - chunk[0].start)
+            images.index_copy_(0, order[item.start : item.end], item(floats[rows], generator))
+    return images
+
+
+def _run_uint8(
+    images: torch.Tensor,
+    order: torch.Tensor,
+    chunks: list[list[_Work]],
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """:func:`_run` for uint8 images, which it does not modify: convert per chunk.
+
+    The batch is gathered once in sorted order, so that each chunk is a contiguous slice,
+    augmented in float and rounded back in place; one ``index_select`` then unsorts it (on
+    uint8 images, much faster on CPU than scattering the chunks with ``index_copy_``).
+    """
+    ordered = images.index_select(0, order)
+    for chunk in chunks:
+        start = chunk[0].start
+        target = ordered[start : chunk[-1].end]
+        floats = _to_float(target)
+        for item in chunk:
+            rows = floats[item.start - start : item.end - start]
+            result = item(rows, generator)
+            if result.untyped_storage().data_ptr() == floats.untyped_storage().data_ptr():
+                result = result.clone()  # a view of its input: copy before overwriting
+            rows.copy_(result)
+        target.copy_(_rounded(floats))
+    b = images.shape[0]
+    inverse = torch.empty_like(order).scatter_(0, order, torch.arange(b, device=order.device))
+    return ordered.index_select(0, inverse)
+
+
+def _to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images as float32 in ``[0, 1]``; float images unchanged."""
+    if images.dtype == torch.uint8:
+        return images.to(torch.float32).div_(255.0)  # faster than one mixed-dtype `div`
+    return images
+
+
+def _from_float(images: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Float images as ``dtype``: uint8 rounds ``images * 255`` (in place); float unchanged."""
+    if dtype == torch.uint8:
+        return _rounded(images).to(torch.uint8)
+    return images
+
+
+def _rounded(images: torch.Tensor) -> torch.Tensor:
+    """``images * 255`` rounded and clamped to ``0..255``, as int16 (``images`` is modified).
+
+    The values are exact integers, so casting them on to uint8 is exact, and on CPU float ->
+    int16 -> uint8 is several times faster than PyTorch's direct float -> uint8 cast.
+    """
+    return images.mul_(255.0).round_().clamp_(0, 255).to(torch.int16)
+
+
 def _prepare(images: object) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
-    """Validate and convert images to float ``[B, C, H, W]``; return a function that undoes it."""
+    """Validate images; return them as ``[B, C, H, W]`` and a function that undoes it.
+
+    Float images come back as a private float32/float64 copy that the ops may modify in place;
+    uint8 images come back as they are (never modified: the ops convert per chunk), and
+    ``restore`` copies them if no op touched them.
+    """
     if not isinstance(images, torch.Tensor):
         raise InputError(
             "`images` must be a torch.Tensor [B, C, H, W] or [C, H, W], "
@@ -404,29 +644,26 @@ def _prepare(images: object) -> tuple[torch.Tensor, Callable[[torch.Tensor], tor
             "channels-last arrays need `.permute(0, 3, 1, 2)`"
         )
     dtype = images.dtype
-    private = False  # whether x is already a copy that _apply may modify in place
-    if dtype == torch.uint8:
-        x = x.to(torch.float32).div_(255.0)
-        private = True
-    elif dtype.is_floating_point:
+    private = dtype == torch.uint8  # uint8: not modified, no copy needed
+    if dtype.is_floating_point:
         if x.numel():
-            lo, hi = torch.aminmax(x)
+            lo, hi = torch.stack(torch.aminmax(x)).tolist()  # one device sync
             if not (lo >= 0.0 and hi <= 1.0):  # also catches NaN
                 raise InputError(
-                    f"float `images` must be in [0, 1], got values in [{float(lo)!r}, "
-                    f"{float(hi)!r}]; augment before normalizing, or divide uint8 data by 255"
+                    f"float `images` must be in [0, 1], got values in [{lo!r}, {hi!r}]; "
+                    "augment before normalizing, or divide uint8 data by 255"
                 )
         if dtype not in (torch.float32, torch.float64):
             x = x.float()
             private = True
-    else:
+    elif dtype != torch.uint8:
         raise InputError(f"`images` must be float in [0, 1] or uint8, got dtype {dtype}")
 
     def restore(out: torch.Tensor) -> torch.Tensor:
-        if dtype == torch.uint8:
-            out = out.mul_(255.0).round_().clamp_(0, 255).to(torch.uint8)
-        elif out.dtype != dtype:
+        if out.dtype != dtype:
             out = out.to(dtype)
+        elif out.untyped_storage().data_ptr() == images.untyped_storage().data_ptr():
+            out = out.clone()  # uint8 that no op touched: the output must not alias the input
         return out.squeeze(0) if squeeze else out
 
     return (x if private else x.clone()), restore
