@@ -149,7 +149,10 @@ def main(argv: list[str] | None = None) -> None:
             f"Measured with `{command_line(__file__, sys.argv[1:] if argv is None else argv)}`"
             f" (medians of {args.repeats} generations; default evaluator settings: BatchNorm "
             "recalibration on 128 clean images, validation probe 256 stratified by group, "
-            "difficulty on 128 and diversity on 64 images).",
+            'difficulty on 128 and diversity on 64 images). Look-ahead "one by one" trains '
+            "each candidate alone (`Evaluator(vectorize=False)`, the default on the CPU); "
+            '"vectorized" trains all candidates as one batched model (`vectorize=True`, the '
+            "default on a GPU).",
             machine_markdown(info),
             table,
         ]
