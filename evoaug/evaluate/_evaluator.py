@@ -149,6 +149,7 @@ class Evaluator:
             vectorize=vectorize,
         )
         self.vectorize = vectorize
+        self._vectorize_failed = False
         self.lookahead_steps, self.batch_size = lookahead_steps, batch_size
         self.recalibrate_bn, self.recalibration_size = recalibrate_bn, recalibration_size
         self.feature_layer, self.fairness_metric = feature_layer, fairness_metric
@@ -223,7 +224,8 @@ class Evaluator:
             shared = 0.0
             if self._vectorizes(call) and len(contexts) > 1:
                 start = time.perf_counter()
-                vectorized_lookahead(call, contexts)
+                # A model or loss vmap cannot run will not run next generation either.
+                self._vectorize_failed = not vectorized_lookahead(call, contexts)
                 shared = (time.perf_counter() - start) / len(contexts)
             results = [self._score(call, i, ctx) for i, ctx in enumerate(contexts)]
         return [replace(r, seconds=r.seconds + shared) for r in results]
@@ -231,6 +233,8 @@ class Evaluator:
     def _vectorizes(self, call: _Call) -> bool:
         uses_lookahead = any(o.uses_lookahead for o in self.objectives.values())
         if not (uses_lookahead and self.lookahead_steps):
+            return False
+        if self._vectorize_failed:
             return False
         if self.vectorize == "auto":
             return call.device.type != "cpu"

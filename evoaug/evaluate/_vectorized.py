@@ -69,8 +69,9 @@ def vectorized_lookahead(call: _Call, contexts: Sequence[_Context]) -> bool:
         except Exception as err:  # vmap cannot run this model or loss, or out of memory
             for ctx in contexts:
                 ctx.reset_lookahead()
-            log.info(
-                "vectorized look-ahead unavailable (%s: %s); candidates train one by one",
+            log.warning(
+                "vectorized look-ahead unavailable (%s: %s); candidates train one by one "
+                "(a generation then costs about P times more on a GPU)",
                 type(err).__name__,
                 err,
             )

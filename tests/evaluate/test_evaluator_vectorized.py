@@ -204,6 +204,19 @@ def test_a_model_vmap_cannot_run_falls_back(
     assert "candidates train one by one" in caplog.text
 
 
+def test_after_a_fallback_the_evaluator_stops_trying(
+    probes: tuple[Probe, Probe], sgd: OptimizerSpec, caplog: pytest.LogCaptureFixture
+) -> None:
+    torch.manual_seed(0)
+    model = _ItemModel()
+    ev = Evaluator(lookahead_steps=2, batch_size=32, vectorize=True)
+    with caplog.at_level(logging.WARNING, logger="evoaug.evaluate._vectorized"):
+        for seed in range(3):
+            results = ev.evaluate(model, F.cross_entropy, sgd, *probes, _policies()[:2], seed=seed)
+            assert all(r.ok for r in results)
+    assert caplog.text.count("vectorized look-ahead unavailable") == 1
+
+
 def test_a_per_sample_loss_fails_every_candidate_as_before(
     model: nn.Module, probes: tuple[Probe, Probe], sgd: OptimizerSpec
 ) -> None:
