@@ -96,23 +96,17 @@ def lookahead_scores(seed: int, args: argparse.Namespace, tmp: str) -> dict[str,
     val_probe = stratified_probe(vx, vy, vg, size=256, generator=g)
     evaluator = Evaluator(
         objectives=("accuracy", "fairness"), lookahead_steps=args.lookahead_steps,
-        batch_size=32, normalize=Normalize(*dm.normalization),
+        batch_size=32, normalize=Normalize(*dm.normalization), repeats=args.lookahead_seeds,
     )  # fmt: skip
     spec = OptimizerSpec.from_optimizer(trainer.optimizers[0])
     names = list(policies())
-    # Several look-ahead seeds (minibatch order, augmentation draws) per checkpoint, averaged, as
-    # the prototype in DESIGN.md did: one k-step look-ahead is a noisy estimate.
-    runs = [
-        evaluator.evaluate(
-            model.network, model.loss_fn, spec, train_probe, val_probe,
-            list(policies().values()), seed=seed * 1000 + s,
-        )
-        for s in range(args.lookahead_seeds)
-    ]  # fmt: skip
-    return {
-        n: {key: statistics.fmean(run[i].objectives[key] for run in runs) for key in run0}
-        for i, (n, run0) in enumerate(zip(names, (r.objectives for r in runs[0]), strict=True))
-    }
+    # Several look-ahead seeds per checkpoint, averaged (`Evaluator(repeats=...)`), as the
+    # prototype in DESIGN.md did: one k-step look-ahead is a noisy estimate.
+    results = evaluator.evaluate(
+        model.network, model.loss_fn, spec, train_probe, val_probe, list(policies().values()),
+        seed=seed,
+    )  # fmt: skip
+    return {n: r.objectives for n, r in zip(names, results, strict=True)}
 
 
 def _unit(images: torch.Tensor) -> torch.Tensor:
@@ -150,7 +144,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument(
         "--lookahead-seeds", type=int, default=1,
-        help="look-ahead seeds per checkpoint, scores averaged (the prototype used 4)",
+        help="look-ahead seeds per checkpoint, scores averaged: Evaluator(repeats=...) "
+        "(the prototype used 4)",
     )  # fmt: skip
     parser.add_argument(
         "--tests-cache", type=Path, default=None,

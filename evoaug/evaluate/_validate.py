@@ -42,8 +42,10 @@ def check_settings(
     difficulty_size: int,
     diversity_size: int,
     vectorize: object,
+    repeats: int,
 ) -> dict[str, Objective]:
     """Validate the Evaluator's settings; return the objective instances by name."""
+    _int("repeats", repeats, 1)
     if not isinstance(vectorize, bool) and vectorize != "auto":
         raise ConfigError(f"`vectorize` must be True, False or 'auto', got {vectorize!r}")
     _int("lookahead_steps", lookahead_steps, 0)
