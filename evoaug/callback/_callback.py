@@ -60,6 +60,9 @@ class EvoAugCallback(pl.Callback):
         warmup_epochs: Epochs trained with ``initial_policy`` before the first generation.
         lookahead_steps: k, optimizer steps of each candidate's look-ahead.
         lookahead_batch_size: Look-ahead minibatch size.
+        lookahead_repeats: Score each candidate this many times with different seeds and
+            average (:class:`~evoaug.evaluate.Evaluator`'s ``repeats``): less noise, more cost;
+            the schedule prices a generation at ``repeats`` times P·k steps.
         train_probe_size: Training images drawn for look-ahead and difficulty/diversity.
         val_probe_size: Validation images (stratified by group) for accuracy and fairness.
         selection: ``"weights"`` (default), ``"knee"``, ``"constraint"`` or a
@@ -109,6 +112,7 @@ class EvoAugCallback(pl.Callback):
         warmup_epochs: int = 1,
         lookahead_steps: int = 20,
         lookahead_batch_size: int = 32,
+        lookahead_repeats: int = 1,
         train_probe_size: int = 512,
         val_probe_size: int = 256,
         selection: Any = "weights",
@@ -138,6 +142,7 @@ class EvoAugCallback(pl.Callback):
             warmup_epochs=warmup_epochs,
             lookahead_steps=lookahead_steps,
             lookahead_batch_size=lookahead_batch_size,
+            lookahead_repeats=lookahead_repeats,
             train_probe_size=train_probe_size,
             val_probe_size=val_probe_size,
             selection=selection,
@@ -221,6 +226,7 @@ class EvoAugCallback(pl.Callback):
             objectives=objectives,
             lookahead_steps=self.config.lookahead_steps,
             batch_size=self.config.lookahead_batch_size,
+            repeats=self.config.lookahead_repeats,
             feature_layer=self.config.feature_layer,
             fairness_metric=self.config.fairness_metric,
             normalize=self._normalize,
@@ -298,7 +304,8 @@ class EvoAugCallback(pl.Callback):
             max_epochs=max_epochs,
             batches_per_epoch=max(batches, 1),
             population_size=self.config.population_size,
-            lookahead_steps=self.config.lookahead_steps,
+            # r repeats of k steps cost what r * k steps cost
+            lookahead_steps=self.config.lookahead_steps * self.config.lookahead_repeats,
             lookahead_batch_fraction=self.config.lookahead_batch_size / train_batch,
             search_budget=self.config.search_budget,
             every_n_epochs=self.config.every_n_epochs,
@@ -557,6 +564,7 @@ class EvoAugCallback(pl.Callback):
                 "search_budget": cfg.search_budget,
                 "lookahead_steps": cfg.lookahead_steps,
                 "lookahead_batch_size": cfg.lookahead_batch_size,
+                "lookahead_repeats": cfg.lookahead_repeats,
                 "mode": cfg.mode,
                 "fairness_groups": cfg.fairness_groups,
                 "fairness_metric": cfg.fairness_metric,

@@ -112,6 +112,7 @@ class CallbackConfig:
     warmup_epochs: int = 1
     lookahead_steps: int = 20
     lookahead_batch_size: int = 32
+    lookahead_repeats: int = 1
     train_probe_size: int = 512
     val_probe_size: int = 256
     selection: Any = "weights"
@@ -162,6 +163,7 @@ class CallbackConfig:
         _int("warmup_epochs", self.warmup_epochs, 1)
         _int("lookahead_steps", self.lookahead_steps, 1)
         _int("lookahead_batch_size", self.lookahead_batch_size, 1)
+        _int("lookahead_repeats", self.lookahead_repeats, 1)
         _int("train_probe_size", self.train_probe_size, self.lookahead_batch_size)
         _int("val_probe_size", self.val_probe_size, 2)
         self.mode = _choice("mode", self.mode, MODES)  # type: ignore[assignment]

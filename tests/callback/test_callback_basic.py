@@ -121,6 +121,7 @@ def test_auto_groups_fall_back_to_classes(tmp_path, lt) -> None:
             r"`normalize` must be None, 'datamodule', a callable, \(mean, std\)",
         ),
         ({"warmup_epochs": 0}, r"`warmup_epochs` must be an int >= 1, got 0"),
+        ({"lookahead_repeats": 0}, r"`lookahead_repeats` must be an int >= 1, got 0"),
         (
             {"train_probe_size": 4, "lookahead_batch_size": 8},
             r"`train_probe_size` must be an int >= 8",
@@ -145,3 +146,16 @@ def test_bad_batch_layout_names_what_it_found(tmp_path, lt) -> None:
         r"\{'pixels': Tensor\(8, 1, 8, 8\):float32",
     ):
         lt.trainer(tmp_path, [cb], max_epochs=1).fit(Weird(), loader, loader)
+
+
+def test_lookahead_repeats_reach_the_evaluator_and_the_schedule(tmp_path, lt) -> None:
+    costs = {}
+    for repeats in (1, 2):
+        cb = EvoAugCallback(objectives=("accuracy",), lookahead_repeats=repeats, **lt.SMALL)
+        train, val = lt.loaders()
+        trainer = lt.trainer(tmp_path / str(repeats), [cb], max_epochs=2, limit_train_batches=2)
+        trainer.fit(lt.TinyNet(), train, val)
+        assert cb._evaluator.repeats == repeats
+        assert cb.generation == 2  # min_generations
+        costs[repeats] = cb.schedule.cost_batches
+    assert costs[2] == 2 * costs[1]  # a generation is priced at r * P * k steps
