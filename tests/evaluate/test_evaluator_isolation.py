@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -12,19 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import evoaug
 from evoaug import Policy
 from evoaug.evaluate import Evaluator, OptimizerSpec, Probe
-
-
-@pytest.fixture
-def nan_op() -> Iterator[str]:
-    @evoaug.register_op("IsolationNaN")
-    def make_nan(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
-        return images * float("nan")
-
-    yield "IsolationNaN"
-    evoaug.ops.unregister_op("IsolationNaN")
 
 
 def _snapshot(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:

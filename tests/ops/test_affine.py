@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 
 import evoaug
-from evoaug.ops import get_op, unregister_op
+from evoaug.ops import get_op
 from evoaug.ops._geometric import warp_affine
 
 AFFINE_OPS = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Zoom")
-CUSTOM = "TestAffineShift"
-
-
-@pytest.fixture
-def custom_name() -> Iterator[str]:
-    """A free op name that is unregistered after the test, whatever happened."""
-    assert CUSTOM not in evoaug.available_ops()
-    yield CUSTOM
-    if CUSTOM in evoaug.available_ops():
-        unregister_op(CUSTOM)
 
 
 def _gen(seed: int = 0) -> torch.Generator:

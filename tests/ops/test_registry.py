@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,17 +11,6 @@ import torch
 
 import evoaug
 from evoaug.ops import BUILTIN_OPS, get_op, unregister_op
-
-CUSTOM = "TestDarken"
-
-
-@pytest.fixture
-def custom_name() -> Iterator[str]:
-    """A free op name that is unregistered after the test, whatever happened."""
-    assert CUSTOM not in evoaug.available_ops()
-    yield CUSTOM
-    if CUSTOM in evoaug.available_ops():
-        unregister_op(CUSTOM)
 
 
 def _darken(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,21 @@
+"""Fixtures shared by the op tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+import evoaug
+from evoaug.ops import unregister_op
+
+
+@pytest.fixture
+def custom_name(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A free op name, named after the test module, unregistered after the test whatever
+    happened."""
+    name = f"Test{request.module.__name__.rsplit('.', 1)[-1].title().replace('_', '')}Op"
+    assert name not in evoaug.available_ops()
+    yield name
+    if name in evoaug.available_ops():
+        unregister_op(name)
