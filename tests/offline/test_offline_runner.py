@@ -197,25 +197,15 @@ def test_cluster_runner_without_its_extra_names_what_to_install(runner: str, mod
 
 
 @pytest.mark.slow
-def test_dask_local_cluster_runs_a_search(tmp_path: Path) -> None:
-    pytest.importorskip("distributed", reason="dask.distributed not installed (evoaug[dask])")
+@pytest.mark.parametrize(
+    ("runner", "module", "extra"),
+    [("dask", "distributed", "dask.distributed"), ("ray", "ray", "ray")],
+)
+def test_local_cluster_runs_a_search(tmp_path: Path, runner: str, module: str, extra: str) -> None:
+    pytest.importorskip(module, reason=f"{extra} not installed (evoaug[{runner}])")
     space = GenomeSpace(["Identity", "Invert", "Rotate"], n_subpolicies=2, n_genes=1)
-    with make_runner("dask", workers=2) as runner:
-        OfflineSearch(LOWER, out=tmp_path, generations=2, population_size=4, space=space).run(
-            runner
-        )
-    records, _ = read_history(tmp_path / "evoaug" / "history.jsonl")
-    assert len({r["candidate"] for r in records}) == len(records) == 8
-
-
-@pytest.mark.slow
-def test_ray_local_cluster_runs_a_search(tmp_path: Path) -> None:
-    pytest.importorskip("ray", reason="ray not installed (evoaug[ray])")
-    space = GenomeSpace(["Identity", "Invert", "Rotate"], n_subpolicies=2, n_genes=1)
-    with make_runner("ray", workers=2) as runner:
-        OfflineSearch(LOWER, out=tmp_path, generations=2, population_size=4, space=space).run(
-            runner
-        )
+    with make_runner(runner, workers=2) as pool:
+        OfflineSearch(LOWER, out=tmp_path, generations=2, population_size=4, space=space).run(pool)
     records, _ = read_history(tmp_path / "evoaug" / "history.jsonl")
     assert len({r["candidate"] for r in records}) == len(records) == 8
 
