@@ -44,6 +44,12 @@ OpFn = Callable[..., torch.Tensor]
 AffineFn = Callable[[torch.Tensor, int, int], torch.Tensor]
 
 _REGISTRY: dict[str, OpSpec] = {}
+_VERSION = [0]  # bumped by every (un)registration, so compiled policies know to recompile
+
+
+def registry_version() -> int:
+    """A counter that changes whenever an op is registered, replaced or unregistered."""
+    return _VERSION[0]
 
 
 @dataclass(frozen=True)
@@ -285,6 +291,7 @@ def register_op(
                 f"op {name!r}: an op with `affine` is fully described by its matrices; "
                 "its kernel cannot take a `generator`"
             )
+        _VERSION[0] += 1
         _REGISTRY[name] = OpSpec(
             name=name,
             fn=fn,
@@ -309,6 +316,7 @@ def unregister_op(name: str) -> None:
     """
     get_op(name)
     del _REGISTRY[name]
+    _VERSION[0] += 1
 
 
 def get_op(name: str) -> OpSpec:

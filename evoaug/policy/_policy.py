@@ -20,6 +20,7 @@ from evoaug.exceptions import ConfigError, InputError
 from evoaug.ops import OpSpec, get_op
 from evoaug.ops._geometric import warp_affine
 from evoaug.ops._random import fresh_generator, randint, uniform
+from evoaug.ops._registry import registry_version
 
 if TYPE_CHECKING:
     import albumentations as A
@@ -125,7 +126,7 @@ class _Tables:
     of first use, as an unfused loop over ops would.
     """
 
-    registered: tuple[OpSpec, ...]  # the spec of each of `Policy.ops` when compiled
+    version: int  # the op registry's version when compiled
     specs: tuple[OpSpec, ...]  # the applied ops (all but Identity), by rank
     rank: torch.Tensor  # [K, L] int64, -1 for Identity and where a sub-policy is shorter than L
     values: torch.Tensor  # [2, K, L] float32: probability, level
@@ -353,8 +354,9 @@ class Policy:
         return state
 
     def _compiled(self) -> _Tables:
-        # Re-registering an op (`replace=True`) changes its spec: compile again.
-        if self._tables and all(spec is get_op(spec.name) for spec in self._tables[0].registered):
+        # Registering, replacing or removing any op may change these tables: compile again.
+        version = registry_version()
+        if self._tables and self._tables[0].version == version:
             return self._tables[0]
         registered = tuple(get_op(name) for name in self.ops)
         applied = [spec for spec in registered if spec.name != "Identity"]
@@ -375,7 +377,7 @@ class Policy:
             [[s.low, s.high - s.low, float(s.signed)] for s in by_rank] + [[0.0, 0.0, 0.0]]
         ).T.contiguous()
         n_affine = sum(spec.affine is not None for spec in by_rank)
-        tables = _Tables(registered, by_rank, rank, values, ranges, n_affine)
+        tables = _Tables(version, by_rank, rank, values, ranges, n_affine)
         self._tables[:] = [tables]
         return tables
 
