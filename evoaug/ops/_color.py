@@ -21,6 +21,7 @@ __all__ = [
     "color",
     "contrast",
     "equalize",
+    "equalize_lut",
     "gaussian_blur",
     "gaussian_noise",
     "grayscale",
@@ -131,18 +132,33 @@ def autocontrast(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor
     return ((images - low) * scale).clamp_(0.0, 1.0)
 
 
+def equalize_lut(levels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """PIL's equalization lookup tables of 8-bit ``levels`` ``[B, C, N]`` (int64).
+
+    The counts and the floors of their quotients are computed in float64, which holds them
+    exactly (any image of fewer than 2**52 pixels) and divides much faster than int64.
+
+    Returns:
+        The tables ``[B, C, 256]`` (float64, integer levels 0..255) and each channel's step
+        ``[B, C, 1]``; a channel whose step is 0 (one level only, or nearly) is left unchanged.
+    """
+    b, c, n = levels.shape
+    hist = torch.zeros(b, c, 256, dtype=torch.int64, device=levels.device)
+    hist = hist.scatter_add_(-1, levels, torch.ones_like(levels)).double()
+    cum = hist.cumsum(-1)
+    last = cum.argmax(-1, keepdim=True)  # the image's brightest level
+    step = (n - hist.gather(-1, last)).div_(255.0).floor_()
+    # lut[k] = (cum[k - 1] + step // 2) // step, and lut[0] = 0: `cum - hist` is cum[k - 1]
+    lut = (cum - hist).add_((step / 2.0).floor_()).div_(step.clamp_min(1.0)).floor_()
+    return lut.clamp_(0.0, 255.0), step
+
+
 def equalize(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
     """Histogram-equalize each channel on 8-bit levels (PIL's lookup table, as torchvision)."""
     b, c, h, w = images.shape
     flat = _to_levels(images).reshape(b, c, h * w)
-    hist = torch.zeros(b, c, 256, dtype=torch.int64, device=images.device)
-    hist.scatter_add_(-1, flat, torch.ones_like(flat))
-    cum = hist.cumsum(-1)
-    last = cum.argmax(-1, keepdim=True)  # the image's brightest level
-    step = torch.div(h * w - hist.gather(-1, last), 255, rounding_mode="floor")
-    lut = torch.div(cum[..., :-1] + step // 2, step.clamp_min(1), rounding_mode="floor")
-    lut = torch.cat([torch.zeros_like(lut[..., :1]), lut.clamp_(0, 255)], dim=-1)
-    out = lut.gather(-1, flat).view(b, c, h, w).to(images.dtype) / 255.0
+    lut, step = equalize_lut(flat)
+    out = lut.to(images.dtype).gather(-1, flat).view(b, c, h, w) / 255.0
     return torch.where((step != 0).view(b, c, 1, 1), out, images)
 
 

@@ -83,17 +83,17 @@ def warp_affine(images: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
     ``matrices[b]`` maps an output pixel ``(x, y, 1)`` to the input pixel it samples.
     """
     b, _, h, w = images.shape
-    m = matrices.to(device=images.device, dtype=images.dtype).reshape(b, 2, 3, 1, 1)
-    x, y = _pixel_grid(images)  # centred pixel coordinates, [H, W]
-    x, y = x[:1], y[:, :1]  # [1, W] and [H, 1]: the products broadcast to [B, H, W] when added
+    m = matrices.to(device=images.device, dtype=images.dtype).view(b, 2, 3, 1, 1)
+    device, dtype = images.device, images.dtype
+    x = torch.arange(w, device=device, dtype=dtype) + 0.5 - w / 2  # centred pixel coordinates,
+    y = (torch.arange(h, device=device, dtype=dtype) + 0.5 - h / 2).view(h, 1)  # [W], [H, 1]
+    half = torch.tensor([w / 2, h / 2], device=device, dtype=dtype).view(2, 1, 1)
     # Source position of every output pixel, `(m[r, 0] * x + m[r, 1] * y + m[r, 2]) / half` in
     # this order, by broadcasting (cheaper than affine_grid's bmm), in grid_sample's normalized
-    # coordinates (align_corners=False: the edges are at +-1), written straight into the grid.
-    grid = torch.empty(b, h, w, 2, device=images.device, dtype=images.dtype)
-    for row, half in ((0, w / 2), (1, h / 2)):
-        src = m[:, row, 0] * x + m[:, row, 1] * y
-        torch.div(src.add_(m[:, row, 2]), half, out=grid[..., row])
-    return _resample(images, grid)
+    # coordinates (align_corners=False: the edges are at +-1): [B, 2, 1, W] + [B, 2, H, 1]
+    # gives both coordinates as planes [B, 2, H, W], which grid_sample reads as [B, H, W, 2].
+    src = m[:, :, 0] * x + m[:, :, 1] * y
+    return _resample(images, src.add_(m[:, :, 2]).div_(half).permute(0, 2, 3, 1))
 
 
 def _matrices(*entries: torch.Tensor | float) -> torch.Tensor:

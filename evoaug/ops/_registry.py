@@ -15,6 +15,12 @@ by :func:`evoaug.ops._geometric.warp_affine`. Its kernel must then equal
 ``warp_affine(images, affine(magnitudes, H, W))``: a policy gathers the images of all affine ops
 at one gene position and warps them with a single ``warp_affine`` call instead of calling each
 op's kernel. The built-in ShearX, ShearY, TranslateX, TranslateY, Rotate and Zoom declare it.
+
+An op may also declare a ``uint8`` kernel ``uint8(images, magnitudes) -> images`` on ``uint8``
+images, returning new ``uint8`` images equal bit for bit to the float kernel's rounded output,
+``round(fn(images / 255, magnitudes) * 255)``: policies then augment ``uint8`` images with it
+directly, without the float round trip. The built-in Posterize, Solarize, Equalize and Invert
+declare one (:mod:`evoaug.ops._uint8`).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ __all__ = [
     "AffineFn",
     "OpFn",
     "OpSpec",
+    "Uint8Fn",
     "available_ops",
     "get_op",
     "register_op",
@@ -42,6 +49,7 @@ __all__ = [
 
 OpFn = Callable[..., torch.Tensor]
 AffineFn = Callable[[torch.Tensor, int, int], torch.Tensor]
+Uint8Fn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 _REGISTRY: dict[str, OpSpec] = {}
 _VERSION = [0]  # bumped by every (un)registration, so compiled policies know to recompile
@@ -70,6 +78,9 @@ class OpSpec:
             matrices in centred pixel units, such that ``fn(images, magnitudes)`` equals
             ``warp_affine(images, affine(magnitudes, H, W))``; policies then fuse the warps of
             several affine ops into one. ``None`` for other ops.
+        uint8: Optional kernel on ``uint8`` images, ``uint8(images, magnitudes) -> images``,
+            equal bit for bit to ``fn``'s output rounded to 8 bits; policies apply it to
+            ``uint8`` images instead of ``fn``. ``None`` when the op has none.
 
     Example:
         >>> from evoaug.ops import get_op
@@ -89,6 +100,7 @@ class OpSpec:
     description: str = ""
     takes_generator: bool = field(default=False, repr=False)
     affine: AffineFn | None = field(default=None, repr=False)
+    uint8: Uint8Fn | None = field(default=None, repr=False)
 
     @property
     def has_magnitude(self) -> bool:
@@ -156,6 +168,35 @@ class OpSpec:
             )
         if out.dtype != magnitudes.dtype:
             out = out.to(magnitudes.dtype)
+        return out
+
+    def apply_uint8(self, images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
+        """Apply the op's ``uint8`` kernel to ``uint8`` images ``[B, C, H, W]``.
+
+        Raises:
+            OpError: The op declares no ``uint8`` kernel, or it raised or did not return a
+                ``uint8`` tensor of the images' shape.
+
+        """
+        if self.uint8 is None:
+            raise OpError(f"op {self.name!r} has no `uint8` kernel")
+        try:
+            out = self.uint8(images, magnitudes)
+        except Exception as err:
+            raise OpError(f"op {self.name!r}: `uint8` raised {type(err).__name__}: {err}") from err
+        if not isinstance(out, torch.Tensor) or (out.shape, out.dtype) != (
+            images.shape,
+            images.dtype,
+        ):
+            got = (
+                f"{out.dtype} {tuple(out.shape)}"
+                if isinstance(out, torch.Tensor)
+                else type(out).__name__
+            )
+            raise OpError(
+                f"op {self.name!r}: `uint8` must return a torch.uint8 tensor of shape "
+                f"{tuple(images.shape)}, got {got}"
+            )
         return out
 
     def __call__(
@@ -232,6 +273,7 @@ def register_op(
     description: str = "",
     replace: bool = False,
     affine: AffineFn | None = None,
+    uint8: Uint8Fn | None = None,
 ) -> Callable[[OpFn], OpFn]:
     """Register a batched kernel as an augmentation op usable in policies and search.
 
@@ -249,6 +291,12 @@ def register_op(
             ``evoaug.ops._geometric.warp_affine(images, affine(magnitudes, H, W))``: policies
             warp the images of all affine ops at a gene position with one call and do not call
             the kernel. Such a kernel cannot take a ``generator``.
+        uint8: Optional kernel ``uint8(images, magnitudes) -> images`` on ``uint8`` images
+            ``[B, C, H, W]`` (magnitudes as for the kernel), returning new ``uint8`` images
+            equal bit for bit to ``round(kernel(images / 255, magnitudes) * 255)`` without
+            modifying ``images``; policies apply it to ``uint8`` batches, skipping the float
+            round trip. Not for ops whose kernel takes a ``generator`` or that declare
+            ``affine``.
 
     Returns:
         A decorator that registers the kernel and returns it unchanged.
@@ -256,8 +304,8 @@ def register_op(
     Raises:
         ConfigError: The name is taken (and ``replace`` is false) or not a non-empty string,
             the range is not finite, the kernel does not take ``(images, magnitudes)``,
-            ``affine`` is given but not callable, or both ``affine`` and a kernel taking
-            ``generator`` are given.
+            ``affine`` or ``uint8`` is given but not callable, both ``affine`` and a kernel
+            taking ``generator`` are given, or ``uint8`` with ``affine`` or such a kernel.
 
     Example:
         >>> import evoaug, torch
@@ -279,6 +327,15 @@ def register_op(
             f"op {name!r}: `affine` must be a function (magnitudes, height, width) -> "
             f"[B, 2, 3] matrices, or None; got {type(affine).__name__}"
         )
+    if uint8 is not None and not callable(uint8):
+        raise ConfigError(
+            f"op {name!r}: `uint8` must be a function (images, magnitudes) -> uint8 images, "
+            f"or None; got {type(uint8).__name__}"
+        )
+    if uint8 is not None and affine is not None:
+        raise ConfigError(
+            f"op {name!r}: an op with `affine` is warped in float; it cannot declare `uint8`"
+        )
     if name in _REGISTRY and not replace:
         raise ConfigError(
             f"op {name!r} is already registered; choose another name or pass `replace=True`"
@@ -291,6 +348,11 @@ def register_op(
                 f"op {name!r}: an op with `affine` is fully described by its matrices; "
                 "its kernel cannot take a `generator`"
             )
+        if uint8 is not None and takes_generator:
+            raise ConfigError(
+                f"op {name!r}: a `uint8` kernel must give exactly the float kernel's result; "
+                "the kernel cannot take a `generator`"
+            )
         _VERSION[0] += 1
         _REGISTRY[name] = OpSpec(
             name=name,
@@ -301,6 +363,7 @@ def register_op(
             description=description,
             takes_generator=takes_generator,
             affine=affine,
+            uint8=uint8,
         )
         return fn
 

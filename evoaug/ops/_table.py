@@ -12,6 +12,7 @@ from __future__ import annotations
 from evoaug.ops import _color as C
 from evoaug.ops import _geometric as G
 from evoaug.ops import _occlusion as O
+from evoaug.ops import _uint8 as U
 from evoaug.ops._registry import register_op
 
 __all__ = ["BUILTIN_OPS"]
@@ -67,6 +68,14 @@ _AFFINE = {
     "Zoom": G.zoom_matrix,
 }
 
+# Exact uint8 kernels: policies apply them to uint8 images without the float round trip.
+_UINT8 = {
+    "Posterize": U.posterize,
+    "Solarize": U.solarize,
+    "Equalize": U.equalize,
+    "Invert": U.invert,
+}
+
 for _name, _fn, _low, _high, _signed, _description in _TABLE:
     register_op(
         _name,
@@ -75,6 +84,7 @@ for _name, _fn, _low, _high, _signed, _description in _TABLE:
         signed=_signed,
         description=_description,
         affine=_AFFINE.get(_name),
+        uint8=_UINT8.get(_name),
     )(_fn)
 
 BUILTIN_OPS: tuple[str, ...] = tuple(row[0] for row in _TABLE)

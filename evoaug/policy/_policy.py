@@ -121,9 +121,11 @@ class _Tables:
     """A policy compiled to per-(sub-policy, position) tensors for batched application.
 
     Ops are identified by their rank: the affine ops (those declaring ``affine``) first, then
-    the others, each in order of first use. Sorting a position's images by rank puts every op's
-    images next to each other, the affine ones first, and applies the other ops in their order
-    of first use, as an unfused loop over ops would.
+    the others without a ``uint8`` kernel, then those with one, each in order of first use.
+    Sorting a position's images by rank puts every op's images next to each other, the affine
+    ones first, and applies the ops that may draw from the generator in their order of first
+    use, as an unfused loop over ops would (ops with a ``uint8`` kernel draw nothing, so their
+    place does not matter); the ``uint8`` kernels' images come last, outside the float chunks.
     """
 
     version: int  # the op registry's version when compiled
@@ -162,6 +164,11 @@ class _Work:
         """Whether the range may be applied in pieces: the op draws no random numbers."""
         return self.spec is None or not self.spec.takes_generator
 
+    @property
+    def native(self) -> bool:
+        """Whether the op has a ``uint8`` kernel (:meth:`apply_uint8`)."""
+        return self.spec is not None and self.spec.uint8 is not None
+
     def piece(self, start: int, end: int) -> _Work:
         """The sub-range ``[start, end)`` of this work, with its rows of ``params``."""
         if (start, end) == (self.start, self.end):
@@ -174,6 +181,11 @@ class _Work:
         if self.spec is None:
             return warp_affine(images, self.params)
         return self.spec(images, self.params, generator=generator)
+
+    def apply_uint8(self, images: torch.Tensor) -> torch.Tensor:
+        """Apply the op's ``uint8`` kernel to ``images``, the uint8 images of this range."""
+        assert self.spec is not None  # only called on `native` work
+        return self.spec.apply_uint8(images, self.params)
 
 
 @dataclass(frozen=True)
@@ -362,7 +374,8 @@ class Policy:
         applied = [spec for spec in registered if spec.name != "Identity"]
         by_rank = tuple(
             [spec for spec in applied if spec.affine is not None]
-            + [spec for spec in applied if spec.affine is None]
+            + [spec for spec in applied if spec.affine is None and spec.uint8 is None]
+            + [spec for spec in applied if spec.uint8 is not None]
         )
         ranks = {spec.name: r for r, spec in enumerate(by_rank)}
         k, length = len(self.sub_policies), self.max_genes
@@ -388,7 +401,8 @@ class Policy:
 
         The ops compute in float: ``uint8`` images are converted to float ``/ 255`` only where
         an op touches them, and rounded to 8 bits after each gene, as torchvision does on
-        ``uint8`` tensors; images no op touches come back byte-identical.
+        ``uint8`` tensors; ops with a ``uint8`` kernel (which gives the same bytes) skip the
+        conversion; images no op touches come back byte-identical.
 
         Args:
             images: Float images in ``[0, 1]`` or ``uint8`` images, 1 or 3 channels, any device.
@@ -557,11 +571,11 @@ def _run(
     size = images.shape[0]
     if images.device.type == "cpu":
         size = max(1, _CHUNK_ELEMENTS // max(1, images[0].numel()))
+    if images.dtype == torch.uint8:
+        return _run_uint8(images, order, work, generator, size, one_op=one_op)
     chunks = _chunks(work, size)
     if one_op and len(chunks) == 1:
-        return _from_float(chunks[0][0](_to_float(images), generator), images.dtype)
-    if images.dtype == torch.uint8:
-        return _run_uint8(images, order, chunks, generator)
+        return chunks[0][0](images, generator)
     for chunk in chunks:
         floats = images.index_select(0, order[chunk[0].start : chunk[-1].end])
         for item in chunk:
@@ -573,15 +587,26 @@ def _run(
 def _run_uint8(
     images: torch.Tensor,
     order: torch.Tensor,
-    chunks: list[list[_Work]],
+    work: list[_Work],
     generator: torch.Generator,
+    size: int,
+    *,
+    one_op: bool,
 ) -> torch.Tensor:
     """:func:`_run` for uint8 images, which it does not modify: convert per chunk.
 
     The batch is gathered once in sorted order, so that each chunk is a contiguous slice,
     augmented in float and rounded back in place; one ``index_select`` then unsorts it (on
-    uint8 images, much faster on CPU than scattering the chunks with ``index_copy_``).
+    uint8 images, much faster on CPU than scattering the chunks with ``index_copy_``). Ops
+    with a ``uint8`` kernel (ranked last, so their images end the sorted batch) skip the float
+    chunks and apply it to their slice directly.
     """
+    native = [item for item in work if item.native]
+    chunks = _chunks(work[: len(work) - len(native)], size)
+    if one_op and native:
+        return native[0].apply_uint8(images)
+    if one_op and len(chunks) == 1:
+        return _from_float(chunks[0][0](_to_float(images), generator), images.dtype)
     ordered = images.index_select(0, order)
     for chunk in chunks:
         start = chunk[0].start
@@ -594,6 +619,9 @@ def _run_uint8(
                 result = result.clone()  # a view of its input: copy before overwriting
             rows.copy_(result)
         target.copy_(_rounded(floats))
+    for item in native:
+        target = ordered[item.start : item.end]
+        target.copy_(item.apply_uint8(target))
     b = images.shape[0]
     inverse = torch.empty_like(order).scatter_(0, order, torch.arange(b, device=order.device))
     return ordered.index_select(0, inverse)
