@@ -12,7 +12,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import torch
@@ -57,6 +57,31 @@ class CandidateResult:
     def ok(self) -> bool:
         """Whether the candidate was scored."""
         return self.failure is None
+
+
+@dataclass
+class _Score:
+    """A candidate's scores while a generation is being evaluated."""
+
+    index: int
+    values: dict[str, float] = field(default_factory=dict)
+    failure: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    def fail(self, reason: str) -> None:
+        log.warning("candidate %d failed: %s", self.index, reason)
+        self.failure = reason
+
+    def result(self, objectives: Sequence[str], shared_seconds: float) -> CandidateResult:
+        if self.failure is not None:
+            values = dict.fromkeys(objectives, math.nan)
+        else:
+            values = {name: self.values[name] for name in objectives}
+        return CandidateResult(values, self.failure, self.seconds + shared_seconds)
 
 
 class Evaluator:
@@ -256,8 +281,9 @@ class Evaluator:
                 # A model or loss vmap cannot run will not run next generation either.
                 self._vectorize_failed = not vectorized_lookahead(call, contexts)
                 shared = (time.perf_counter() - start) / len(contexts)
-            results = [self._score(call, i, ctx) for i, ctx in enumerate(contexts)]
-        return [replace(r, seconds=r.seconds + shared) for r in results]
+            scores = [self._score(call, i, ctx) for i, ctx in enumerate(contexts)]
+            shared += self._score_together(contexts, scores)
+        return [score.result(self.objective_names, shared) for score in scores]
 
     def _vectorizes(self, call: _Call) -> bool:
         uses_lookahead = any(o.uses_lookahead for o in self.objectives.values())
@@ -269,23 +295,51 @@ class Evaluator:
             return call.device.type != "cpu"
         return self.vectorize
 
-    def _score(self, call: _Call, index: int, ctx: _Context) -> CandidateResult:
+    def _score(self, call: _Call, index: int, ctx: _Context) -> _Score:
+        """One candidate's objectives; those that score together are only prepared here."""
         start = time.perf_counter()
-        values: dict[str, float] = {}
-        failure: str | None = None
+        score = _Score(index)
         try:
             seed_global_rng(call.device, derive_seed(call.seed, "candidate"))
             for name, objective in self._run_order:
-                values[name] = objective(ctx)
+                if objective.scores_together:
+                    objective.prepare(ctx)
+                else:
+                    score.values[name] = objective(ctx)
         except CandidateFailure as err:
-            failure = str(err)
+            score.fail(str(err))
         except Exception as err:
-            failure = f"{type(err).__name__}: {err}"
-        if failure is not None:
-            log.warning("candidate %d failed: %s", index, failure)
-            values = dict.fromkeys(self.objectives, math.nan)
-        ordered = {name: values[name] for name in self.objectives}
-        return CandidateResult(ordered, failure, time.perf_counter() - start)
+            score.fail(f"{type(err).__name__}: {err}")
+        score.seconds = time.perf_counter() - start
+        return score
+
+    def _score_together(self, contexts: Sequence[_Context], scores: Sequence[_Score]) -> float:
+        """Score the objectives that score all candidates at once; return seconds per candidate.
+
+        Candidates that already failed are left out; a call that raises fails every candidate
+        it scored, a non-finite value fails its own.
+        """
+        together = [(name, o) for name, o in self.objectives.items() if o.scores_together]
+        scored = [score for score in scores if score.ok]
+        if not together or not scored:
+            return 0.0
+        start = time.perf_counter()
+        for name, objective in together:
+            live = [score for score in scored if score.ok]
+            try:
+                values = objective.score_many([contexts[score.index] for score in live])
+            except CandidateFailure as err:
+                values, reason = [math.nan] * len(live), str(err)
+            except Exception as err:
+                values, reason = [math.nan] * len(live), f"{type(err).__name__}: {err}"
+            else:
+                reason = ""
+            for score, value in zip(live, values, strict=True):
+                if math.isfinite(value):
+                    score.values[name] = value
+                else:
+                    score.fail(reason or f"objective {name!r} is non-finite ({value})")
+        return (time.perf_counter() - start) / len(scored)
 
     def __repr__(self) -> str:
         return (

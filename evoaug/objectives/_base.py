@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
@@ -134,6 +134,10 @@ class Objective(ABC):
         name: The registry name (set by :func:`register_objective`).
         uses_lookahead: Whether :meth:`_compute` needs θ'; objectives that do not are run first,
             while the scratch model still holds θ.
+        scores_together: Whether the evaluator scores all candidates of a generation with one
+            :meth:`score_many` call, after calling :meth:`prepare` on each candidate while its
+            models are at hand. For objectives with a large fixed cost per call (fairness
+            builds a pandas-backed ``MetricFrame``); the values must equal one-by-one scoring.
 
     Example:
         >>> class Darkness(Objective):
@@ -150,6 +154,7 @@ class Objective(ABC):
 
     name: ClassVar[str] = ""
     uses_lookahead: ClassVar[bool] = True
+    scores_together: ClassVar[bool] = False
 
     def check(self, train_probe: Probe, val_probe: Probe) -> None:
         """Validate the probes before any work.
@@ -178,6 +183,35 @@ class Objective(ABC):
         if not math.isfinite(value):
             raise CandidateFailure(f"objective {self.name!r} is non-finite ({value})")
         return value
+
+    def prepare(self, ctx: CandidateContext) -> None:  # noqa: B027 (optional hook)
+        """Per-candidate work of an objective that :attr:`scores_together`, run in candidate order.
+
+        Called while the candidate's models are available (the look-ahead, for instance); what
+        it computes must be cached on ``ctx`` for :meth:`score_many`. Raise
+        :class:`CandidateFailure` to fail the candidate. The default does nothing.
+        """
+
+    def score_many(self, contexts: Sequence[CandidateContext]) -> list[float]:
+        """Score several candidates at once, in order; NaN marks a candidate that cannot be scored.
+
+        The default scores one by one with :meth:`_compute`. Objectives that
+        :attr:`scores_together` override :meth:`_compute_many` to share a fixed cost.
+
+        Returns:
+            One float per context (non-finite values fail their candidate in the evaluator).
+
+        """
+        values = self._compute_many(contexts)
+        if len(values) != len(contexts):
+            raise RuntimeError(
+                f"objective {self.name!r} returned {len(values)} values for {len(contexts)} "
+                "candidates"
+            )
+        return [float(v.item() if isinstance(v, torch.Tensor) else v) for v in values]
+
+    def _compute_many(self, contexts: Sequence[CandidateContext]) -> Sequence[float | torch.Tensor]:
+        return [self._compute(ctx) for ctx in contexts]
 
     @abstractmethod
     def _compute(self, ctx: CandidateContext) -> float | torch.Tensor:
