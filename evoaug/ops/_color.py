@@ -123,13 +123,14 @@ def solarize(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
 
 def autocontrast(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
     """Stretch each channel to span ``[0, 1]``; constant channels are left unchanged."""
-    low = images.amin(dim=(-2, -1), keepdim=True)
-    high = images.amax(dim=(-2, -1), keepdim=True)
+    b, c = images.shape[:2]
+    low, high = torch.aminmax(images.reshape(b, c, -1), dim=-1)  # one pass for both
     span = high - low
     flat = span <= 0
-    scale = torch.where(flat, torch.ones_like(span), 1.0 / torch.where(flat, 1.0, span))
-    low = torch.where(flat, torch.zeros_like(low), low)
-    return ((images - low) * scale).clamp_(0.0, 1.0)
+    scale = 1.0 / span.masked_fill_(flat, 1.0)  # flat channels: (x - 0) * 1
+    low = low.masked_fill_(flat, 0.0)
+    out = images - low.view(b, c, 1, 1)
+    return out.mul_(scale.view(b, c, 1, 1)).clamp_(0.0, 1.0)
 
 
 def equalize_lut(levels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -22,6 +22,7 @@ Bilinear weights can sum to one ulp above 1, so every warp clamps its output to 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -82,18 +83,32 @@ def warp_affine(images: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
 
     ``matrices[b]`` maps an output pixel ``(x, y, 1)`` to the input pixel it samples.
     """
-    b, _, h, w = images.shape
-    m = matrices.to(device=images.device, dtype=images.dtype).view(b, 2, 3, 1, 1)
-    device, dtype = images.device, images.dtype
-    x = torch.arange(w, device=device, dtype=dtype) + 0.5 - w / 2  # centred pixel coordinates,
-    y = (torch.arange(h, device=device, dtype=dtype) + 0.5 - h / 2).view(h, 1)  # [W], [H, 1]
-    half = torch.tensor([w / 2, h / 2], device=device, dtype=dtype).view(2, 1, 1)
+    b = images.shape[0]
+    m0, m1, m2 = matrices.to(device=images.device, dtype=images.dtype).view(b, 2, 3, 1, 1).unbind(2)
+    x, y, half = _coordinates(*images.shape[-2:], images.device, images.dtype)
     # Source position of every output pixel, `(m[r, 0] * x + m[r, 1] * y + m[r, 2]) / half` in
     # this order, by broadcasting (cheaper than affine_grid's bmm), in grid_sample's normalized
     # coordinates (align_corners=False: the edges are at +-1): [B, 2, 1, W] + [B, 2, H, 1]
     # gives both coordinates as planes [B, 2, H, W], which grid_sample reads as [B, H, W, 2].
-    src = m[:, :, 0] * x + m[:, :, 1] * y
-    return _resample(images, src.add_(m[:, :, 2]).div_(half).permute(0, 2, 3, 1))
+    src = m0 * x + m1 * y
+    return _resample(images, src.add_(m2).div_(half).permute(0, 2, 3, 1))
+
+
+@functools.lru_cache(maxsize=32)
+def _coordinates(
+    h: int, w: int, device: torch.device, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Centred pixel coordinates ``x`` ``[W]`` and ``y`` ``[H, 1]``, and ``half`` ``[2, 1, 1]``.
+
+    Cached per size, device and dtype (small, read-only): a warp of a small batch would
+    otherwise spend a good part of its time making them. Made outside any inference mode, so
+    that they can be used anywhere.
+    """
+    with torch.inference_mode(False):
+        x = torch.arange(w, device=device, dtype=dtype) + 0.5 - w / 2
+        y = (torch.arange(h, device=device, dtype=dtype) + 0.5 - h / 2).view(h, 1)
+        half = torch.tensor([w / 2, h / 2], device=device, dtype=dtype).view(2, 1, 1)
+    return x, y, half
 
 
 def _matrices(*entries: torch.Tensor | float) -> torch.Tensor:

@@ -12,11 +12,20 @@ arithmetic, so conditions are written as arithmetic on 0/1 bytes.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from evoaug.ops._color import equalize_lut
 
 __all__ = ["equalize", "invert", "posterize", "solarize"]
+
+
+@functools.lru_cache(maxsize=8)
+def _levels(device: torch.device) -> torch.Tensor:
+    """The 256 levels as the float kernels see them, ``level / 255`` in float32 (read-only)."""
+    with torch.inference_mode(False):  # usable anywhere
+        return torch.arange(256, device=device, dtype=torch.float32).div_(255.0)
 
 
 def _per_image(values: torch.Tensor) -> torch.Tensor:
@@ -38,7 +47,7 @@ def solarize(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
     level, so it inverts exactly the levels from the first one that compares at or above it.
     """
     t = magnitudes.to(device=images.device, dtype=torch.float32)
-    levels = torch.arange(256, device=images.device, dtype=torch.float32).div_(255.0)
+    levels = _levels(images.device)
     # The first level at or above t (256: none; a threshold of 1 inverts nothing).
     first = torch.searchsorted(levels, torch.where(t < 1.0, t, 2.0))
     bound = _per_image(first.clamp(max=255))

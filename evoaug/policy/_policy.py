@@ -36,6 +36,8 @@ MAGNITUDE_SAMPLINGS: tuple[str, ...] = ("fixed", "uniform")
 # chunk's float copies stay in cache (converting a whole 224x224 batch at once is ~3x slower).
 _CHUNK_ELEMENTS = 1 << 20
 
+_ROUNDER = 1.5 * 2.0**23  # float32 x + this, for 0 <= x < 2**22: round(x) in the low bits
+
 
 def _unit_interval(field_name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -509,14 +511,16 @@ def _plan(images: torch.Tensor, t: _Tables, counts: list[int], mags: torch.Tenso
     work: list[_Work] = []
     matrices: list[torch.Tensor] = []
     start = counts[0]
+    pieces = mags.split_with_sizes(counts)  # one call for every op's magnitudes (views)
     for r, spec in enumerate(t.specs):
         end = start + counts[r + 1]
         if end == start:
             continue
         if r < t.n_affine:
-            matrices.append(spec.matrices(mags[start:end].to(dtype), h, w))
+            piece = pieces[r + 1] if dtype == mags.dtype else pieces[r + 1].to(dtype)
+            matrices.append(spec.matrices(piece, h, w))
         else:
-            work.append(_Work(spec, start, end, mags[start:end]))
+            work.append(_Work(spec, start, end, pieces[r + 1]))
         start = end
     if matrices:
         n_affine = sum(m.shape[0] for m in matrices)
@@ -609,19 +613,20 @@ def _run_uint8(
         return _from_float(chunks[0][0](_to_float(images), generator), images.dtype)
     ordered = images.index_select(0, order)
     for chunk in chunks:
-        start = chunk[0].start
-        target = ordered[start : chunk[-1].end]
+        target = ordered[chunk[0].start : chunk[-1].end]
         floats = _to_float(target)
-        for item in chunk:
-            rows = floats[item.start - start : item.end - start]
+        for item, rows in zip(
+            chunk, floats.split_with_sizes([i.end - i.start for i in chunk]), strict=True
+        ):
             result = item(rows, generator)
             if result.untyped_storage().data_ptr() == floats.untyped_storage().data_ptr():
                 result = result.clone()  # a view of its input: copy before overwriting
             rows.copy_(result)
         target.copy_(_rounded(floats))
-    for item in native:
-        target = ordered[item.start : item.end]
-        target.copy_(item.apply_uint8(target))
+    if native:  # contiguous, up to the end of the batch
+        slices = ordered[native[0].start :].split_with_sizes([i.end - i.start for i in native])
+        for item, target in zip(native, slices, strict=True):
+            target.copy_(item.apply_uint8(target))
     b = images.shape[0]
     inverse = torch.empty_like(order).scatter_(0, order, torch.arange(b, device=order.device))
     return ordered.index_select(0, inverse)
@@ -642,12 +647,18 @@ def _from_float(images: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 
 def _rounded(images: torch.Tensor) -> torch.Tensor:
-    """``images * 255`` rounded and clamped to ``0..255``, as int16 (``images`` is modified).
+    """``images * 255`` rounded and clamped to ``0..255``, to cast to uint8 (modifies ``images``).
 
-    The values are exact integers, so casting them on to uint8 is exact, and on CPU float ->
-    int16 -> uint8 is several times faster than PyTorch's direct float -> uint8 cast.
+    On float32, adding 1.5 * 2**23 to a value in ``[0, 255]`` rounds it to an integer, half to
+    even as ``torch.round`` does, into the low bits of the float: the float's bits read as int32
+    then cast to uint8 (modulo 256) give the rounded value. This is one pass fewer than
+    ``round_`` and a cast, and on CPU both beat PyTorch's direct float -> uint8 cast several
+    times; other dtypes round and go through int16.
     """
-    return images.mul_(255.0).round_().clamp_(0, 255).to(torch.int16)
+    images = images.mul_(255.0).clamp_(0.0, 255.0)
+    if images.dtype == torch.float32:
+        return images.add_(_ROUNDER).view(torch.int32)
+    return images.round_().to(torch.int16)
 
 
 def _prepare(images: object) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
