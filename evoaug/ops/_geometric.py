@@ -84,7 +84,9 @@ def warp_affine(images: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
     ``matrices[b]`` maps an output pixel ``(x, y, 1)`` to the input pixel it samples.
     """
     b = images.shape[0]
-    m0, m1, m2 = matrices.to(device=images.device, dtype=images.dtype).view(b, 2, 3, 1, 1).unbind(2)
+    if matrices.dtype != images.dtype or matrices.device != images.device:
+        matrices = matrices.to(device=images.device, dtype=images.dtype)
+    m0, m1, m2 = matrices.view(b, 2, 3, 1, 1).unbind(2)
     x, y, half = _coordinates(*images.shape[-2:], images.device, images.dtype)
     # Source position of every output pixel, `(m[r, 0] * x + m[r, 1] * y + m[r, 2]) / half` in
     # this order, by broadcasting (cheaper than affine_grid's bmm), in grid_sample's normalized

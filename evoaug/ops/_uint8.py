@@ -28,6 +28,13 @@ def _levels(device: torch.device) -> torch.Tensor:
         return torch.arange(256, device=device, dtype=torch.float32).div_(255.0)
 
 
+def _float32(magnitudes: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """Magnitudes as float32 on the images' device, as the float kernels see them."""
+    if magnitudes.dtype != torch.float32 or magnitudes.device != images.device:
+        magnitudes = magnitudes.to(device=images.device, dtype=torch.float32)
+    return magnitudes
+
+
 def _per_image(values: torch.Tensor) -> torch.Tensor:
     """Per-image uint8 values ``[B]`` as ``[B, 1, 1, 1]``."""
     return values.to(torch.uint8).view(-1, 1, 1, 1)
@@ -35,7 +42,7 @@ def _per_image(values: torch.Tensor) -> torch.Tensor:
 
 def posterize(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
     """:func:`evoaug.ops._color.posterize` on uint8: keep the top ``round(m)`` bits."""
-    bits = magnitudes.to(device=images.device, dtype=torch.float32).round().clamp(0, 8)
+    bits = _float32(magnitudes, images).round().clamp_(0, 8)
     mask = 256.0 - torch.pow(2.0, 8.0 - bits)  # 0b11..100..: `bits` ones, exact in float
     return images & _per_image(mask)
 
@@ -46,7 +53,7 @@ def solarize(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
     The float kernel compares ``x / 255`` (float32) with the threshold; that is monotone in the
     level, so it inverts exactly the levels from the first one that compares at or above it.
     """
-    t = magnitudes.to(device=images.device, dtype=torch.float32)
+    t = _float32(magnitudes, images)
     levels = _levels(images.device)
     # The first level at or above t (256: none; a threshold of 1 inverts nothing).
     first = torch.searchsorted(levels, torch.where(t < 1.0, t, 2.0))
