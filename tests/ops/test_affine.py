@@ -116,3 +116,15 @@ def test_replacing_an_op_recompiles_policies(custom_name: str) -> None:
     assert not torch.equal(shifted, images)
     evoaug.register_op(custom_name, replace=True)(lambda images, mags: 1 - images)
     assert torch.equal(policy(images, generator=_gen()), 1 - images)
+
+
+def test_warp_affine_works_inside_and_after_inference_mode() -> None:
+    # The pixel coordinates are cached; made in inference mode, they must still serve later.
+    images = torch.rand(4, 3, 11, 7, generator=_gen())
+    matrices = get_op("Rotate").matrices(torch.tensor([10.0, -20.0, 30.0, 0.0]), 11, 7)
+    with torch.inference_mode():
+        inside = warp_affine(images, matrices)
+    after = warp_affine(images.requires_grad_(), matrices)
+    assert torch.equal(inside, after.detach())
+    after.sum().backward()  # still differentiable through the grid
+    assert images.grad is not None and images.grad.shape == images.shape

@@ -11,6 +11,7 @@ import torch
 import evoaug
 from evoaug import Policy
 from evoaug.ops import get_op
+from evoaug.ops._color import equalize_lut
 
 UINT8_OPS = ("Posterize", "Solarize", "Equalize", "Invert")
 
@@ -211,3 +212,31 @@ def test_builtin_uint8_kernels_give_the_float_kernels_bytes_in_policies(preset: 
                 uint8=spec.uint8,
             )(spec.fn)
     assert all(get_op(name) == spec for name, spec in originals.items())
+
+
+def _equalize_lut_int64(levels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """PIL's equalization tables in plain int64 arithmetic: the reference for the float64 one."""
+    b, c, n = levels.shape
+    hist = torch.zeros(b, c, 256, dtype=torch.int64).scatter_add_(
+        -1, levels, torch.ones_like(levels)
+    )
+    cum = hist.cumsum(-1)
+    last = cum.argmax(-1, keepdim=True)
+    step = torch.div(n - hist.gather(-1, last), 255, rounding_mode="floor")
+    lut = torch.div(cum[..., :-1] + step // 2, step.clamp_min(1), rounding_mode="floor")
+    return torch.cat([torch.zeros_like(lut[..., :1]), lut.clamp(0, 255)], dim=-1), step
+
+
+@pytest.mark.parametrize("pixels", [4, 1000, 50176, 1 << 20])
+def test_equalize_lut_equals_the_integer_reference(pixels: int) -> None:
+    g = _gen(pixels)
+    levels = torch.randint(0, 256, (3, 2, pixels), generator=g)
+    levels[0, 0] = 9  # one level: step 0
+    levels[0, 1] = torch.randint(250, 256, (pixels,), generator=g)  # a few bright levels
+    levels[1, 0] = torch.randint(0, 3, (pixels,), generator=g) * 100
+    lut, step = equalize_lut(levels)
+    expected_lut, expected_step = _equalize_lut_int64(levels)
+    assert lut.dtype == torch.float64
+    assert torch.equal(lut.long(), expected_lut)
+    assert torch.equal(step.long(), expected_step)
+    assert step[0, 0].item() == 0

@@ -189,3 +189,15 @@ def test_a_compiled_policy_pickles_without_its_tables() -> None:
         assert torch.equal(copy(images, generator=_gen()), out)
     finally:
         evoaug.ops.unregister_op("TestLambdaDarken")
+
+
+def test_uint8_rounding_is_half_to_even_and_clamped() -> None:
+    scaled = torch.cat([torch.arange(-2.0, 258.0, 0.5), torch.rand(1000, generator=_gen()) * 255])
+    out = _policy._from_float(scaled / 255.0, torch.uint8)
+    assert out.dtype == torch.uint8
+    assert torch.equal(out, (scaled / 255.0 * 255.0).round().clamp(0, 255).to(torch.uint8))
+    assert out[torch.nonzero(scaled == 2.5)].item() == 2  # half to even
+    assert out[torch.nonzero(scaled == 3.5)].item() == 4
+    assert out[0].item() == 0 and out[torch.nonzero(scaled == 257.5)].item() == 255
+    doubles = _policy._from_float(scaled.double() / 255.0, torch.uint8)  # the int16 route
+    assert torch.equal(doubles, out)
