@@ -15,6 +15,7 @@ import os
 import platform
 import re
 import resource
+import shlex
 import statistics
 import sys
 import tarfile
@@ -105,7 +106,7 @@ def command_line(script: str | Path, argv: Sequence[str]) -> str:
     path = Path(script).resolve()
     with contextlib.suppress(ValueError):  # a script outside the repository keeps its path
         path = path.relative_to(REPO_ROOT)
-    return " ".join([".venv/bin/python", str(path), *argv])
+    return shlex.join([".venv/bin/python", str(path), *argv])
 
 
 class CpuShare:
