@@ -22,7 +22,7 @@ from evoaug.callback._config import CallbackConfig
 from evoaug.callback._data import collect_samples, write_samples
 from evoaug.callback._distributed import all_gather_objects, check_identical, merge_shards, shard
 from evoaug.callback._runinfo import append_timeline, truncate_timeline, write_run_info
-from evoaug.callback._schedule import Schedule, plan_schedule
+from evoaug.callback._schedule import FORWARD_COST, Schedule, plan_schedule
 from evoaug.evaluate import CandidateResult, Evaluator, OptimizerSpec, Probe, stratified_probe
 from evoaug.exceptions import ConfigError, EvoAugError
 from evoaug.genome import GenomeSpace
@@ -300,13 +300,21 @@ class EvoAugCallback(pl.Callback):
                 )
             max_epochs = max_epochs or 10**6
         train_batch = getattr(trainer.train_dataloader, "batch_size", None) or 1
+        scoring = (
+            0
+            if self._evaluator is None  # set up in `setup("fit")`, which Lightning runs first
+            else self._evaluator.scoring_images(
+                train_probe=self.config.train_probe_size, val_probe=self.config.val_probe_size
+            )
+        )
         self.schedule = plan_schedule(
             max_epochs=max_epochs,
             batches_per_epoch=max(batches, 1),
             population_size=self.config.population_size,
-            # r repeats of k steps cost what r * k steps cost
-            lookahead_steps=self.config.lookahead_steps * self.config.lookahead_repeats,
+            lookahead_steps=self.config.lookahead_steps,
             lookahead_batch_fraction=self.config.lookahead_batch_size / train_batch,
+            scoring_batch_fraction=scoring * FORWARD_COST / train_batch,
+            repeats=self.config.lookahead_repeats,
             search_budget=self.config.search_budget,
             every_n_epochs=self.config.every_n_epochs,
             warmup_epochs=self.config.warmup_epochs,

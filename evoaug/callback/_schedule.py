@@ -1,8 +1,10 @@
 """When the search runs: generations planned from a budget of training batches.
 
 A generation of P candidates with a k-step look-ahead costs about P·k look-ahead steps
-(DESIGN.md), each the price of a training batch scaled by the look-ahead minibatch size. A
-budget — the fraction of the run's training batches the search may spend — so fixes the number
+(DESIGN.md), each the price of a training batch scaled by the look-ahead minibatch size, plus
+each candidate's scoring passes (validation probe, BatchNorm recalibration, difficulty and
+diversity): no-grad forward passes, priced at :data:`FORWARD_COST` of a training step per image.
+A budget — the fraction of the run's training batches the search may spend — so fixes the number
 of generations. They run at the ends of epochs (a policy swapped there applies from the next
 epoch on), spread evenly after the warm-up, at least ``min_generations`` of them so that short
 runs still search.
@@ -15,7 +17,12 @@ from dataclasses import dataclass
 
 from evoaug.exceptions import ConfigError
 
-__all__ = ["Schedule", "plan_schedule"]
+__all__ = ["FORWARD_COST", "Schedule", "plan_schedule"]
+
+# A no-grad forward pass of an image costs about a third of a training step on it (forward and
+# backward are about three forwards). bench/search_cost.py's profile measured 0.36-0.43 for the
+# small CNN on 2 CPU cores.
+FORWARD_COST = 1 / 3
 
 
 @dataclass(frozen=True)
@@ -25,7 +32,8 @@ class Schedule:
     Attributes:
         generations_at: Epoch index -> number of generations run at the end of that epoch.
         train_batches: Training batches in the whole run.
-        cost_batches: Estimated search cost in training-batch equivalents (P·k per generation).
+        cost_batches: Estimated search cost in training-batch equivalents (per generation,
+            P·k look-ahead steps and P candidates' scoring passes, times the repeats).
         note: Why the plan differs from the budget, if it does.
 
     """
@@ -64,6 +72,8 @@ def plan_schedule(
     lookahead_steps: int,
     search_budget: float,
     lookahead_batch_fraction: float = 1.0,
+    scoring_batch_fraction: float = 0.0,
+    repeats: int = 1,
     every_n_epochs: int | None = None,
     warmup_epochs: int = 1,
     min_generations: int = 3,
@@ -77,6 +87,11 @@ def plan_schedule(
         lookahead_steps: Look-ahead steps per candidate (k).
         lookahead_batch_fraction: Look-ahead minibatch size over the training batch size; a
             look-ahead step on a smaller minibatch costs that fraction of a training batch.
+        scoring_batch_fraction: One candidate's scoring passes in training batches: the
+            images it forwards without gradients (``Evaluator.scoring_images``) times
+            :data:`FORWARD_COST`, over the training batch size.
+        repeats: Evaluations of every candidate (``Evaluator(repeats=...)``); each costs the
+            same.
         search_budget: Fraction of the run's training batches the search may spend.
         every_n_epochs: If given, one generation every n epochs after the warm-up instead.
         warmup_epochs: Epochs trained before the first generation (at least 1).
@@ -88,14 +103,15 @@ def plan_schedule(
     Example:
         >>> plan = plan_schedule(max_epochs=10, batches_per_epoch=100, population_size=8,
         ...                      lookahead_steps=20, search_budget=0.2, min_generations=3)
-        >>> plan.generations_at
-        {0: 1, 4: 1, 8: 1}
+        >>> plan.generations_at, plan.cost_batches
+        ({0: 1, 4: 1, 8: 1}, 480)
 
     """
     if warmup_epochs < 1:
         raise ConfigError(f"`warmup_epochs` must be at least 1, got {warmup_epochs!r}")
     train_batches = max_epochs * batches_per_epoch
-    per_generation = max(1, round(population_size * lookahead_steps * lookahead_batch_fraction))
+    per_candidate = lookahead_steps * lookahead_batch_fraction + scoring_batch_fraction
+    per_generation = max(1, round(population_size * per_candidate)) * repeats
     eligible = list(range(warmup_epochs - 1, max_epochs - 1))
     if not eligible:
         return Schedule(

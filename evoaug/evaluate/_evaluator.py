@@ -197,6 +197,40 @@ class Evaluator:
         """The requested objectives, in result order."""
         return tuple(self.objectives)
 
+    def scoring_images(self, *, train_probe: int, val_probe: int) -> int:
+        """Images one candidate forwards without gradients to be scored, per repeat.
+
+        The validation probe (when an objective reads θ'), BatchNorm recalibration (after a
+        look-ahead), and the augmented draws of difficulty and diversity; the clean passes,
+        computed once per evaluation, are left out. Custom objectives' own passes are not
+        known here. The callback prices its schedule with it.
+
+        Args:
+            train_probe: Training-probe images (caps the recalibration, difficulty and
+                diversity passes).
+            val_probe: Validation-probe images.
+
+        Example:
+            >>> Evaluator().scoring_images(train_probe=512, val_probe=256)  # 256 + 128 + 128 + 64
+            576
+
+        """
+        objectives = self.objectives
+        lookahead = any(o.uses_lookahead for o in objectives.values())
+        images = 0
+        if lookahead:
+            images += val_probe
+            if self.recalibrate_bn and self.lookahead_steps:
+                images += min(self.recalibration_size, train_probe)
+        first_draw = 0
+        if "difficulty" in objectives:
+            first_draw = min(self.difficulty_size, train_probe)
+        if "diversity" in objectives:
+            diversity = min(self.diversity_size, train_probe)
+            first_draw = max(first_draw, diversity)  # draw 0 is shared with difficulty
+            images += diversity  # draw 1
+        return images + first_draw
+
     def evaluate(
         self,
         model: nn.Module,

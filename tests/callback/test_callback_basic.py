@@ -158,4 +158,7 @@ def test_lookahead_repeats_reach_the_evaluator_and_the_schedule(tmp_path, lt) ->
         assert cb._evaluator.repeats == repeats
         assert cb.generation == 2  # min_generations
         costs[repeats] = cb.schedule.cost_batches
-    assert costs[2] == 2 * costs[1]  # a generation is priced at r * P * k steps
+    # P=4 candidates: k=3 steps of 8 images over training batches of 16, and the scoring
+    # passes, the validation probe and the recalibration (32 images each) at a third of a step.
+    assert costs[1] == 2 * round(4 * (3 * 8 / 16 + (32 + 32) / 3 / 16)) == 22
+    assert costs[2] == 2 * costs[1]  # r repeats cost r times as much

@@ -1,0 +1,68 @@
+"""The generation schedule: what a generation is priced at, and where generations go."""
+
+from __future__ import annotations
+
+import pytest
+
+from evoaug import ConfigError
+from evoaug.callback import plan_schedule
+from evoaug.evaluate import Evaluator
+
+RUN = {"max_epochs": 20, "batches_per_epoch": 157, "population_size": 16, "lookahead_steps": 20}
+
+
+def test_a_generation_costs_its_lookahead_steps_and_scoring_passes() -> None:
+    steps_only = plan_schedule(**RUN, search_budget=0.2, lookahead_batch_fraction=0.5)
+    assert steps_only.cost_batches == 3 * 16 * 20 // 2  # 3 generations (the floor) of P*k/2
+    scored = plan_schedule(
+        **RUN, search_budget=0.2, lookahead_batch_fraction=0.5, scoring_batch_fraction=3.0
+    )
+    assert scored.cost_batches == 3 * 16 * (10 + 3)
+    assert "about 624 training-batch equivalents, 20% of the run's 3140" in scored.describe()
+
+
+def test_repeats_multiply_the_price_exactly() -> None:
+    long_run = {**RUN, "max_epochs": 100}  # 15,700 batches: the budget, not the floor, decides
+    one = plan_schedule(**long_run, search_budget=0.5, scoring_batch_fraction=0.37)
+    three = plan_schedule(**long_run, search_budget=0.5, scoring_batch_fraction=0.37, repeats=3)
+    per_generation = round(16 * 20.37)
+    assert one.total_generations == 7850 // per_generation == 24
+    assert one.cost_batches == 24 * per_generation
+    assert three.total_generations == 7850 // (3 * per_generation) == 8
+    assert three.cost_batches == 8 * 3 * per_generation
+
+
+def test_budget_generations_spread_after_the_warmup() -> None:
+    plan = plan_schedule(
+        max_epochs=10, batches_per_epoch=1000, population_size=10, lookahead_steps=10,
+        search_budget=0.04, warmup_epochs=2,
+    )  # fmt: skip
+    assert plan.generations_at == {1: 1, 3: 1, 6: 1, 8: 1}  # epochs 1-8, evenly
+    assert plan.note == ""
+
+
+def test_min_generations_floor_is_explained() -> None:
+    plan = plan_schedule(**RUN, search_budget=0.01, min_generations=2)
+    assert plan.total_generations == 2
+    assert "The budget (1%) pays for 0 generations; running min_generations=2." in plan.describe()
+
+
+def test_no_epoch_after_the_warmup_means_no_generation() -> None:
+    plan = plan_schedule(**{**RUN, "max_epochs": 1}, search_budget=0.2)
+    assert plan.generations_at == {}
+    assert "leaves none" in plan.describe()
+    with pytest.raises(ConfigError, match=r"`warmup_epochs` must be at least 1, got 0"):
+        plan_schedule(**RUN, search_budget=0.2, warmup_epochs=0)
+
+
+def test_scoring_images_follow_the_objectives_and_probe_sizes() -> None:
+    default = Evaluator()  # val 256 + recalibration 128 + difficulty's draw 128 + diversity's 64
+    assert default.scoring_images(train_probe=512, val_probe=256) == 576
+    assert default.scoring_images(train_probe=100, val_probe=50) == 50 + 100 + 100 + 64
+    assert Evaluator(objectives=("accuracy",)).scoring_images(train_probe=512, val_probe=64) == (
+        64 + 128
+    )
+    no_recal = Evaluator(objectives=("fairness",), recalibrate_bn=False)
+    assert no_recal.scoring_images(train_probe=512, val_probe=64) == 64
+    theta_only = Evaluator(objectives=("difficulty", "diversity"), diversity_size=200)
+    assert theta_only.scoring_images(train_probe=512, val_probe=256) == 200 + 200
