@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
+import torch
 
 import evoaug
 from evoaug.ops import unregister_op
@@ -19,3 +20,15 @@ def custom_name(request: pytest.FixtureRequest) -> Iterator[str]:
     yield name
     if name in evoaug.available_ops():
         unregister_op(name)
+
+
+def _identity_with_generator(
+    images: torch.Tensor, magnitudes: torch.Tensor, *, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    return images
+
+
+@pytest.fixture
+def generator_kernel() -> Callable[..., torch.Tensor]:
+    """A kernel that takes a ``generator``: what the affine and uint8 fast paths refuse."""
+    return _identity_with_generator

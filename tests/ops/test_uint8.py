@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import torch
@@ -107,14 +107,11 @@ def test_uint8_kernels_cannot_come_with_affine(custom_name: str) -> None:
     assert custom_name not in evoaug.available_ops()
 
 
-def test_uint8_kernels_cannot_come_with_a_generator(custom_name: str) -> None:
-    def noisy(
-        images: torch.Tensor, magnitudes: torch.Tensor, *, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        return images
-
+def test_uint8_kernels_cannot_come_with_a_generator(
+    custom_name: str, generator_kernel: Callable[..., torch.Tensor]
+) -> None:
     with pytest.raises(evoaug.ConfigError, match="the kernel cannot take a `generator`"):
-        evoaug.register_op(custom_name, uint8=_darken_uint8)(noisy)
+        evoaug.register_op(custom_name, uint8=_darken_uint8)(generator_kernel)
     assert custom_name not in evoaug.available_ops()
 
 
