@@ -237,3 +237,16 @@ def test_equalize_lut_equals_the_integer_reference(pixels: int) -> None:
     assert torch.equal(lut.long(), expected_lut)
     assert torch.equal(step.long(), expected_step)
     assert step[0, 0].item() == 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", UINT8_OPS)
+def test_uint8_kernels_on_cuda_equal_the_cpu(name: str) -> None:
+    spec = get_op(name)
+    images = _images(300, 3)
+    mags = spec.magnitude(torch.rand(300, generator=_gen(2)))
+    expected = spec.apply_uint8(images, mags)
+    out = spec.apply_uint8(images.cuda(), mags.cuda())
+    assert out.device.type == "cuda"
+    assert torch.equal(out.cpu(), expected)
+    assert torch.equal(out.cpu(), _rounded(spec, images, mags))
