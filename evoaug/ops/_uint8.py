@@ -16,7 +16,7 @@ import functools
 
 import torch
 
-from evoaug.ops._color import equalize_lut
+from evoaug.ops._color import equalize_levels
 
 __all__ = ["equalize", "invert", "posterize", "solarize"]
 
@@ -68,11 +68,8 @@ def solarize(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
 def equalize(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
     """:func:`evoaug.ops._color.equalize` on uint8: one lookup table per channel."""
     b, c, h, w = images.shape
-    flat = images.reshape(b, c, h * w).long()
-    lut, step = equalize_lut(flat)
-    identity = torch.arange(256, device=images.device, dtype=lut.dtype)
-    lut = torch.where(step != 0, lut, identity).to(torch.uint8)  # flat channels: unchanged
-    return lut.gather(-1, flat).view(b, c, h, w)
+    equalized, _ = equalize_levels(images.reshape(b * c, h * w))
+    return equalized.view(b, c, h, w)
 
 
 def invert(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:

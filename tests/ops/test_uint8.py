@@ -11,7 +11,7 @@ import torch
 import evoaug
 from evoaug import Policy
 from evoaug.ops import get_op
-from evoaug.ops._color import equalize_lut
+from evoaug.ops._color import equalize_levels, equalize_lut
 
 UINT8_OPS = ("Posterize", "Solarize", "Equalize", "Invert")
 
@@ -237,6 +237,23 @@ def test_equalize_lut_equals_the_integer_reference(pixels: int) -> None:
     assert torch.equal(lut.long(), expected_lut)
     assert torch.equal(step.long(), expected_step)
     assert step[0, 0].item() == 0
+
+
+@pytest.mark.parametrize("pixels", [1000, 50176])
+def test_equalize_levels_in_chunks_equals_one_table_per_channel(pixels: int) -> None:
+    """Channels are equalized a cache-sized chunk at a time; the result must not show it."""
+    g = _gen(pixels)
+    rows = 2 * max(1, (1 << 18) // pixels) + 3  # two full chunks and a partial one
+    levels = torch.randint(0, 256, (rows, pixels), dtype=torch.uint8, generator=g)
+    levels[1] = 9  # one level: unchanged
+    levels[-1] = torch.randint(0, 3, (pixels,), dtype=torch.uint8, generator=g) * 100
+    out, unchanged = equalize_levels(levels)
+    lut, step = _equalize_lut_int64(levels.long().unsqueeze(0))
+    expected = torch.where(step[0] == 0, levels.long(), lut[0].gather(-1, levels.long()))
+    assert out.dtype == torch.uint8
+    assert torch.equal(out.long(), expected)
+    assert unchanged.tolist() == (step[0, :, 0] == 0).tolist()
+    assert unchanged[1] and not unchanged[0]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
