@@ -125,5 +125,5 @@ def test_warp_affine_works_inside_and_after_inference_mode() -> None:
         inside = warp_affine(images, matrices)
     after = warp_affine(images.requires_grad_(), matrices)
     assert torch.equal(inside, after.detach())
-    after.sum().backward()  # still differentiable through the grid
+    torch.autograd.backward(after.sum())  # still differentiable through the grid
     assert images.grad is not None and images.grad.shape == images.shape
