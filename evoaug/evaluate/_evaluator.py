@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -65,6 +65,7 @@ class _Score:
 
     index: int
     values: dict[str, float] = field(default_factory=dict)
+    prepared: dict[str, Any] = field(default_factory=dict)
     failure: str | None = None
     seconds: float = 0.0
 
@@ -337,7 +338,7 @@ class Evaluator:
             seed_global_rng(call.device, derive_seed(call.seed, "candidate"))
             for name, objective in self._run_order:
                 if objective.scores_together:
-                    objective.prepare(ctx)
+                    score.prepared[name] = objective.prepare(ctx)
                 else:
                     score.values[name] = objective(ctx)
         except CandidateFailure as err:
@@ -361,7 +362,10 @@ class Evaluator:
         for name, objective in together:
             live = [score for score in scored if score.ok]
             try:
-                values = objective.score_many([contexts[score.index] for score in live])
+                values = objective.score_many(
+                    [contexts[score.index] for score in live],
+                    [score.prepared[name] for score in live],
+                )
             except CandidateFailure as err:
                 values, reason = [math.nan] * len(live), str(err)
             except Exception as err:

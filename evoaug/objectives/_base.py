@@ -135,8 +135,8 @@ class Objective(ABC):
         uses_lookahead: Whether :meth:`_compute` needs θ'; objectives that do not are run first,
             while the scratch model still holds θ.
         scores_together: Whether the evaluator scores all candidates of a generation with one
-            :meth:`score_many` call, after calling :meth:`prepare` on each candidate while its
-            models are at hand. For objectives with a large fixed cost per call (fairness
+            :meth:`score_many` call, with what :meth:`prepare` returned for each candidate while
+            its models were at hand. For objectives with a large fixed cost per call (fairness
             builds a pandas-backed ``MetricFrame``); the values must equal one-by-one scoring.
 
     Example:
@@ -184,25 +184,40 @@ class Objective(ABC):
             raise CandidateFailure(f"objective {self.name!r} is non-finite ({value})")
         return value
 
-    def prepare(self, ctx: CandidateContext) -> None:  # noqa: B027 (optional hook)
-        """Per-candidate work of an objective that :attr:`scores_together`, run in candidate order.
+    def prepare(self, ctx: CandidateContext) -> Any:
+        """Per-candidate work of an objective that :attr:`scores_together`, in candidate order.
 
         Called while the candidate's models are available (the look-ahead, for instance); what
-        it computes must be cached on ``ctx`` for :meth:`score_many`. Raise
-        :class:`CandidateFailure` to fail the candidate. The default does nothing.
+        it returns is handed back to :meth:`score_many` in ``prepared``. Raise
+        :class:`CandidateFailure` to fail the candidate. The default returns ``None``.
         """
+        return None
 
-    def score_many(self, contexts: Sequence[CandidateContext]) -> list[float]:
+    def score_many(
+        self, contexts: Sequence[CandidateContext], prepared: Sequence[Any] | None = None
+    ) -> list[float]:
         """Score several candidates at once, in order; NaN marks a candidate that cannot be scored.
 
-        The default scores one by one with :meth:`_compute`. Objectives that
-        :attr:`scores_together` override :meth:`_compute_many` to share a fixed cost.
+        Args:
+            contexts: The candidates' contexts.
+            prepared: What :meth:`prepare` returned for each of them (``None`` each when not
+                given).
 
         Returns:
             One float per context (non-finite values fail their candidate in the evaluator).
 
+        Raises:
+            RuntimeError: :meth:`_compute_many` returned a value count other than one per
+                context.
+
         """
-        values = self._compute_many(contexts)
+        given = [None] * len(contexts) if prepared is None else list(prepared)
+        if len(given) != len(contexts):
+            raise RuntimeError(
+                f"objective {self.name!r}: {len(given)} prepared values for {len(contexts)} "
+                "candidates"
+            )
+        values = self._compute_many(contexts, given)
         if len(values) != len(contexts):
             raise RuntimeError(
                 f"objective {self.name!r} returned {len(values)} values for {len(contexts)} "
@@ -210,7 +225,10 @@ class Objective(ABC):
             )
         return [float(v.item() if isinstance(v, torch.Tensor) else v) for v in values]
 
-    def _compute_many(self, contexts: Sequence[CandidateContext]) -> Sequence[float | torch.Tensor]:
+    def _compute_many(
+        self, contexts: Sequence[CandidateContext], prepared: Sequence[Any]
+    ) -> Sequence[float | torch.Tensor]:
+        """Override to score candidates together; the default scores one by one."""
         return [self._compute(ctx) for ctx in contexts]
 
     @abstractmethod

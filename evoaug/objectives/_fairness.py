@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 __all__ = ["BINARY_FAIRNESS_METRICS", "FAIRNESS_METRICS", "Fairness"]
 
+Predictions = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
+
 FAIRNESS_METRICS: tuple[str, ...] = (
     "worst_group_accuracy",
     "accuracy_difference",
@@ -94,16 +96,19 @@ class Fairness(Objective):
                     "'worst_group_accuracy' or 'accuracy_difference' for multi-class tasks"
                 )
 
-    def prepare(self, ctx: CandidateContext) -> None:
-        """Run the candidate's look-ahead and keep its predictions (cached on ``ctx``)."""
-        _, _, groups = ctx.lookahead_predictions()
-        if groups is None:
+    def prepare(self, ctx: CandidateContext) -> Predictions:
+        """θ' predictions on the validation probe: the candidate's look-ahead runs here."""
+        predictions = ctx.lookahead_predictions()
+        if predictions[2] is None:
             raise CandidateFailure(NO_GROUPS)
+        return predictions
 
     def _compute(self, ctx: CandidateContext) -> float:
-        return self._compute_many([ctx])[0]
+        return self._compute_many([ctx], [None])[0]
 
-    def _compute_many(self, contexts: Sequence[CandidateContext]) -> list[float]:
+    def _compute_many(
+        self, contexts: Sequence[CandidateContext], prepared: Sequence[Any]
+    ) -> list[float]:
         """All candidates' metric from one ``MetricFrame``, the candidate as control feature.
 
         One frame over the stacked predictions costs about what one frame over a single
@@ -118,7 +123,10 @@ class Fairness(Objective):
 
         if not contexts:
             return []
-        predictions = [ctx.lookahead_predictions() for ctx in contexts]
+        predictions: list[Predictions] = [
+            ctx.lookahead_predictions() if p is None else p
+            for ctx, p in zip(contexts, prepared, strict=True)
+        ]
         if any(groups is None for _, _, groups in predictions):
             raise CandidateFailure(NO_GROUPS)
         if self.metric in BINARY_FAIRNESS_METRICS:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import types
 from collections.abc import Iterator, Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -39,17 +40,21 @@ class Together(Objective):
     fail_prepare: ClassVar[set[str]] = set()
     raise_in_batch: ClassVar[bool] = False
 
-    def prepare(self, ctx: CandidateContext) -> None:
-        name = ctx.policy.to_dict()["sub_policies"][0][0]["op"]
+    def prepare(self, ctx: CandidateContext) -> str:
+        name = str(ctx.policy.to_dict()["sub_policies"][0][0]["op"])
         if name in self.fail_prepare:
             raise CandidateFailure(f"prepare refused {name}")
         self.prepared.append(name)
+        return name.upper()  # handed back in `prepared`
 
     def _compute(self, ctx: CandidateContext) -> float:
         raise AssertionError("a together objective is scored through score_many")
 
-    def _compute_many(self, contexts: Sequence[CandidateContext]) -> list[float]:
+    def _compute_many(
+        self, contexts: Sequence[CandidateContext], prepared: Sequence[Any]
+    ) -> list[float]:
         names = [ctx.policy.to_dict()["sub_policies"][0][0]["op"] for ctx in contexts]
+        assert list(prepared) == [name.upper() for name in names]
         self.batches.append(names)
         if self.raise_in_batch:
             raise ValueError("the batch went wrong")
@@ -119,11 +124,25 @@ def test_score_many_checks_the_number_of_values() -> None:
         def _compute(self, ctx: CandidateContext) -> float:
             return 0.0
 
-        def _compute_many(self, contexts: Sequence[CandidateContext]) -> list[float]:
+        def _compute_many(
+            self, contexts: Sequence[CandidateContext], prepared: Sequence[Any]
+        ) -> list[float]:
             return [0.0]
 
+    contexts: Any = [None, None]
     with pytest.raises(RuntimeError, match=r"returned 1 values for 2 candidates"):
-        Short().score_many([None, None])  # type: ignore[list-item]
+        Short().score_many(contexts)
+    with pytest.raises(RuntimeError, match=r"1 prepared values for 2 candidates"):
+        Short().score_many(contexts, [None])
+
+
+def test_default_score_many_scores_one_by_one() -> None:
+    class Length(Objective):
+        def _compute(self, ctx: CandidateContext) -> float:
+            return float(len(ctx.policy.sub_policies))
+
+    contexts: Any = [types.SimpleNamespace(policy=policy) for policy in (POLICIES[0], POLICIES[2])]
+    assert Length().score_many(contexts) == [1.0, 25.0]
 
 
 def test_fairness_scores_together_and_equals_one_by_one(
