@@ -127,3 +127,24 @@ def test_warp_affine_works_inside_and_after_inference_mode() -> None:
     assert torch.equal(inside, after.detach())
     torch.autograd.backward(after.sum())  # still differentiable through the grid
     assert images.grad is not None and images.grad.shape == images.shape
+
+
+@pytest.mark.parametrize(
+    ("name", "magnitude", "expected"),
+    [
+        ("ShearX", 0.5, [[1.0, 0.5, 2.5], [0.0, 1.0, 0.0]]),  # anchored at the top edge
+        ("ShearY", -0.25, [[1.0, 0.0, 0.0], [-0.25, 1.0, -2.5]]),  # and at the left edge
+        ("TranslateX", 0.25, [[1.0, 0.0, -5.0], [0.0, 1.0, 0.0]]),  # inverse: shift back
+        ("TranslateY", -0.1, [[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]]),
+        ("Rotate", 90.0, [[0.0, -1.0, 0.0], [1.0, 0.0, 0.0]]),
+        ("Zoom", 1.0, [[0.5, 0.0, 0.0], [0.0, 0.5, 0.0]]),  # zoom in 2x: sample half as far
+    ],
+)
+def test_builtin_affine_matrices(name: str, magnitude: float, expected: list[list[float]]) -> None:
+    for dtype in (torch.float32, torch.float64):
+        mags = torch.tensor([magnitude, 0.0], dtype=dtype)
+        matrices = get_op(name).matrices(mags, 10, 20)  # height 10, width 20
+        assert matrices.dtype == dtype and matrices.shape == (2, 2, 3)
+        torch.testing.assert_close(matrices[0], torch.tensor(expected, dtype=dtype))
+        identity = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=dtype)
+        assert torch.equal(matrices[1], identity)  # level 0 is the identity, exactly
