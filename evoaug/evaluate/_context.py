@@ -154,7 +154,7 @@ class _Context:
         self._stash: dict[str, torch.Tensor] | None = None
         self._passes: dict[str, Pass] = {}
         self._predictions: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
-        self._prepared: tuple[dict[str, torch.Tensor], torch.Tensor] | Exception | None = None
+        self._vectorized: tuple[dict[str, torch.Tensor], torch.Tensor] | Exception | None = None
 
     # ------------------------------------------------------------------ helpers for objectives
 
@@ -270,26 +270,26 @@ class _Context:
             x = self._augment(images[index.reshape(-1)], gen, where)
             yield first, torch.split(x, per_step)
 
-    def prepare_lookahead(self, state: dict[str, torch.Tensor], losses: torch.Tensor) -> None:
+    def set_lookahead_result(self, state: dict[str, torch.Tensor], losses: torch.Tensor) -> None:
         """Take the look-ahead's result from a vectorized run (see ``_vectorized``).
 
         ``state`` is the state dict after the k steps, before recalibration; ``losses`` the
         ``[k]`` training losses. :meth:`lookahead_model` then loads it instead of training.
         """
-        self._prepared = (state, losses)
+        self._vectorized = (state, losses)
 
     def fail_lookahead(self, failure: Exception) -> None:
         """Record that a vectorized run found this candidate's look-ahead failing."""
-        self._prepared = failure
+        self._vectorized = failure
 
     @property
     def lookahead_failed(self) -> bool:
         """Whether a vectorized run recorded a failure for this candidate."""
-        return isinstance(self._prepared, Exception)
+        return isinstance(self._vectorized, Exception)
 
     def reset_lookahead(self) -> None:
         """Forget a vectorized result: the look-ahead will train this candidate alone."""
-        self._prepared = None
+        self._vectorized = None
 
     def _run_lookahead(self) -> None:
         call = self._call
@@ -301,13 +301,13 @@ class _Context:
             model.eval()
             self._lookahead_done = True
             return
-        prepared, self._prepared = self._prepared, None
-        if isinstance(prepared, Exception):
-            raise prepared
-        if prepared is None:
+        result, self._vectorized = self._vectorized, None
+        if isinstance(result, Exception):
+            raise result
+        if result is None:
             losses = self._train_steps(model)
         else:
-            state, losses = prepared
+            state, losses = result
             model.load_state_dict(state)
         bad = torch.nonzero(~torch.isfinite(losses))
         if bad.numel():

@@ -182,4 +182,4 @@ def _run_group(call: _Call, group: Sequence[_Context]) -> None:
         optimizer.zero_grad(set_to_none=True)
     for i, ctx in enumerate(group):
         if not ctx.lookahead_failed:
-            ctx.prepare_lookahead(stack.state(i), losses[:, i])
+            ctx.set_lookahead_result(stack.state(i), losses[:, i])

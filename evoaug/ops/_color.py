@@ -130,17 +130,17 @@ def autocontrast(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor
 
 
 def equalize_lut(levels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """PIL's equalization lookup tables of 8-bit ``levels`` ``[B, C, N]`` (int64).
+    """PIL's equalization lookup tables of 8-bit ``levels`` ``[..., N]`` (int64), one per row.
 
     The counts and the floors of their quotients are computed in float64, which holds them
     exactly (any image of fewer than 2**52 pixels) and divides much faster than int64.
 
     Returns:
-        The tables ``[B, C, 256]`` (float64, integer levels 0..255) and each channel's step
-        ``[B, C, 1]``; a channel whose step is 0 (one level only, or nearly) is left unchanged.
+        The tables ``[..., 256]`` (float64, integer levels 0..255) and each row's step
+        ``[..., 1]``; a row whose step is 0 (one level only, or nearly) is left unchanged.
     """
-    b, c, n = levels.shape
-    hist = torch.zeros(b, c, 256, dtype=torch.int64, device=levels.device)
+    n = levels.shape[-1]
+    hist = torch.zeros(*levels.shape[:-1], 256, dtype=torch.int64, device=levels.device)
     hist = hist.scatter_add_(-1, levels, torch.ones_like(levels)).double()
     cum = hist.cumsum(-1)
     last = levels.amax(-1, keepdim=True)  # the channel's brightest level
@@ -171,9 +171,9 @@ def equalize_levels(levels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     per = max(1, _EQUALIZE_ELEMENTS // max(n, 1))
     for start in range(0, rows, per):
         part = levels[start : start + per].long()
-        lut, step = equalize_lut(part.unsqueeze(0))
-        flat_channels = step[0] == 0
-        table = torch.where(flat_channels, identity, lut[0]).to(torch.uint8)
+        lut, step = equalize_lut(part)
+        flat_channels = step == 0
+        table = torch.where(flat_channels, identity, lut).to(torch.uint8)
         torch.gather(table, -1, part, out=out[start : start + per])
         unchanged[start : start + per] = flat_channels.view(-1)
     return out, unchanged

@@ -154,21 +154,13 @@ class OpSpec:
                 of shape ``[B, 2, 3]`` (another dtype is cast to the magnitudes').
 
         """
-        if self.affine is None:
+        affine = self.affine
+        if affine is None:
             raise OpError(f"op {self.name!r} is not affine (it declares no `affine`)")
-        try:
-            out = self.affine(magnitudes, height, width)
-        except Exception as err:
-            raise OpError(f"op {self.name!r}: `affine` raised {type(err).__name__}: {err}") from err
         shape = (magnitudes.shape[0], 2, 3)
-        if not isinstance(out, torch.Tensor) or out.shape != shape:
-            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise OpError(
-                f"op {self.name!r}: `affine` must return a tensor of shape {shape}, got {got}"
-            )
-        if out.dtype != magnitudes.dtype:
-            out = out.to(magnitudes.dtype)
-        return out
+        return self._checked(
+            "affine", lambda: affine(magnitudes, height, width), shape, magnitudes.dtype
+        )
 
     def apply_uint8(self, images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
         """Apply the op's ``uint8`` kernel to ``uint8`` images ``[B, C, H, W]``.
@@ -178,26 +170,12 @@ class OpSpec:
                 ``uint8`` tensor of the images' shape.
 
         """
-        if self.uint8 is None:
+        uint8 = self.uint8
+        if uint8 is None:
             raise OpError(f"op {self.name!r} has no `uint8` kernel")
-        try:
-            out = self.uint8(images, magnitudes)
-        except Exception as err:
-            raise OpError(f"op {self.name!r}: `uint8` raised {type(err).__name__}: {err}") from err
-        if not isinstance(out, torch.Tensor) or (out.shape, out.dtype) != (
-            images.shape,
-            images.dtype,
-        ):
-            got = (
-                f"{out.dtype} {tuple(out.shape)}"
-                if isinstance(out, torch.Tensor)
-                else type(out).__name__
-            )
-            raise OpError(
-                f"op {self.name!r}: `uint8` must return a torch.uint8 tensor of shape "
-                f"{tuple(images.shape)}, got {got}"
-            )
-        return out
+        return self._checked(
+            "uint8", lambda: uint8(images, magnitudes), images.shape, torch.uint8, exact=True
+        )
 
     def __call__(
         self,
@@ -213,18 +191,45 @@ class OpSpec:
 
         """
         kwargs: dict[str, Any] = {"generator": generator} if self.takes_generator else {}
+        return self._checked(
+            "", lambda: self.fn(images, magnitudes, **kwargs), images.shape, images.dtype
+        )
+
+    def _checked(
+        self,
+        what: str,
+        call: Callable[[], object],
+        shape: tuple[int, ...],
+        dtype: torch.dtype,
+        *,
+        exact: bool = False,
+    ) -> torch.Tensor:
+        """Run one of the op's functions (``what``: ``""`` for the kernel) and check its result.
+
+        The result must be a tensor of ``shape``; of ``dtype`` when ``exact``, else it is cast.
+
+        Raises:
+            OpError: The function raised or returned something else; the message names the op
+                and the function.
+
+        """
+        who = f"op {self.name!r}" + (f": `{what}`" if what else "")
         try:
-            out = self.fn(images, magnitudes, **kwargs)
+            out = call()
         except Exception as err:
-            raise OpError(f"op {self.name!r} raised {type(err).__name__}: {err}") from err
-        if not isinstance(out, torch.Tensor) or out.shape != images.shape:
-            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise OpError(
-                f"op {self.name!r} must return a tensor of shape {tuple(images.shape)}, got {got}"
-            )
-        if out.dtype != images.dtype:
-            out = out.to(images.dtype)
-        return out
+            raise OpError(f"{who} raised {type(err).__name__}: {err}") from err
+        shape = tuple(shape)
+        if isinstance(out, torch.Tensor) and out.shape == shape:
+            if out.dtype == dtype:
+                return out
+            if not exact:
+                return out.to(dtype)
+        if not isinstance(out, torch.Tensor):
+            got = type(out).__name__
+        else:
+            got = f"{out.dtype} {tuple(out.shape)}" if exact else str(tuple(out.shape))
+        kind = f"a {dtype} tensor" if exact else "a tensor"
+        raise OpError(f"{who} must return {kind} of shape {shape}, got {got}")
 
 
 def _check_signature(name: str, fn: object) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -17,16 +16,6 @@ from evoaug.evaluate import Evaluator, OptimizerSpec, Probe
 IDENTITY = Policy.preset("identity")
 HARSH = Policy.from_genes([[("Invert", 1.0, 0.0)], [("Solarize", 1.0, 1.0)]])
 RANDOM = Policy.preset("trivialaugment")
-
-
-@pytest.fixture
-def nan_op() -> Iterator[str]:
-    @evoaug.register_op("ScoresNaN")
-    def make_nan(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
-        return torch.where(magnitudes.view(-1, 1, 1, 1) >= 0, float("nan"), images)
-
-    yield "ScoresNaN"
-    evoaug.ops.unregister_op("ScoresNaN")
 
 
 def _evaluate(
