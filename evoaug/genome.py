@@ -16,7 +16,15 @@ import numpy as np
 
 from evoaug.exceptions import ConfigError
 from evoaug.ops import BUILTIN_OPS, get_op
-from evoaug.policy import MAGNITUDE_SAMPLINGS, Gene, MagnitudeSampling, Policy, SubPolicy
+from evoaug.policy import (
+    INTERPOLATIONS,
+    MAGNITUDE_SAMPLINGS,
+    Gene,
+    Interpolation,
+    MagnitudeSampling,
+    Policy,
+    SubPolicy,
+)
 
 __all__ = ["GENE_WIDTH", "GenomeSpace"]
 
@@ -37,9 +45,12 @@ class GenomeSpace:
         n_subpolicies: K, the number of sub-policies (default 5, as in AutoAugment).
         n_genes: L, the genes per sub-policy (default 2, as in AutoAugment).
         magnitude_sampling: Passed to every decoded :class:`~evoaug.Policy`.
+        interpolation: Passed to every decoded :class:`~evoaug.Policy` (``"bilinear"`` or
+            ``"nearest"``).
 
     Raises:
-        ConfigError: Empty or duplicate ops, an unknown op, or K / L out of range.
+        ConfigError: Empty or duplicate ops, an unknown op, K / L out of range, or an unknown
+            ``magnitude_sampling`` or ``interpolation``.
 
     Example:
         >>> import numpy as np
@@ -62,6 +73,7 @@ class GenomeSpace:
         n_subpolicies: int = 5,
         n_genes: int = 2,
         magnitude_sampling: MagnitudeSampling = "fixed",
+        interpolation: Interpolation = "bilinear",
     ) -> None:
         names = tuple(BUILTIN_OPS if ops is None else ops)
         if not names:
@@ -76,10 +88,15 @@ class GenomeSpace:
                 f"`magnitude_sampling` must be one of {MAGNITUDE_SAMPLINGS}, "
                 f"got {magnitude_sampling!r}"
             )
+        if interpolation not in INTERPOLATIONS:
+            raise ConfigError(
+                f"`interpolation` must be one of {INTERPOLATIONS}, got {interpolation!r}"
+            )
         self.ops: tuple[str, ...] = names
         self.n_subpolicies = _positive_int("n_subpolicies", n_subpolicies, 256)
         self.n_genes = _positive_int("n_genes", n_genes, 16)
         self.magnitude_sampling: MagnitudeSampling = magnitude_sampling
+        self.interpolation: Interpolation = interpolation
         self._index = {n: i for i, n in enumerate(names)}
 
     @property
@@ -127,7 +144,11 @@ class GenomeSpace:
                 name = self.op_at(op)
                 genes.append(Gene(name, float(prob), float(level)))
             subs.append(SubPolicy(tuple(genes)))
-        return Policy(tuple(subs), magnitude_sampling=self.magnitude_sampling)
+        return Policy(
+            tuple(subs),
+            magnitude_sampling=self.magnitude_sampling,
+            interpolation=self.interpolation,
+        )
 
     def encode(self, policy: Policy) -> np.ndarray:
         """The genome of ``policy``; sub-policies are cycled or padded to fit K and L.
@@ -176,5 +197,6 @@ class GenomeSpace:
     def __repr__(self) -> str:
         return (
             f"GenomeSpace(ops={len(self.ops)} ops, n_subpolicies={self.n_subpolicies}, "
-            f"n_genes={self.n_genes}, magnitude_sampling={self.magnitude_sampling!r})"
+            f"n_genes={self.n_genes}, magnitude_sampling={self.magnitude_sampling!r}, "
+            f"interpolation={self.interpolation!r})"
         )

@@ -21,11 +21,12 @@ from torch.utils.data import Dataset, get_worker_info
 
 from evoaug.exceptions import ConfigError, InputError
 from evoaug.ops import available_ops
-from evoaug.policy import Gene, MagnitudeSampling, Policy, SubPolicy
+from evoaug.policy import Gene, Interpolation, MagnitudeSampling, Policy, SubPolicy
 
 __all__ = ["AugmentedDataset", "BatchAugmenter", "Normalize", "PolicySlot"]
 
-_HEADER = 4  # version, number of sub-policies, genes per sub-policy, magnitude sampling
+# version, number of sub-policies, genes per sub-policy, magnitude sampling, interpolation
+_HEADER = 5
 
 
 class PolicySlot:
@@ -96,6 +97,7 @@ class PolicySlot:
         self._tensor[1] = len(policy)
         self._tensor[2] = policy.max_genes
         self._tensor[3] = 1.0 if policy.magnitude_sampling == "uniform" else 0.0
+        self._tensor[4] = 1.0 if policy.interpolation == "nearest" else 0.0
         self._tensor[0] = version
         self._cache = (version, policy)
 
@@ -115,7 +117,8 @@ class PolicySlot:
             ]
             subs.append(SubPolicy(tuple(genes)))
         sampling: MagnitudeSampling = "uniform" if float(self._tensor[3]) == 1.0 else "fixed"
-        policy = Policy(tuple(subs), magnitude_sampling=sampling)
+        interpolation: Interpolation = "nearest" if float(self._tensor[4]) == 1.0 else "bilinear"
+        policy = Policy(tuple(subs), magnitude_sampling=sampling, interpolation=interpolation)
         self._cache = (version, policy)
         return policy
 

@@ -87,6 +87,9 @@ class EvoAugCallback(pl.Callback):
         n_subpolicies: Sub-policies per searched policy (K).
         n_genes: Genes per sub-policy (L).
         ops: Op vocabulary of the search; default: all built-in ops.
+        interpolation: How the warps of every policy the callback trains with resample,
+            ``"bilinear"`` or ``"nearest"`` (torchvision's auto-augment default; on ``uint8``
+            batches it skips the float conversion). Default: the initial policy's.
         val_dataloader_idx: Which validation loader provides the validation probe.
         feature_layer: Module whose input is the feature vector for diversity.
         seed: Seed of everything the callback draws (probes, search, augmentation).
@@ -128,6 +131,7 @@ class EvoAugCallback(pl.Callback):
         n_subpolicies: int = 5,
         n_genes: int = 2,
         ops: Sequence[str] | None = None,
+        interpolation: str | None = None,
         val_dataloader_idx: int = 0,
         feature_layer: str | None = None,
         seed: int = 0,
@@ -158,6 +162,7 @@ class EvoAugCallback(pl.Callback):
             n_subpolicies=n_subpolicies,
             n_genes=n_genes,
             ops=ops,  # type: ignore[arg-type]
+            interpolation=interpolation,
             val_dataloader_idx=val_dataloader_idx,
             feature_layer=feature_layer,
             seed=seed,
@@ -165,7 +170,12 @@ class EvoAugCallback(pl.Callback):
         cfg = self.config
         self.selection = get_selection(selection)
         self.selection.validate(cfg.objectives)
-        self.space = GenomeSpace(cfg.ops, n_subpolicies=cfg.n_subpolicies, n_genes=cfg.n_genes)
+        self.space = GenomeSpace(
+            cfg.ops,
+            n_subpolicies=cfg.n_subpolicies,
+            n_genes=cfg.n_genes,
+            interpolation=cfg.initial_policy.interpolation,
+        )
         self.slot = PolicySlot(cfg.initial_policy, max_genes=max(4, cfg.n_genes))
         self.augmenter = BatchAugmenter(cfg.initial_policy, seed=cfg.seed)
         self._normalize: Callable[[torch.Tensor], torch.Tensor] | None = None
@@ -578,6 +588,7 @@ class EvoAugCallback(pl.Callback):
                 "fairness_metric": cfg.fairness_metric,
                 "n_subpolicies": cfg.n_subpolicies,
                 "n_genes": cfg.n_genes,
+                "interpolation": cfg.interpolation,
                 "initial_policy": cfg.initial_policy.name or "custom",
                 "seed": cfg.seed,
             },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from evoaug.callback._batch import DEFAULT_KEYS
 from evoaug.exceptions import ConfigError
 from evoaug.objectives import FAIRNESS_METRICS, available_objectives
 from evoaug.pipeline import Normalize
-from evoaug.policy import Policy, presets
+from evoaug.policy import INTERPOLATIONS, Policy, presets
 
 __all__ = [
     "DEFAULT_INITIAL_PRESETS",
@@ -128,6 +129,7 @@ class CallbackConfig:
     n_subpolicies: int = 5
     n_genes: int = 2
     ops: tuple[str, ...] | None = None
+    interpolation: str | None = None
     val_dataloader_idx: int = 0
     feature_layer: str | None = None
     seed: int = 0
@@ -176,6 +178,15 @@ class CallbackConfig:
         if self.loss_fn is not None and not callable(self.loss_fn):
             raise ConfigError(f"`loss_fn` must be callable or None, got {self.loss_fn!r}")
         self.initial_policy = _policy("initial_policy", self.initial_policy)
+        if self.interpolation is None:
+            self.interpolation = self.initial_policy.interpolation
+        interpolation = _choice("interpolation", self.interpolation, INTERPOLATIONS)
+        self.interpolation = interpolation
+        if self.initial_policy.interpolation != interpolation:
+            self.initial_policy = dataclasses.replace(
+                self.initial_policy,
+                interpolation=interpolation,  # type: ignore[arg-type]
+            )
         raw_presets: object = self.initial_presets
         if not isinstance(raw_presets, (tuple, list)) or any(
             p not in presets() for p in raw_presets

@@ -1,6 +1,7 @@
 """The op catalog: built-in per-sample kernels and the registry for custom ones."""
 
 from evoaug.ops import _table
+from evoaug.ops._geometric import INTERPOLATIONS, Interpolation
 from evoaug.ops._registry import (
     OpFn,
     OpSpec,
@@ -14,6 +15,8 @@ BUILTIN_OPS = _table.BUILTIN_OPS
 
 __all__ = [
     "BUILTIN_OPS",
+    "INTERPOLATIONS",
+    "Interpolation",
     "OpFn",
     "OpSpec",
     "available_ops",

@@ -17,13 +17,21 @@ The affine ops are built from matrix functions ``fn(magnitudes [B], height, widt
 op table registers the same function as the op's ``affine``, so that a policy can warp the images
 of several affine ops with one ``warp_affine`` call.
 
-Bilinear weights can sum to one ulp above 1, so every warp clamps its output to ``[0, 1]``.
+Every warp interpolates bilinearly (the default) or takes the nearest pixel
+(``interpolation="nearest"``, torchvision's default in its auto-augment transforms). Bilinear
+weights can sum to one ulp above 1, so bilinear warps clamp their output to ``[0, 1]``. The
+nearest affine warp is a gather of the source pixels: it copies values, so it works on ``uint8``
+images as they are, and a ``uint8`` image warped gives exactly the bytes of its float copy
+warped (both compute the source positions in float32). Its source pixel is the one whose centre
+is nearest, a tie going to the lower-right one; ``grid_sample``'s nearest mode (which
+torchvision uses) rounds ties to even instead, so the two can differ on those pixels only.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +39,8 @@ import torch.nn.functional as F
 from evoaug.ops._random import uniform
 
 __all__ = [
+    "INTERPOLATIONS",
+    "Interpolation",
     "hflip",
     "perspective",
     "rotate",
@@ -45,10 +55,14 @@ __all__ = [
     "translate_y_matrix",
     "vflip",
     "warp_affine",
+    "warp_nearest",
     "warp_perspective",
     "zoom",
     "zoom_matrix",
 ]
+
+Interpolation = Literal["bilinear", "nearest"]
+INTERPOLATIONS: tuple[str, ...] = ("bilinear", "nearest")
 
 
 def _pixel_grid(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -65,24 +79,40 @@ def _magnitudes(magnitudes: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
     return magnitudes.to(device=images.device, dtype=images.dtype)
 
 
-def _resample(images: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
-    """Bilinear ``grid_sample`` with zero padding, clamped to ``[0, 1]`` against rounding."""
-    out = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return out.clamp_(0.0, 1.0)
+def _resample(
+    images: torch.Tensor, grid: torch.Tensor, interpolation: Interpolation = "bilinear"
+) -> torch.Tensor:
+    """``grid_sample`` with zero padding; bilinear output clamped to ``[0, 1]`` (rounding)."""
+    out = F.grid_sample(images, grid, mode=interpolation, padding_mode="zeros", align_corners=False)
+    return out.clamp_(0.0, 1.0) if interpolation == "bilinear" else out
 
 
-def _sample(images: torch.Tensor, src_x: torch.Tensor, src_y: torch.Tensor) -> torch.Tensor:
-    """Bilinear resampling at centred pixel coordinates ``[B, H, W]``, zeros outside."""
+def _sample(
+    images: torch.Tensor,
+    src_x: torch.Tensor,
+    src_y: torch.Tensor,
+    interpolation: Interpolation = "bilinear",
+) -> torch.Tensor:
+    """Resampling at centred pixel coordinates ``[B, H, W]``, zeros outside."""
     h, w = images.shape[-2:]
     grid = torch.stack((src_x / (w / 2), src_y / (h / 2)), dim=-1)
-    return _resample(images, grid)
+    return _resample(images, grid, interpolation)
 
 
-def warp_affine(images: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
+def warp_affine(
+    images: torch.Tensor,
+    matrices: torch.Tensor,
+    *,
+    interpolation: Interpolation = "bilinear",
+) -> torch.Tensor:
     """Warp each image by its inverse affine matrix ``[B, 2, 3]`` in centred pixel units.
 
     ``matrices[b]`` maps an output pixel ``(x, y, 1)`` to the input pixel it samples.
+    ``"bilinear"`` needs float images; ``"nearest"`` also warps ``uint8`` images (computing
+    positions in float32, as for float32 images, so the bytes equal the float warp's).
     """
+    if interpolation == "nearest":
+        return warp_nearest(images, matrices)
     b = images.shape[0]
     if matrices.dtype != images.dtype or matrices.device != images.device:
         matrices = matrices.to(device=images.device, dtype=images.dtype)
@@ -94,6 +124,46 @@ def warp_affine(images: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
     # gives both coordinates as planes [B, 2, H, W], which grid_sample reads as [B, H, W, 2].
     src = m0 * x + m1 * y
     return _resample(images, src.add_(m2).div_(half).permute(0, 2, 3, 1))
+
+
+def warp_nearest(
+    images: torch.Tensor, matrices: torch.Tensor, *, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """:func:`warp_affine` with ``"nearest"``: gather each output pixel's nearest source pixel.
+
+    The images get a border of zeros one pixel wide, and every output pixel reads one pixel of
+    the bordered image: its nearest source pixel, or the border when that lies outside.
+    ``out``, a contiguous tensor of the images' shape and dtype (``images`` itself is allowed),
+    receives the result.
+    """
+    b, c, h, w = images.shape
+    dtype = images.dtype if images.dtype in (torch.float32, torch.float64) else torch.float32
+    if matrices.dtype != dtype or matrices.device != images.device:
+        matrices = matrices.to(device=images.device, dtype=dtype)
+    # Finite entries give finite positions, so that every index below is valid: NaN and
+    # infinities become far away (the border).
+    matrices = matrices.nan_to_num(nan=_FAR, posinf=_FAR, neginf=-_FAR).clamp_(-_FAR, _FAR)
+    m0, m1, m2 = matrices.view(b, 2, 3, 1, 1).unbind(2)
+    x, y, _ = _coordinates(h, w, images.device, dtype)
+    # Centred source position s -> column/row of the bordered image, s + side / 2 - 0.5 + 1,
+    # plus 0.5 so that `floor` rounds to the nearest pixel: planes [B, 2, H, W] as in the
+    # bilinear warp; positions outside the image are clamped to the border.
+    src = m0 * x + m1 * y
+    src.add_(m2.add(_offset(h, w, images.device, dtype)))
+    src[:, 0].clamp_(0.0, w + 1.0)
+    src[:, 1].clamp_(0.0, h + 1.0)
+    src.floor_()
+    if (h + 2) * (w + 2) <= 1 << 24:  # row * (w + 2) + column is exact in float32
+        index = src[:, 1].mul_(w + 2).add_(src[:, 0]).to(torch.int64)
+    else:
+        cells = src.to(torch.int64)
+        index = cells[:, 1].mul_(w + 2).add_(cells[:, 0])
+    bordered = F.pad(images, (1, 1, 1, 1)).view(b, c, (h + 2) * (w + 2))
+    index = index.view(b, 1, h * w).expand(b, c, h * w)
+    if out is None:
+        return bordered.gather(2, index).view(b, c, h, w)
+    torch.gather(bordered, 2, index, out=out.view(b, c, h * w))
+    return out
 
 
 @functools.lru_cache(maxsize=32)
@@ -111,6 +181,19 @@ def _coordinates(
         y = (torch.arange(h, device=device, dtype=dtype) + 0.5 - h / 2).view(h, 1)
         half = torch.tensor([w / 2, h / 2], device=device, dtype=dtype).view(2, 1, 1)
     return x, y, half
+
+
+_FAR = 1e30  # far outside any image, and times a coordinate still finite in float32
+
+
+@functools.lru_cache(maxsize=32)
+def _offset(h: int, w: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """``[2, 1, 1]``: from a centred position (x, y) to the bordered image plus one half.
+
+    Cached per size, device and dtype (read-only, made outside any inference mode).
+    """
+    with torch.inference_mode(False):
+        return torch.tensor([w / 2 + 1.0, h / 2 + 1.0], device=device, dtype=dtype).view(2, 1, 1)
 
 
 _IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
@@ -175,40 +258,54 @@ def _warp_by(
     matrix: Callable[[torch.Tensor, int, int], torch.Tensor],
     images: torch.Tensor,
     magnitudes: torch.Tensor,
+    interpolation: Interpolation,
 ) -> torch.Tensor:
     """Warp ``images`` by ``matrix(magnitudes, H, W)``, magnitudes in the images' dtype."""
     h, w = images.shape[-2:]
-    return warp_affine(images, matrix(_magnitudes(magnitudes, images), h, w))
+    matrices = matrix(_magnitudes(magnitudes, images), h, w)
+    return warp_affine(images, matrices, interpolation=interpolation)
 
 
-def shear_x(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
+def shear_x(
+    images: torch.Tensor, magnitudes: torch.Tensor, *, interpolation: Interpolation = "bilinear"
+) -> torch.Tensor:
     """Shear along x by ``magnitudes`` (tan of the shear angle), anchored at the top edge."""
-    return _warp_by(shear_x_matrix, images, magnitudes)
+    return _warp_by(shear_x_matrix, images, magnitudes, interpolation)
 
 
-def shear_y(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
+def shear_y(
+    images: torch.Tensor, magnitudes: torch.Tensor, *, interpolation: Interpolation = "bilinear"
+) -> torch.Tensor:
     """Shear along y by ``magnitudes`` (tan of the shear angle), anchored at the left edge."""
-    return _warp_by(shear_y_matrix, images, magnitudes)
+    return _warp_by(shear_y_matrix, images, magnitudes, interpolation)
 
 
-def translate_x(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
+def translate_x(
+    images: torch.Tensor, magnitudes: torch.Tensor, *, interpolation: Interpolation = "bilinear"
+) -> torch.Tensor:
     """Shift right by ``magnitudes`` times the image width (negative shifts left)."""
-    return _warp_by(translate_x_matrix, images, magnitudes)
+    return _warp_by(translate_x_matrix, images, magnitudes, interpolation)
 
 
-def translate_y(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
+def translate_y(
+    images: torch.Tensor, magnitudes: torch.Tensor, *, interpolation: Interpolation = "bilinear"
+) -> torch.Tensor:
     """Shift down by ``magnitudes`` times the image height (negative shifts up)."""
-    return _warp_by(translate_y_matrix, images, magnitudes)
+    return _warp_by(translate_y_matrix, images, magnitudes, interpolation)
 
 
-def rotate(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
+def rotate(
+    images: torch.Tensor, magnitudes: torch.Tensor, *, interpolation: Interpolation = "bilinear"
+) -> torch.Tensor:
     """Rotate counter-clockwise by ``magnitudes`` degrees about the image centre."""
-    return _warp_by(rotate_matrix, images, magnitudes)
+    return _warp_by(rotate_matrix, images, magnitudes, interpolation)
 
 
-def zoom(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
+def zoom(
+    images: torch.Tensor, magnitudes: torch.Tensor, *, interpolation: Interpolation = "bilinear"
+) -> torch.Tensor:
     """Scale about the centre by ``1 + magnitudes`` (positive zooms in, negative zooms out)."""
-    return _warp_by(zoom_matrix, images, magnitudes)
+    return _warp_by(zoom_matrix, images, magnitudes, interpolation)
 
 
 def hflip(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tensor:
@@ -237,7 +334,9 @@ def _homographies(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
     )
 
 
-def warp_perspective(images: torch.Tensor, corners: torch.Tensor) -> torch.Tensor:
+def warp_perspective(
+    images: torch.Tensor, corners: torch.Tensor, *, interpolation: Interpolation = "bilinear"
+) -> torch.Tensor:
     """Warp so that the image corners move to ``corners`` ``[B, 4, 2]`` (centred pixel units).
 
     Corners are ordered top-left, top-right, bottom-right, bottom-left, as ``(x, y)``; the
@@ -260,11 +359,15 @@ def warp_perspective(images: torch.Tensor, corners: torch.Tensor) -> torch.Tenso
     denom = src[..., 2].clamp_min(1e-6)
     src_x = (src[..., 0] / denom).view(-1, h, w)
     src_y = (src[..., 1] / denom).view(-1, h, w)
-    return _sample(images, src_x, src_y)
+    return _sample(images, src_x, src_y, interpolation)
 
 
 def perspective(
-    images: torch.Tensor, magnitudes: torch.Tensor, *, generator: torch.Generator | None = None
+    images: torch.Tensor,
+    magnitudes: torch.Tensor,
+    *,
+    generator: torch.Generator | None = None,
+    interpolation: Interpolation = "bilinear",
 ) -> torch.Tensor:
     """Move each corner inwards by a random fraction up to ``magnitudes / 2`` of the image side.
 
@@ -283,4 +386,4 @@ def perspective(
     )
     base = -inward * half
     corners = base + inward * u * mags * half
-    return warp_perspective(images, corners)
+    return warp_perspective(images, corners, interpolation=interpolation)

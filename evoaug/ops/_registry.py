@@ -16,6 +16,10 @@ by :func:`evoaug.ops._geometric.warp_affine`. Its kernel must then equal
 at one gene position and warps them with a single ``warp_affine`` call instead of calling each
 op's kernel. The built-in ShearX, ShearY, TranslateX, TranslateY, Rotate and Zoom declare it.
 
+A kernel that warps may accept a keyword-only ``interpolation`` (``"bilinear"`` or
+``"nearest"``): policies pass theirs to it (the built-in Perspective and the affine ops take
+it; the fused warp of affine ops uses the policy's interpolation in any case).
+
 An op may also declare a ``uint8`` kernel ``uint8(images, magnitudes) -> images`` on ``uint8``
 images, returning new ``uint8`` images equal bit for bit to the float kernel's rounded output,
 ``round(fn(images / 255, magnitudes) * 255)``: policies then augment ``uint8`` images with it
@@ -74,6 +78,8 @@ class OpSpec:
         description: One line for the op table in the docs.
         takes_generator: Whether ``fn`` accepts the ``generator`` keyword (set by
             :func:`register_op` from the kernel's signature).
+        takes_interpolation: Whether ``fn`` accepts the ``interpolation`` keyword (set by
+            :func:`register_op` from the kernel's signature; ``**kwargs`` does not count).
         affine: For affine ops, ``affine(magnitudes, height, width) -> [B, 2, 3]`` inverse
             matrices in centred pixel units, such that ``fn(images, magnitudes)`` equals
             ``warp_affine(images, affine(magnitudes, H, W))``; policies then fuse the warps of
@@ -99,6 +105,7 @@ class OpSpec:
     signed: bool = False
     description: str = ""
     takes_generator: bool = field(default=False, repr=False)
+    takes_interpolation: bool = field(default=False, repr=False)
     affine: AffineFn | None = field(default=None, repr=False)
     uint8: Uint8Fn | None = field(default=None, repr=False)
 
@@ -183,14 +190,20 @@ class OpSpec:
         magnitudes: torch.Tensor,
         *,
         generator: torch.Generator | None = None,
+        interpolation: str | None = None,
     ) -> torch.Tensor:
         """Apply the op to ``images`` ``[B, C, H, W]`` with one magnitude per image.
+
+        ``interpolation`` reaches kernels that take it (``None``: the kernel's default); other
+        kernels ignore it.
 
         Raises:
             OpError: The kernel raised, or returned a tensor of another shape or dtype.
 
         """
         kwargs: dict[str, Any] = {"generator": generator} if self.takes_generator else {}
+        if interpolation is not None and self.takes_interpolation:
+            kwargs["interpolation"] = interpolation
         return self._checked(
             "", lambda: self.fn(images, magnitudes, **kwargs), images.shape, images.dtype
         )
@@ -232,8 +245,8 @@ class OpSpec:
         raise OpError(f"{who} must return {kind} of shape {shape}, got {got}")
 
 
-def _check_signature(name: str, fn: object) -> bool:
-    """Validate a kernel's signature; return whether it accepts ``generator``."""
+def _check_signature(name: str, fn: object) -> tuple[bool, bool]:
+    """Validate a kernel's signature; return whether it accepts ``generator``, ``interpolation``."""
     if not callable(fn):
         raise ConfigError(f"op {name!r}: the kernel must be callable, got {type(fn).__name__}")
     try:
@@ -252,7 +265,13 @@ def _check_signature(name: str, fn: object) -> bool:
             f"op {name!r}: the kernel must take exactly two positional parameters "
             f"`(images, magnitudes)`, got ({got})"
         )
-    return "generator" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    takes_generator = "generator" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    interpolation = params.get("interpolation")
+    takes_interpolation = interpolation is not None and interpolation.kind in (
+        interpolation.KEYWORD_ONLY,
+        interpolation.POSITIONAL_OR_KEYWORD,
+    )
+    return takes_generator, takes_interpolation
 
 
 def _check_range(name: str, low: object, high: object) -> tuple[float, float]:
@@ -296,6 +315,9 @@ def register_op(
             ``evoaug.ops._geometric.warp_affine(images, affine(magnitudes, H, W))``: policies
             warp the images of all affine ops at a gene position with one call and do not call
             the kernel. Such a kernel cannot take a ``generator``.
+
+    A kernel that warps may take a keyword ``interpolation`` (``"bilinear"`` or
+    ``"nearest"``, see :data:`evoaug.ops.INTERPOLATIONS`); policies then pass it theirs.
         uint8: Optional kernel ``uint8(images, magnitudes) -> images`` on ``uint8`` images
             ``[B, C, H, W]`` (magnitudes as for the kernel), returning new ``uint8`` images
             equal bit for bit to ``round(kernel(images / 255, magnitudes) * 255)`` without
@@ -347,7 +369,7 @@ def register_op(
         )
 
     def decorator(fn: OpFn) -> OpFn:
-        takes_generator = _check_signature(name, fn)
+        takes_generator, takes_interpolation = _check_signature(name, fn)
         if affine is not None and takes_generator:
             raise ConfigError(
                 f"op {name!r}: an op with `affine` is fully described by its matrices; "
@@ -367,6 +389,7 @@ def register_op(
             signed=signed,
             description=description,
             takes_generator=takes_generator,
+            takes_interpolation=takes_interpolation,
             affine=affine,
             uint8=uint8,
         )

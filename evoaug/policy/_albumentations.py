@@ -47,6 +47,7 @@ with :func:`evoaug.register_op`: a policy that uses one is refused with a
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Callable
@@ -64,10 +65,12 @@ __all__ = ["ALBUMENTATIONS_OPS", "policy_to_albumentations"]
 # A builder makes the transform that applies an op with its magnitude drawn uniformly in
 # [low, high] (low == high for a fixed magnitude) with probability p. It gets the albumentations
 # module as its first argument, so that albumentations is imported only when a policy is exported.
-_Builder = Callable[[Any, float, float, float], Any]
+_Builder = Callable[..., Any]  # (A, low, high, p[, interpolation=]) -> transform
 
 # Cutout's fill: evoaug's 0.5 gray on 8-bit images; albumentations does not rescale it for floats.
 _CUTOUT_FILL = 128
+# OpenCV's interpolation flags for the policy's `interpolation` (cv2.INTER_LINEAR, INTER_NEAREST).
+_CV2_INTERPOLATION = {"bilinear": 1, "nearest": 0}
 # GaussianBlur divides by sigma: a uniform draw of exactly 0 would give NaN, 1e-3 is a delta kernel.
 _MIN_SIGMA = 1e-3
 
@@ -82,7 +85,7 @@ def _fixed(name: str, **kwargs: Any) -> _Builder:
 
 
 def _affine(axis: str | None, field: str) -> _Builder:
-    def build(A: Any, low: float, high: float, p: float) -> Any:
+    def build(A: Any, low: float, high: float, p: float, interpolation: int = 1) -> Any:
         value: Any = (low, high)
         if field == "shear":  # degrees in albumentations, tan(angle) in evoaug
             value = (math.degrees(math.atan(low)), math.degrees(math.atan(high)))
@@ -91,7 +94,7 @@ def _affine(axis: str | None, field: str) -> _Builder:
         if axis is not None:  # name both axes: a missing one defaults to 1 degree of shear
             value = {axis: value, ("y" if axis == "x" else "x"): (0.0, 0.0)}
         extra = {"keep_ratio": True} if field == "scale" else {}
-        return A.Affine(**{field: value}, **extra, fill=0, p=p)
+        return A.Affine(**{field: value}, **extra, interpolation=interpolation, fill=0, p=p)
 
     return build
 
@@ -171,9 +174,11 @@ ALBUMENTATIONS_OPS: tuple[str, ...] = tuple(sorted(_BUILDERS))
 """The ops :func:`policy_to_albumentations` can export."""
 
 
-def _gene_transform(A: Any, gene: Gene, uniform: bool) -> Any:
+def _gene_transform(A: Any, gene: Gene, uniform: bool, interpolation: int) -> Any:
     spec = get_op(gene.op)
     build = _BUILDERS[gene.op]
+    if spec.affine is not None:  # the warps take the policy's interpolation
+        build = functools.partial(build, interpolation=interpolation)
     p = gene.probability
     if not spec.has_magnitude:
         return build(A, spec.low, spec.low, p)
@@ -205,6 +210,7 @@ def policy_to_albumentations(policy: Policy) -> A.Compose:
     equivalent of evoaug's uniform level, exact except that Posterize draws whole bits uniformly,
     ShearX/Y draw the angle rather than its tangent uniformly, and Cutout draws the hole's height
     and width independently. The module docstring lists each op's transform and what differs.
+    The warps interpolate as the policy does (OpenCV's ``INTER_LINEAR`` or ``INTER_NEAREST``).
     Use it on ``uint8`` ``H x W x C`` images (Cutout's gray fill is 8-bit).
 
     ``albumentations.Compose(seed=...)`` gives every transform its own copy of one seed, which
@@ -253,7 +259,9 @@ def policy_to_albumentations(policy: Policy) -> A.Compose:
         ) from err
 
     uniform = policy.magnitude_sampling == "uniform"
+    interpolation = _CV2_INTERPOLATION[policy.interpolation]
     sub_policies = [
-        A.Sequential([_gene_transform(A, gene, uniform) for gene in sub], p=1.0) for sub in policy
+        A.Sequential([_gene_transform(A, gene, uniform, interpolation) for gene in sub], p=1.0)
+        for sub in policy
     ]
     return A.Compose([A.OneOf(sub_policies, p=1.0)])

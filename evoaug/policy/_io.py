@@ -20,7 +20,7 @@ import yaml
 from evoaug._files import atomic_write_text
 from evoaug.exceptions import ConfigError, UnknownOpError
 from evoaug.ops import get_op
-from evoaug.policy._policy import MAGNITUDE_SAMPLINGS, Gene, Policy, SubPolicy
+from evoaug.policy._policy import INTERPOLATIONS, MAGNITUDE_SAMPLINGS, Gene, Policy, SubPolicy
 
 __all__ = [
     "FORMAT_VERSION",
@@ -38,7 +38,7 @@ FORMAT_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
 MAX_SUB_POLICIES = 4096  # RandAugment(N=3) needs 14**3 = 2744
 MAX_GENES = 16
-_POLICY_KEYS = ("format_version", "name", "magnitude_sampling", "sub_policies")
+_POLICY_KEYS = ("format_version", "name", "magnitude_sampling", "interpolation", "sub_policies")
 
 # Values quoted in error messages are cut short: a file can hold huge or deeply shared data
 # (YAML aliases), and a message must never expand it.
@@ -55,16 +55,23 @@ _GENE_KEYS = ("op", "probability", "level")
 
 
 def policy_to_dict(policy: Policy) -> dict[str, Any]:
-    """Builtins only, ops by name, with ``format_version``."""
-    return {
+    """Builtins only, ops by name, with ``format_version``.
+
+    ``interpolation`` is written only when it is not the default ``"bilinear"``, so files of
+    bilinear policies stay readable by versions that predate the key.
+    """
+    data: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "name": policy.name,
         "magnitude_sampling": policy.magnitude_sampling,
-        "sub_policies": [
-            [{"op": g.op, "probability": g.probability, "level": g.level} for g in sub]
-            for sub in policy.sub_policies
-        ],
     }
+    if policy.interpolation != "bilinear":
+        data["interpolation"] = policy.interpolation
+    data["sub_policies"] = [
+        [{"op": g.op, "probability": g.probability, "level": g.level} for g in sub]
+        for sub in policy.sub_policies
+    ]
+    return data
 
 
 def _type_name(value: object) -> str:
@@ -138,6 +145,11 @@ def policy_from_dict(data: object) -> Policy:
             f"`magnitude_sampling` must be one of {list(MAGNITUDE_SAMPLINGS)}, "
             f"got {_short(sampling)}"
         )
+    interpolation = data.get("interpolation", "bilinear")
+    if interpolation not in INTERPOLATIONS:
+        raise ConfigError(
+            f"`interpolation` must be one of {list(INTERPOLATIONS)}, got {_short(interpolation)}"
+        )
     name = data.get("name")
     if name is not None and not isinstance(name, str):
         raise ConfigError(
@@ -165,7 +177,7 @@ def policy_from_dict(data: object) -> Policy:
                 f"`{where}` must hold between 1 and {MAX_GENES} genes, got {len(sub)}"
             )
         built.append(SubPolicy(tuple(_gene(f"{where}[{j}]", g) for j, g in enumerate(sub))))
-    return Policy(tuple(built), magnitude_sampling=sampling, name=name)
+    return Policy(tuple(built), magnitude_sampling=sampling, name=name, interpolation=interpolation)
 
 
 def _read_source(source: str | Path, suffixes: tuple[str, ...]) -> tuple[str, str]:

@@ -18,7 +18,7 @@ import torch
 
 from evoaug.exceptions import ConfigError, InputError
 from evoaug.ops import OpSpec, get_op
-from evoaug.ops._geometric import warp_affine
+from evoaug.ops._geometric import INTERPOLATIONS, Interpolation, warp_affine, warp_nearest
 from evoaug.ops._random import fresh_generator, randint, uniform
 from evoaug.ops._registry import registry_version
 
@@ -27,7 +27,15 @@ if TYPE_CHECKING:
 
     from evoaug.policy._torchvision import PolicyTransform
 
-__all__ = ["MAGNITUDE_SAMPLINGS", "Gene", "MagnitudeSampling", "Policy", "SubPolicy"]
+__all__ = [
+    "INTERPOLATIONS",
+    "MAGNITUDE_SAMPLINGS",
+    "Gene",
+    "Interpolation",
+    "MagnitudeSampling",
+    "Policy",
+    "SubPolicy",
+]
 
 MagnitudeSampling = Literal["fixed", "uniform"]
 MAGNITUDE_SAMPLINGS: tuple[str, ...] = ("fixed", "uniform")
@@ -154,12 +162,14 @@ class _Work:
 
     ``params`` holds one row per image of the range: magnitudes for an op's kernel, or
     ``[2, 3]`` inverse matrices for the fused affine warp (``spec is None``).
+    ``interpolation`` is the policy's, for the fused warp and kernels that take it.
     """
 
     spec: OpSpec | None
     start: int
     end: int
     params: torch.Tensor
+    interpolation: Interpolation = "bilinear"
 
     @property
     def splittable(self) -> bool:
@@ -168,26 +178,36 @@ class _Work:
 
     @property
     def native(self) -> bool:
-        """Whether the op has a ``uint8`` kernel (:meth:`apply_uint8`)."""
-        return self.spec is not None and self.spec.uint8 is not None
+        """Whether it applies to ``uint8`` images directly (:meth:`apply_uint8`).
+
+        True for ops with a ``uint8`` kernel and for the fused warp with ``"nearest"``.
+        """
+        if self.spec is None:
+            return self.interpolation == "nearest"
+        return self.spec.uint8 is not None
 
     def piece(self, start: int, end: int) -> _Work:
         """The sub-range ``[start, end)`` of this work, with its rows of ``params``."""
         if (start, end) == (self.start, self.end):
             return self
         rows = self.params[start - self.start : end - self.start]
-        return _Work(self.spec, start, end, rows)
+        return _Work(self.spec, start, end, rows, self.interpolation)
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Apply to ``images``, the float images of this range."""
         if self.spec is None:
-            return warp_affine(images, self.params)
-        return self.spec(images, self.params, generator=generator)
+            return warp_affine(images, self.params, interpolation=self.interpolation)
+        return self.spec(images, self.params, generator=generator, interpolation=self.interpolation)
 
-    def apply_uint8(self, images: torch.Tensor) -> torch.Tensor:
-        """Apply the op's ``uint8`` kernel to ``images``, the uint8 images of this range."""
-        assert self.spec is not None  # only called on `native` work
-        return self.spec.apply_uint8(images, self.params)
+    def apply_uint8(self, images: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Apply to ``images``, the uint8 images of this range (:attr:`native` work only).
+
+        The result goes to ``out`` when given (``images`` itself is allowed).
+        """
+        if self.spec is None:  # the warp reads a bordered copy: `out` may be `images`
+            return warp_nearest(images, self.params, out=out)
+        result = self.spec.apply_uint8(images, self.params)
+        return result if out is None else out.copy_(result)
 
 
 @dataclass(frozen=True)
@@ -204,9 +224,14 @@ class Policy:
         magnitude_sampling: ``"fixed"`` uses each gene's level; ``"uniform"`` draws each image's
             level uniformly in ``[0, level]``.
         name: Optional label kept in files and reports.
+        interpolation: How the warps resample: ``"bilinear"`` (default) or ``"nearest"``
+            (torchvision's default in ``AutoAugment``, ``RandAugment`` and
+            ``TrivialAugmentWide``). Nearest warps of ``uint8`` images copy bytes, without
+            converting to float: on the CPU they cost about half as much.
 
     Raises:
-        ConfigError: No sub-policies, a wrong type, or an unknown ``magnitude_sampling``.
+        ConfigError: No sub-policies, a wrong type, or an unknown ``magnitude_sampling`` or
+            ``interpolation``.
 
     Example:
         >>> import torch
@@ -223,6 +248,7 @@ class Policy:
     sub_policies: tuple[SubPolicy, ...]
     magnitude_sampling: MagnitudeSampling = "fixed"
     name: str | None = None
+    interpolation: Interpolation = "bilinear"
     _tables: list[_Tables] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -242,6 +268,10 @@ class Policy:
             )
         if self.name is not None and not isinstance(self.name, str):
             raise ConfigError(f"`name` must be a string or None, got {self.name!r}")
+        if self.interpolation not in INTERPOLATIONS:
+            raise ConfigError(
+                f"`interpolation` must be one of {INTERPOLATIONS}, got {self.interpolation!r}"
+            )
 
     # ---------------------------------------------------------------- construction helpers
 
@@ -252,6 +282,7 @@ class Policy:
         *,
         magnitude_sampling: MagnitudeSampling = "fixed",
         name: str | None = None,
+        interpolation: Interpolation = "bilinear",
     ) -> Policy:
         """Build a policy from nested ``(op, probability, level)`` tuples.
 
@@ -265,15 +296,20 @@ class Policy:
             tuple(SubPolicy(tuple(Gene(*g) for g in sub)) for sub in sub_policies),
             magnitude_sampling=magnitude_sampling,
             name=name,
+            interpolation=interpolation,
         )
 
     @classmethod
     def preset(cls, name: str, **kwargs: Any) -> Policy:
         """A published policy by name; see :func:`evoaug.policy.presets` for the list.
 
+        Keywords go to :func:`evoaug.policy.preset` (``interpolation`` for every preset).
+
         Example:
             >>> len(Policy.preset("autoaugment-cifar10"))
             25
+            >>> Policy.preset("trivialaugment", interpolation="nearest").interpolation
+            'nearest'
 
         """
         from evoaug.policy._presets import preset
@@ -450,7 +486,7 @@ class Policy:
             signs = torch.where(draws[j, 2] < 0.5, -1.0, 1.0)
             key = torch.where(fires, rank[:, j], -1)  # -1: not augmented at this position
             mags = _magnitudes(ranges, key, levels, signs)
-            out = _apply_position(out, t, key, mags, generator)
+            out = _apply_position(out, t, key, mags, generator, self.interpolation)
         return out
 
     def __str__(self) -> str:
@@ -461,6 +497,8 @@ class Policy:
         head = f"Policy{f' {self.name!r}' if self.name else ''}: {len(self)} sub-policies"
         if self.magnitude_sampling != "fixed":
             head += f", magnitude_sampling={self.magnitude_sampling!r}"
+        if self.interpolation != "bilinear":
+            head += f", interpolation={self.interpolation!r}"
         return "\n".join([head, *(f"  {i}: {r}" for i, r in enumerate(rows))])
 
 
@@ -483,6 +521,7 @@ def _apply_position(
     key: torch.Tensor,
     mags: torch.Tensor,
     generator: torch.Generator,
+    interpolation: Interpolation,
 ) -> torch.Tensor:
     """Apply one gene position: image ``i`` gets op ``t.specs[key[i]]`` (none where ``-1``).
 
@@ -495,11 +534,17 @@ def _apply_position(
     counts = torch.bincount(key + 1, minlength=len(t.specs) + 1).tolist()
     if counts[0] == images.shape[0]:
         return images
-    work = _plan(images, t, counts, mags[order])
+    work = _plan(images, t, counts, mags[order], interpolation)
     return _run(images, order, work, generator, one_op=max(counts[1:]) == images.shape[0])
 
 
-def _plan(images: torch.Tensor, t: _Tables, counts: list[int], mags: torch.Tensor) -> list[_Work]:
+def _plan(
+    images: torch.Tensor,
+    t: _Tables,
+    counts: list[int],
+    mags: torch.Tensor,
+    interpolation: Interpolation,
+) -> list[_Work]:
     """The work of one position, in application order, over the sorted images.
 
     ``mags`` are the magnitudes in sorted order. The affine ops' images come first and become
@@ -520,12 +565,12 @@ def _plan(images: torch.Tensor, t: _Tables, counts: list[int], mags: torch.Tenso
             piece = pieces[r + 1] if dtype == mags.dtype else pieces[r + 1].to(dtype)
             matrices.append(spec.matrices(piece, h, w))
         else:
-            work.append(_Work(spec, start, end, pieces[r + 1]))
+            work.append(_Work(spec, start, end, pieces[r + 1], interpolation))
         start = end
     if matrices:
         n_affine = sum(m.shape[0] for m in matrices)
         fused = matrices[0] if len(matrices) == 1 else torch.cat(matrices)
-        work.insert(0, _Work(None, counts[0], counts[0] + n_affine, fused))
+        work.insert(0, _Work(None, counts[0], counts[0] + n_affine, fused, interpolation))
     return work
 
 
@@ -601,12 +646,12 @@ def _run_uint8(
 
     The batch is gathered once in sorted order, so that each chunk is a contiguous slice,
     augmented in float and rounded back in place; one ``index_select`` then unsorts it (on
-    uint8 images, much faster on CPU than scattering the chunks with ``index_copy_``). Ops
-    with a ``uint8`` kernel (ranked last, so their images end the sorted batch) skip the float
-    chunks and apply it to their slice directly.
+    uint8 images, much faster on CPU than scattering the chunks with ``index_copy_``). Native
+    work (ops with a ``uint8`` kernel, ranked last, and the nearest fused warp, first) skips
+    the float chunks and applies to its slice directly; the rest stays contiguous.
     """
     native = [item for item in work if item.native]
-    chunks = _chunks(work[: len(work) - len(native)], size)
+    chunks = _chunks([item for item in work if not item.native], size)
     if one_op and native:
         return native[0].apply_uint8(images)
     if one_op and len(chunks) == 1:
@@ -623,10 +668,9 @@ def _run_uint8(
                 result = result.clone()  # a view of its input: copy before overwriting
             rows.copy_(result)
         target.copy_(_rounded(floats))
-    if native:  # contiguous, up to the end of the batch
-        slices = ordered[native[0].start :].split_with_sizes([i.end - i.start for i in native])
-        for item, target in zip(native, slices, strict=True):
-            target.copy_(item.apply_uint8(target))
+    for item in native:
+        target = ordered[item.start : item.end]
+        item.apply_uint8(target, out=target)
     b = images.shape[0]
     inverse = torch.empty_like(order).scatter_(0, order, torch.arange(b, device=order.device))
     return ordered.index_select(0, inverse)

@@ -11,13 +11,14 @@ instead of one of 31 bins; warps interpolate bilinearly (torchvision's default i
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from itertools import product
 from typing import Any
 
 from evoaug.exceptions import ConfigError
 from evoaug.ops import get_op
-from evoaug.policy._policy import Gene, Policy, SubPolicy
+from evoaug.policy._policy import Gene, Interpolation, Policy, SubPolicy
 
 __all__ = ["PRESETS", "preset", "presets", "published_magnitude"]
 
@@ -219,11 +220,13 @@ def presets() -> list[str]:
     return list(PRESETS)
 
 
-def preset(name: str, **kwargs: Any) -> Policy:
+def preset(name: str, *, interpolation: Interpolation = "bilinear", **kwargs: Any) -> Policy:
     """Build a published policy.
 
     Args:
         name: One of :func:`presets`.
+        interpolation: ``"bilinear"`` (default) or ``"nearest"``, as torchvision's
+            auto-augment transforms do by default; see :class:`~evoaug.Policy`.
         **kwargs: ``randaugment``: ``num_ops`` (N, default 2), ``magnitude`` (M, default 9),
             ``num_magnitude_bins`` (default 31). ``trivialaugment``: ``image_size`` (default 32),
             which turns the published 32-pixel translation into a fraction of the side.
@@ -239,6 +242,9 @@ def preset(name: str, **kwargs: Any) -> Policy:
     if name not in PRESETS:
         raise ConfigError(f"`name` must be one of {presets()}, got {name!r}")
     try:
-        return PRESETS[name](**kwargs)
+        policy = PRESETS[name](**kwargs)
     except TypeError as err:
         raise ConfigError(f"preset {name!r} does not accept {sorted(kwargs)}: {err}") from err
+    if interpolation == policy.interpolation:
+        return policy
+    return dataclasses.replace(policy, interpolation=interpolation)  # checks the value

@@ -144,9 +144,11 @@ class PolicyTransform(torch.nn.Module):
         return state
 
     def extra_repr(self) -> str:
-        """Policy name, number of sub-policies, magnitude sampling when not fixed, and seed."""
+        """Policy name, sub-policy count, non-default sampling and interpolation, and seed."""
         parts = [f"policy={self.policy.name!r}", f"sub_policies={len(self.policy)}"]
         if self.policy.magnitude_sampling != "fixed":
             parts.append(f"magnitude_sampling={self.policy.magnitude_sampling!r}")
+        if self.policy.interpolation != "bilinear":
+            parts.append(f"interpolation={self.policy.interpolation!r}")
         parts.append(f"seed={self.seed!r}")
         return ", ".join(parts)

@@ -171,6 +171,9 @@ def _policy(report: Report) -> str:
         " Levels are maxima: each image draws its level uniformly below them."
         if sampling == "uniform"
         else "",
+        " Warps take each output pixel's nearest source pixel (no interpolation)."
+        if policy.data.get("interpolation") == "nearest"
+        else "",
         "</p>",
         _table(
             (

@@ -130,15 +130,18 @@ def _plain(value: Any) -> Any:
 
 def _config(search: Search) -> dict[str, Any]:
     space = search.space
+    space_config: dict[str, Any] = {
+        "ops": list(space.ops),
+        "n_subpolicies": space.n_subpolicies,
+        "n_genes": space.n_genes,
+        "magnitude_sampling": space.magnitude_sampling,
+    }
+    if space.interpolation != "bilinear":  # states of bilinear searches predate the key
+        space_config["interpolation"] = space.interpolation
     return {
         "algorithm": type(search._algorithm).__name__,
         "objectives": list(search.objectives),
-        "space": {
-            "ops": list(space.ops),
-            "n_subpolicies": space.n_subpolicies,
-            "n_genes": space.n_genes,
-            "magnitude_sampling": space.magnitude_sampling,
-        },
+        "space": space_config,
         "population_size": search.population_size,
         "n_offsprings": search.n_offsprings,
     }
