@@ -153,7 +153,7 @@ def warp_nearest(
     src[:, 0].clamp_(0.0, w + 1.0)
     src[:, 1].clamp_(0.0, h + 1.0)
     src.floor_()
-    if (h + 2) * (w + 2) <= 1 << 24:  # row * (w + 2) + column is exact in float32
+    if (h + 2) * (w + 2) <= _EXACT_FLOAT_INDEX:  # row * (w + 2) + column is exact
         index = src[:, 1].mul_(w + 2).add_(src[:, 0]).to(torch.int64)
     else:
         cells = src.to(torch.int64)
@@ -183,6 +183,7 @@ def _coordinates(
     return x, y, half
 
 
+_EXACT_FLOAT_INDEX = 1 << 24  # float32 holds every integer up to this
 _FAR = 1e30  # far outside any image, and times a coordinate still finite in float32
 
 

@@ -162,3 +162,26 @@ def test_lookahead_repeats_reach_the_evaluator_and_the_schedule(tmp_path, lt) ->
     # passes, the validation probe and the recalibration (32 images each) at a third of a step.
     assert costs[1] == 2 * round(4 * (3 * 8 / 16 + (32 + 32) / 3 / 16)) == 22
     assert costs[2] == 2 * costs[1]  # r repeats cost r times as much
+
+
+def test_interpolation_comes_from_the_initial_policy_or_overrides_it() -> None:
+    nearest = Policy.preset("trivialaugment", interpolation="nearest")
+    assert EvoAugCallback(initial_policy=nearest).space.interpolation == "nearest"
+    assert EvoAugCallback().space.interpolation == "bilinear"
+    cb = EvoAugCallback(initial_policy="trivialaugment", interpolation="nearest")
+    assert cb.config.initial_policy.interpolation == "nearest"
+    assert cb.slot.get().interpolation == "nearest"
+    assert cb.augmenter.policy.interpolation == "nearest"
+    back = EvoAugCallback(initial_policy=nearest, interpolation="bilinear")
+    assert back.config.initial_policy.interpolation == "bilinear"
+    assert back.config.initial_policy.sub_policies == nearest.sub_policies
+
+
+def test_searched_policies_keep_the_callbacks_interpolation(tmp_path, lt) -> None:
+    cb = EvoAugCallback(interpolation="nearest", objectives=("accuracy",), **lt.SMALL)
+    train, val = lt.loaders()
+    lt.trainer(tmp_path, [cb], max_epochs=3).fit(lt.TinyNet(), train, val)
+    assert cb.generation >= 1
+    assert cb.best_policy.interpolation == "nearest"
+    run_dir = tmp_path / "logs" / "version_0" / "evoaug"
+    assert Policy.from_yaml(run_dir / "best_policy.yaml").interpolation == "nearest"
