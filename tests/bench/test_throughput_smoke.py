@@ -17,6 +17,7 @@ SCRIPT = ROOT / "bench" / "throughput.py"
 METHOD_ROWS = (
     "evoaug TA, per-sample, batched (uint8 in/out)",
     "evoaug TA, per-sample, batched (float32 in/out)",
+    "evoaug TA nearest, per-sample, batched (uint8 in/out)",
     "evoaug 5x2 policy, per-sample, batched (uint8 in/out)",
     "evoaug 5x2 policy, per-sample, batched (float32 in/out)",
     "torchvision TrivialAugmentWide, per image (uint8 in/out)",
@@ -54,8 +55,9 @@ def test_quick_run_prints_every_method_and_writes_only_its_section(tmp_path: Pat
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| 32x32")]
     for method in METHOD_ROWS:
         assert any(method in row for row in rows), f"no row for {method!r} in:\n{proc.stdout}"
-    assert "evoaug TA per-sample (uint8) / torchvision per-image =" in proc.stdout
-    assert "evoaug TA per-sample (uint8) / torchvision per-batch =" in proc.stdout
+    for label in ("bilinear", "nearest"):
+        for peer in ("per-image", "per-batch"):
+            assert f"evoaug TA {label} per-sample (uint8) / torchvision {peer} =" in proc.stdout
 
     after = page.read_text(encoding="utf-8")
     section = after.split("<!-- BEGIN throughput -->")[1].split("<!-- END throughput -->")[0]
