@@ -6,7 +6,8 @@ The tables are those of the papers, as torchvision v2 ships them: AutoAugment (C
 level space with :meth:`evoaug.ops.OpSpec.level_of`, so a preset applies the published magnitude.
 
 Differences from torchvision, by design: TrivialAugment draws a continuous level in ``[0, 1]``
-instead of one of 31 bins; warps interpolate bilinearly (torchvision's default is nearest).
+instead of one of 31 bins; warps interpolate bilinearly unless ``interpolation="nearest"``
+(torchvision's default).
 """
 
 from __future__ import annotations
