@@ -66,6 +66,61 @@ def _identity(images: torch.Tensor) -> torch.Tensor:
     return images
 
 
+class _Layout:
+    """The scratch model's memory layout: its own for steps, ``channels_last`` for scoring.
+
+    On the CPU, oneDNN runs convolutions, BatchNorm and pooling on ``channels_last`` tensors
+    faster than on the default layout (no-grad passes of 128 images on 2 cores: small CNNs
+    1.7-2.5x, ResNet-18 1.15x). The passes that score candidates (validation probe,
+    recalibration, difficulty and diversity draws: several hundred images per candidate) are
+    most of what a generation costs beyond its look-ahead steps, so they run ``channels_last``;
+    the look-ahead steps keep the model's own layout, so they train as the model trains. The
+    switch reassigns the data of the scratch's 4-d parameters and buffers that are in another
+    layout (those already ``channels_last`` are left alone); the live model is never touched.
+    Values differ from a default-layout pass by float rounding only (~1e-7).
+    """
+
+    def __init__(self, model: nn.Module, device: torch.device) -> None:
+        tensors = [*model.parameters(), *model.buffers()]
+        self._tensors = (
+            [t for t in tensors if t.ndim == 4 and not t.is_contiguous(memory_format=_CL)]
+            if device.type == "cpu"
+            else []
+        )
+        self.scoring = False
+
+    def for_scoring(self) -> None:
+        """Put the 4-d weights in ``channels_last`` (no-op when inactive or already there)."""
+        self._switch(True)
+
+    def for_training(self) -> None:
+        """Give the 4-d weights back their own (default) layout."""
+        self._switch(False)
+
+    def disable(self) -> None:
+        """Keep the model's own layout from now on (a model whose forward needs it)."""
+        self._switch(False)
+        self._tensors = []
+
+    def images(self, images: torch.Tensor) -> torch.Tensor:
+        """``images`` in the layout of the current passes."""
+        if self.scoring and self._tensors and images.ndim == 4:
+            return images.contiguous(memory_format=_CL)
+        return images
+
+    def _switch(self, scoring: bool) -> None:
+        if scoring == self.scoring:
+            return
+        layout = _CL if scoring else torch.contiguous_format
+        with torch.no_grad():
+            for t in self._tensors:
+                t.data = t.data.contiguous(memory_format=layout)
+        self.scoring = scoring
+
+
+_CL = torch.channels_last
+
+
 def _predict(outputs: torch.Tensor) -> torch.Tensor:
     """Class predictions: argmax of logits ``[N, C]``, or ``logit > 0`` for ``[N]``/``[N, 1]``."""
     if outputs.ndim == 1 or (outputs.ndim == 2 and outputs.shape[1] == 1):
@@ -94,6 +149,8 @@ class _Call:
         self.device = model_device(model)
         self.chunk = eval_chunk(self.device)
         self.scratch = scratch_copy(model)
+        self.layout = _Layout(self.scratch, self.device)
+        self.layout.for_scoring()
         self.theta = model.state_dict()  # references: the live model is never written
         self.holds_theta = True
         modes = capture_modes(model)
@@ -113,8 +170,25 @@ class _Call:
         self.order = order[:need].view(steps, batch_size).to(self.device)
 
     def forward(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = model(self.normalize(images))
+        out: torch.Tensor = model(self.layout.images(self.normalize(images)))
         return out
+
+    def check_forward(self) -> torch.Tensor:
+        """θ's outputs on one validation image: the model runs on these probes.
+
+        A model whose forward cannot run in ``channels_last`` (``x.view(...)`` on a feature
+        map, say) gets its own layout back for the whole call; a forward that fails in both
+        raises.
+        """
+        images = self.val.images[:1]
+        with torch.no_grad():
+            try:
+                return self.forward(self.load_theta().eval(), images)
+            except Exception:
+                if not self.layout.scoring:
+                    raise
+            self.layout.disable()
+            return self.forward(self.load_theta().eval(), images)
 
     @torch.no_grad()
     def outputs_and_features(self, model: nn.Module, images: torch.Tensor) -> Pass:
@@ -305,7 +379,11 @@ class _Context:
         if isinstance(result, Exception):
             raise result
         if result is None:
-            losses = self._train_steps(model)
+            call.layout.for_training()
+            try:
+                losses = self._train_steps(model)
+            finally:
+                call.layout.for_scoring()
         else:
             state, losses = result
             model.load_state_dict(state)

@@ -306,8 +306,7 @@ class Evaluator:
                 feature_layer=self.feature_layer,
                 normalize=self.normalize,
             )
-            with torch.no_grad():
-                outputs = call.forward(call.load_theta().eval(), call.val.images[:1])
+            outputs = call.check_forward()
             check_labels(outputs, {"train_probe": call.train, "val_probe": call.val})
             contexts = [_Context(call, p) for p in policies]
             shared = 0.0

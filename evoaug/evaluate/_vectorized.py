@@ -144,6 +144,14 @@ def _images(call: _Call, group: Sequence[_Context]) -> Iterator[tuple[int, list[
 
 
 def _run_group(call: _Call, group: Sequence[_Context]) -> None:
+    call.layout.for_training()
+    try:
+        _train_group(call, group)
+    finally:
+        call.layout.for_scoring()
+
+
+def _train_group(call: _Call, group: Sequence[_Context]) -> None:
     model = call.scratch
     call.load_theta()
     restore_modes(model, call.train_modes)
