@@ -17,6 +17,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -63,6 +64,15 @@ def _step_time(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, repeats
 
 
 LOOKAHEAD = {"one by one": False, "vectorized": True}
+
+# --models choices: (table name, model factory, image shape) per row.
+MODELS: dict[str, list[tuple[str, Callable[[], torch.nn.Module], tuple[int, int, int]]]] = {
+    "small": [
+        ("small CNN, digits-sized 1x16x16", lambda: SmallCNN(1, 10), (1, 16, 16)),
+        ("small CNN, 3x32x32", lambda: SmallCNN(3, 10), (3, 32, 32)),
+    ],
+    "resnet18": [("ResNet-18 (CIFAR stem), 3x32x32", lambda: ResNet18(3, 10), (3, 32, 32))],
+}
 
 
 def measure(
@@ -139,7 +149,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--skip-resnet", action="store_true")
+    parser.add_argument("--skip-resnet", action="store_true", help="same as --models small")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=tuple(MODELS),
+        default=None,
+        help="which models to measure (default: all; ResNet-18 takes ~7 min a generation on "
+        "2 CPU cores)",
+    )
+    parser.add_argument(
+        "--section",
+        default=None,
+        help="docs section to write (default: search_cost, or search_cost_<device>)",
+    )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument(
         "--lookahead",
@@ -152,11 +175,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("`--device cuda` needs a CUDA build of torch and a visible GPU; none found")
+    models = args.models or (["small"] if args.skip_resnet else list(MODELS))
     info = machine_info()
-    rows = measure("small CNN, digits-sized 1x16x16", SmallCNN(1, 10), (1, 16, 16), args)
-    rows += measure("small CNN, 3x32x32", SmallCNN(3, 10), (3, 32, 32), args)
-    if not args.skip_resnet:
-        rows += measure("ResNet-18 (CIFAR stem), 3x32x32", ResNet18(3, 10), (3, 32, 32), args)
+    rows = []
+    for key in models:
+        for name, build, shape in MODELS[key]:
+            rows += measure(name, build(), shape, args)
     table = markdown_table(
         ["model", "look-ahead", "generation", "seconds (median)", "ms per training step",
          "step-equivalents", "vs P*k", "range over generations", "goal <= 1.25 P*k"], rows,
@@ -178,7 +202,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(text)
     if args.write_docs:
-        section = "search_cost" if args.device == "cpu" else f"search_cost_{args.device}"
+        section = args.section or (
+            "search_cost" if args.device == "cpu" else f"search_cost_{args.device}"
+        )
         write_docs_section(args.docs, section, text)
 
 
