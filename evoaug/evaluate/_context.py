@@ -116,9 +116,14 @@ class _Layout:
         self._switch(False)
         self._tensors = []
 
+    @property
+    def active(self) -> bool:
+        """Whether the scoring passes run in ``channels_last`` now."""
+        return self.scoring and bool(self._tensors)
+
     def images(self, images: torch.Tensor) -> torch.Tensor:
         """``images`` in the layout of the current passes."""
-        if self.scoring and self._tensors and images.ndim == 4:
+        if self.active and images.ndim == 4:
             return images.contiguous(memory_format=_CL)
         return images
 
@@ -200,7 +205,7 @@ class _Call:
             try:
                 return self.forward(self.load_theta().eval(), images)
             except Exception:
-                if not self.layout.scoring:
+                if not self.layout.active:
                     raise
             self.layout.disable()
             return self.forward(self.load_theta().eval(), images)
