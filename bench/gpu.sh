@@ -71,7 +71,8 @@ fi
 if wants tests; then
     step cuda_tests 150 "$PYTHON" -m pytest -q -x -p no:cacheprovider -o addopts="-ra" \
         tests/ops/test_kernels.py tests/evaluate/test_evaluator_isolation.py tests/test_pipeline.py \
-        tests/evaluate/test_evaluator_vectorized.py tests/ops/test_uint8.py
+        tests/evaluate/test_evaluator_vectorized.py tests/ops/test_uint8.py \
+        tests/ops/test_nearest.py tests/evaluate/test_evaluator_layout.py
 fi
 if wants throughput; then
     step throughput 150 "$PYTHON" bench/throughput.py --device "$DEV" "${SMALL[@]}" --write-docs "${DOCS[@]}"

@@ -188,3 +188,24 @@ def test_kernels_without_the_keyword_never_get_it(custom_name: str) -> None:
     assert not spec.takes_interpolation
     images = torch.rand(2, 3, 4, 4)
     assert torch.equal(spec(images, torch.zeros(2), interpolation="nearest"), images)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_nearest_warp_on_cuda_equals_the_cpu() -> None:
+    images = _images(b=32, h=40, w=36)
+    matrices = _matrices(32, 40, 36, seed=11)
+    expected = warp_affine(images, matrices, interpolation="nearest")
+    out = warp_affine(images.cuda(), matrices.cuda(), interpolation="nearest")
+    assert out.device.type == "cuda"
+    # The positions are computed in float32 on both devices; a fused multiply-add on one of them
+    # could move a position that lies exactly on a tie, so allow a few such pixels.
+    assert (out.cpu() != expected).any(dim=1).float().mean().item() < 1e-3
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_nearest_policy_on_cuda_uint8_equals_its_float_copy() -> None:
+    policy = evoaug.Policy.preset("trivialaugment", interpolation="nearest")
+    images = _images(b=64, h=32, w=32).cuda()
+    as_uint8 = policy(images, generator=torch.Generator("cuda").manual_seed(0))
+    as_float = policy(images.float() / 255, generator=torch.Generator("cuda").manual_seed(0))
+    assert torch.equal(as_uint8, (as_float * 255).round().to(torch.uint8))
