@@ -178,9 +178,12 @@ class CallbackConfig:
         if self.loss_fn is not None and not callable(self.loss_fn):
             raise ConfigError(f"`loss_fn` must be callable or None, got {self.loss_fn!r}")
         self.initial_policy = _policy("initial_policy", self.initial_policy)
-        if self.interpolation is None:
-            self.interpolation = self.initial_policy.interpolation
-        interpolation = _choice("interpolation", self.interpolation, INTERPOLATIONS)
+        given = self.interpolation
+        interpolation = _choice(
+            "interpolation",
+            self.initial_policy.interpolation if given is None else given,
+            INTERPOLATIONS,
+        )
         self.interpolation = interpolation
         if self.initial_policy.interpolation != interpolation:
             self.initial_policy = dataclasses.replace(

@@ -20,8 +20,9 @@ from evoaug.exceptions import ConfigError
 __all__ = ["FORWARD_COST", "Schedule", "plan_schedule"]
 
 # A no-grad forward pass of an image costs about a third of a training step on it (forward and
-# backward are about three forwards). bench/search_cost.py's profile measured 0.36-0.43 for the
-# small CNN on 2 CPU cores.
+# backward are about three forwards). On 2 CPU cores a small CNN's default-layout forwards cost
+# 0.36-0.43 of a step; the evaluator's channels_last passes there cost about 0.2, so this price
+# is conservative on the CPU.
 FORWARD_COST = 1 / 3
 
 

@@ -9,6 +9,7 @@ look-ahead at most once per candidate, whichever objectives ask for it and in wh
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import numpy as np
@@ -107,9 +108,14 @@ class _Layout:
         """Put the 4-d weights in ``channels_last`` (no-op when inactive or already there)."""
         self._switch(True)
 
-    def for_training(self) -> None:
-        """Give the 4-d weights back their own (default) layout."""
+    @contextmanager
+    def training(self) -> Iterator[None]:
+        """The model's own layout inside (look-ahead steps), ``channels_last`` again after."""
         self._switch(False)
+        try:
+            yield
+        finally:
+            self._switch(True)
 
     def disable(self) -> None:
         """Keep the model's own layout from now on (a model whose forward needs it)."""
@@ -399,11 +405,8 @@ class _Context:
         if isinstance(result, Exception):
             raise result
         if result is None:
-            call.layout.for_training()
-            try:
+            with call.layout.training():
                 losses = self._train_steps(model)
-            finally:
-                call.layout.for_scoring()
         else:
             state, losses = result
             model.load_state_dict(state)
@@ -413,8 +416,7 @@ class _Context:
             raise CandidateFailure(f"non-finite loss at look-ahead step {step} of {call.steps}")
         if call.recalibrate:
             clean = self.train_subset(call.recalibrate).images
-            chunk = call.recalibration_chunk
-            recalibrate_batchnorm(model, clean, call.forward, chunk=chunk)
+            recalibrate_batchnorm(model, clean, call.forward, chunk=call.recalibration_chunk)
         model.eval()
         self._lookahead_done = True
 

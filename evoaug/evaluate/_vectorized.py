@@ -144,11 +144,8 @@ def _images(call: _Call, group: Sequence[_Context]) -> Iterator[tuple[int, list[
 
 
 def _run_group(call: _Call, group: Sequence[_Context]) -> None:
-    call.layout.for_training()
-    try:
+    with call.layout.training():
         _train_group(call, group)
-    finally:
-        call.layout.for_scoring()
 
 
 def _train_group(call: _Call, group: Sequence[_Context]) -> None:

@@ -56,6 +56,17 @@ def _evaluate(model: nn.Module, **kwargs: object) -> list[dict[str, float]]:
     return [r.objectives for r in results]
 
 
+def _default_layout_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every evaluation from here on keeps the model's own layout: the reference."""
+    real = _context._Layout.__init__
+
+    def inactive(self: _context._Layout, model: nn.Module, device: torch.device) -> None:
+        real(self, model, device)
+        self._tensors = []
+
+    monkeypatch.setattr(_context._Layout, "__init__", inactive)
+
+
 def _copy_of(model: Spy) -> Spy:
     twin = Spy(model.flatten_by_view)
     twin.load_state_dict(model.state_dict())
@@ -87,7 +98,7 @@ def test_values_match_the_default_layout_to_rounding(monkeypatch: pytest.MonkeyP
     torch.manual_seed(0)
     model = Spy()
     fast = _evaluate(_copy_of(model))
-    monkeypatch.setattr(_context._Layout, "for_scoring", lambda self: None)
+    _default_layout_only(monkeypatch)
     plain = _evaluate(_copy_of(model))
     for a, b in zip(fast, plain, strict=True):
         assert a.keys() == b.keys()
@@ -100,7 +111,7 @@ def test_a_model_that_needs_its_layout_gets_it_back(monkeypatch: pytest.MonkeyPa
     torch.manual_seed(0)
     model = Spy(flatten_by_view=True)
     fallback = _evaluate(_copy_of(model))
-    monkeypatch.setattr(_context._Layout, "for_scoring", lambda self: None)
+    _default_layout_only(monkeypatch)
     assert fallback == _evaluate(_copy_of(model))
 
 
@@ -108,7 +119,8 @@ def test_a_model_already_channels_last_keeps_its_layout() -> None:
     model = Spy().to(memory_format=CL)
     layout = _context._Layout(model, torch.device("cpu"))
     layout.for_scoring()
-    layout.for_training()
+    with layout.training():
+        assert model.conv.weight.is_contiguous(memory_format=CL)
     assert model.conv.weight.is_contiguous(memory_format=CL)
     assert not model.conv.weight.is_contiguous()
 
@@ -121,10 +133,13 @@ def test_the_switch_round_trips_values_and_parameters() -> None:
     layout.for_scoring()
     assert model.conv.weight is weight and weight.is_contiguous(memory_format=CL)
     assert torch.equal(weight, before)
-    layout.for_training()
-    assert weight.is_contiguous() and torch.equal(weight, before)
     images = torch.rand(2, 3, 8, 8)
-    assert layout.images(images) is images  # training passes: untouched
+    assert layout.images(images).is_contiguous(memory_format=CL)
+    with layout.training():
+        assert model.conv.weight is weight and weight.is_contiguous()
+        assert torch.equal(weight, before)
+        assert layout.images(images) is images  # training passes: untouched
+    assert weight.is_contiguous(memory_format=CL) and torch.equal(weight, before)
 
 
 def test_other_devices_keep_the_model_layout() -> None:
