@@ -6,8 +6,10 @@ On colored digits (a 5% inverted minority in training, balanced test), for fixed
 2. score every policy there with the evaluator's look-ahead (k steps on an isolated copy,
    BatchNorm recalibrated, validation probe stratified by group): accuracy and worst-group
    accuracy;
-3. train a fresh model with each policy for ``--epochs`` and test it: accuracy and worst-group
-   accuracy.
+3. train with each policy to ``--epochs`` and test the model: accuracy and worst-group
+   accuracy. ``--outcome scratch`` (default) trains a fresh model with the policy from epoch 0;
+   ``--outcome continue`` resumes from the step-1 checkpoint with the policy, which is the
+   decision the look-ahead informs when the callback swaps a policy in.
 
 Steps 1-3 repeat for each seed. The table gives per-policy means over seeds, and the Spearman
 rank correlation between look-ahead scores and test results (goal: at least 0.8 for both).
@@ -79,7 +81,10 @@ def _datamodule(seed: int) -> ColoredDigitsDataModule:
     return ColoredDigitsDataModule(image_size=16, batch_size=64, seed=seed)
 
 
-def lookahead_scores(seed: int, args: argparse.Namespace, tmp: str) -> dict[str, dict[str, float]]:
+def lookahead_scores(
+    seed: int, args: argparse.Namespace, tmp: str, checkpoint: Path | None = None
+) -> dict[str, dict[str, float]]:
+    """Each policy's look-ahead scores at the checkpoint (saved to ``checkpoint`` if given)."""
     pl.seed_everything(seed, verbose=False)
     dm = _datamodule(seed)
     model = Classifier(model="small-cnn", lr=args.lr, scheduler="cosine")
@@ -87,12 +92,14 @@ def lookahead_scores(seed: int, args: argparse.Namespace, tmp: str) -> dict[str,
     # Stop mid-training, on the learning-rate schedule of the full run.
     trainer = _trainer(args.epochs, [cb, _StopAfter(args.checkpoint_epoch)], tmp)
     trainer.fit(model, datamodule=dm)
+    if checkpoint is not None:
+        _save_without_callbacks(trainer, checkpoint)
     g = torch.Generator().manual_seed(seed)
     train = dm.train_dataloader().dataset.split
     val = dm.val_dataloader().dataset.split
     tx, ty = _unit(train.images), train.labels
     vx, vy, vg = _unit(val.images), val.labels, val.groups
-    train_probe = random_probe(tx, ty, size=512, generator=g)
+    train_probe = random_probe(tx, ty, size=args.train_probe, generator=g)
     val_probe = stratified_probe(vx, vy, vg, size=256, generator=g)
     evaluator = Evaluator(
         objectives=("accuracy", "fairness"), lookahead_steps=args.lookahead_steps,
@@ -109,6 +116,15 @@ def lookahead_scores(seed: int, args: argparse.Namespace, tmp: str) -> dict[str,
     return {n: r.objectives for n, r in zip(names, results, strict=True)}
 
 
+def _save_without_callbacks(trainer: pl.Trainer, path: Path) -> None:
+    """A checkpoint to resume from with another policy: the callbacks' state (the identity
+    policy) is dropped, so that the resumed run's ``initial_policy`` takes effect."""
+    trainer.save_checkpoint(path)
+    state = torch.load(path, weights_only=False)
+    state.pop("callbacks", None)
+    torch.save(state, path)
+
+
 def _unit(images: torch.Tensor) -> torch.Tensor:
     return images.float() / 255.0 if images.dtype == torch.uint8 else images
 
@@ -123,14 +139,15 @@ class _StopAfter(pl.Callback):
 
 
 def full_training(
-    seed: int, policy: Policy, args: argparse.Namespace, tmp: str
+    seed: int, policy: Policy, args: argparse.Namespace, tmp: str, resume: Path | None = None
 ) -> dict[str, float]:
+    """Test results after training with ``policy`` to ``--epochs`` (from ``resume`` if given)."""
     pl.seed_everything(seed, verbose=False)
     dm = _datamodule(seed)
     model = Classifier(model="small-cnn", lr=args.lr, scheduler="cosine")
     cb = EvoAugCallback(search=False, initial_policy=policy, normalize="datamodule", seed=seed)
     trainer = _trainer(args.epochs, [cb], tmp)
-    trainer.fit(model, datamodule=dm)
+    trainer.fit(model, datamodule=dm, ckpt_path=resume)
     (metrics,) = trainer.test(model, datamodule=dm, verbose=False)
     return {"accuracy": metrics["test_acc"], "worst_group": metrics["test_worst_group_acc"]}
 
@@ -142,6 +159,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--checkpoint-epoch", type=int, default=3)
     parser.add_argument("--lookahead-steps", type=int, default=20)
     parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--train-probe", type=int, default=512, help="training probe size")
+    parser.add_argument(
+        "--outcome", choices=("scratch", "continue"), default="scratch",
+        help="the full training each look-ahead is compared with: a fresh model trained with "
+        "the policy, or the checkpoint's training continued with it",
+    )  # fmt: skip
     parser.add_argument(
         "--lookahead-seeds", type=int, default=1,
         help="look-ahead seeds per checkpoint, scores averaged: Evaluator(repeats=...) "
@@ -153,6 +176,7 @@ def main(argv: list[str] | None = None) -> None:
         "settings without retraining (delete it after changing evoaug)",
     )  # fmt: skip
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--section", default="proxy_fidelity", help="docs section to write")
     args = parser.parse_args(argv)
     info = machine_info()
     started = time.perf_counter()
@@ -164,12 +188,15 @@ def main(argv: list[str] | None = None) -> None:
         cached = json.loads(args.tests_cache.read_text())
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
-            for name, values in lookahead_scores(seed, args, tmp).items():
+            resume = Path(tmp, f"seed{seed}.ckpt") if args.outcome == "continue" else None
+            for name, values in lookahead_scores(seed, args, tmp, resume).items():
                 scores[name].append(values)
             for name, policy in policies().items():
                 key = f"seed={seed} epochs={args.epochs} lr={args.lr} policy={name}"
+                if resume is not None:
+                    key += f" from-epoch={args.checkpoint_epoch}"
                 if key not in cached:
-                    cached[key] = full_training(seed, policy, args, tmp)
+                    cached[key] = full_training(seed, policy, args, tmp, resume)
                     if args.tests_cache is not None:
                         args.tests_cache.write_text(json.dumps(cached, indent=1))
                 tests[name].append(cached[key])
@@ -192,11 +219,16 @@ def main(argv: list[str] | None = None) -> None:
         ["policy", "look-ahead accuracy", "look-ahead worst-group", "test accuracy",
          "test worst-group"], rows,
     )  # fmt: skip
+    outcome = {
+        "scratch": "after training from scratch",
+        "continue": "after continuing from that checkpoint",
+    }[args.outcome]
     verdict = (
         f"Spearman rho, look-ahead accuracy vs test accuracy: **{rho_acc:.2f}**; look-ahead "
         f"worst-group vs test worst-group: **{rho_worst:.2f}** (goal: at least 0.8 for both; "
         f"{'met' if min(rho_acc, rho_worst) >= 0.8 else 'not met'}). Means over seeds "
         f"{args.seeds}; look-ahead from epoch {args.checkpoint_epoch} of {args.epochs}, "
+        f"training probe {args.train_probe} images, test results {outcome}, "
         f"k={args.lookahead_steps}, {args.lookahead_seeds} look-ahead seed(s) per checkpoint; "
         f"{time.perf_counter() - started:.0f} s in all."
     )
@@ -210,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(text)
     if args.write_docs:
-        write_docs_section(DOCS, "proxy_fidelity", text)
+        write_docs_section(DOCS, args.section, text)
 
 
 if __name__ == "__main__":

@@ -209,9 +209,11 @@ DEFAULT_SELECTION: Selection = Weights(
 """The default strategy: a weighted sum of normalized objectives, 0.4 accuracy, 0.4 fairness,
 0.1 difficulty, 0.1 diversity, over the objectives the search has.
 
-The look-ahead accuracy and worst-group scores rank policies the way full training does
-(Spearman 0.8-0.96 in DESIGN.md's prototype), while difficulty and diversity are proxies, so
-they only break near-ties. A weighted *sum* rather than pseudo-weights because the choice should
+Look-ahead accuracy ranks policies much as full training does (Spearman 0.83 against test
+accuracy and against test worst-group accuracy on the colored-digits benchmark, docs/benchmarks.md
+"Proxy fidelity"); the look-ahead worst-group score is noisier (0.57-0.62 there, 0.86-0.93 in
+DESIGN.md's prototype), so it does not outweigh accuracy. Difficulty and diversity are proxies,
+so they only break near-ties. A weighted *sum* rather than pseudo-weights because the choice should
 be monotone: a member that is better on accuracy and fairness must not lose to one that is
 merely better on the proxies, which pseudo-weights allow.
 """
