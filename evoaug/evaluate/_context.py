@@ -20,6 +20,7 @@ from evoaug.evaluate._isolation import (
     capture_modes,
     derive_seed,
     model_device,
+    preserved_rng,
     recalibrate_batchnorm,
     restore_modes,
     scratch_copy,
@@ -37,6 +38,7 @@ __all__ = ["BLOCK", "NOT_SCALAR", "LossFn", "eval_chunk"]
 T = TypeVar("T")
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Pass = tuple[torch.Tensor, torch.Tensor]
+Predictions = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
 
 # Clean passes are computed in fixed blocks of the shuffled training probe, each block with its
 # own augmentation seed, so a pass over n images is a prefix of a pass over more (difficulty and
@@ -253,7 +255,7 @@ class _Context:
         self._lookahead_done = False
         self._stash: dict[str, torch.Tensor] | None = None
         self._passes: dict[str, Pass] = {}
-        self._predictions: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
+        self._predictions: Predictions | None = None
         self._vectorized: tuple[dict[str, torch.Tensor], torch.Tensor] | Exception | None = None
 
     # ------------------------------------------------------------------ helpers for objectives
@@ -314,12 +316,16 @@ class _Context:
     # ------------------------------------------------------------------ models
 
     def clean_model(self) -> nn.Module:
+        self._stash_lookahead()
+        model = self._call.load_theta()
+        model.eval()
+        return model
+
+    def _stash_lookahead(self) -> None:
+        """Keep θ' aside before the scratch loads θ (again) after this candidate's look-ahead."""
         call = self._call
         if self._lookahead_done and not call.holds_theta and self._stash is None:
             self._stash = {k: v.clone() for k, v in call.scratch.state_dict().items()}
-        model = call.load_theta()
-        model.eval()
-        return model
 
     def lookahead_model(self) -> nn.Module:
         call = self._call
@@ -331,21 +337,44 @@ class _Context:
         call.scratch.eval()
         return call.scratch
 
-    def lookahead_predictions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def lookahead_predictions(self) -> Predictions:
         if self._predictions is None:
-            call, val = self._call, self.val_probe
-            model = self.lookahead_model()
-            with torch.no_grad():
-                logits = torch.cat(
-                    [call.forward(model, x) for x in torch.split(val.images, call.chunk)]
-                )
-            if not bool(torch.isfinite(logits).all()):
-                raise CandidateFailure(
-                    "non-finite outputs on the validation probe after look-ahead"
-                )
-            groups = None if val.groups is None else val.groups.cpu().numpy()
-            self._predictions = (val.labels.cpu().numpy(), _predict(logits).cpu().numpy(), groups)
+            self._predictions = self._val_predictions(self.lookahead_model(), "after look-ahead")
         return self._predictions
+
+    def reference_predictions(self) -> Predictions:
+        return self.shared("evoaug.reference_predictions", self._reference_predictions)
+
+    def _reference_predictions(self) -> Predictions:
+        """θ on the validation probe, its BatchNorm statistics recalibrated as θ''s are.
+
+        Computed once per call, by whichever candidate asks first; the scratch holds θ again
+        afterwards, and the global RNG streams (dropout during recalibration) are untouched.
+        """
+        call = self._call
+        self._stash_lookahead()
+        model = call.load_theta()
+        if call.recalibrate:
+            call.holds_theta = False  # the statistics change below
+            with preserved_rng(call.device):
+                seed_global_rng(call.device, derive_seed(self.seed, "reference"))
+                restore_modes(model, call.train_modes)
+                clean = self.train_subset(call.recalibrate).images
+                recalibrate_batchnorm(model, clean, call.forward, chunk=call.recalibration_chunk)
+        model.eval()
+        predictions = self._val_predictions(model, "of the current weights")
+        call.load_theta()
+        return predictions
+
+    def _val_predictions(self, model: nn.Module, which: str) -> Predictions:
+        call, val = self._call, self.val_probe
+        with torch.no_grad():
+            chunks = torch.split(val.images, call.chunk)
+            logits = torch.cat([call.forward(model, x) for x in chunks])
+        if not bool(torch.isfinite(logits).all()):
+            raise CandidateFailure(f"non-finite outputs on the validation probe {which}")
+        groups = None if val.groups is None else val.groups.cpu().numpy()
+        return val.labels.cpu().numpy(), _predict(logits).cpu().numpy(), groups
 
     def lookahead_batches(
         self, gen: torch.Generator

@@ -104,6 +104,14 @@ class CandidateContext(Protocol):
         """``(y_true, y_pred, groups)`` of θ' on the validation probe (computed once)."""
         ...
 
+    def reference_predictions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``(y_true, y_pred, groups)`` of θ on the validation probe (once per evaluation).
+
+        θ's BatchNorm statistics are recalibrated as θ''s are (when the evaluator recalibrates),
+        so that comparing the two measures the look-ahead steps alone.
+        """
+        ...
+
     def features(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
         """``[N, D]`` features of ``images`` (see ``Evaluator(feature_layer=...)``), no grad."""
         ...

@@ -209,13 +209,14 @@ DEFAULT_SELECTION: Selection = Weights(
 """The default strategy: a weighted sum of normalized objectives, 0.4 accuracy, 0.4 fairness,
 0.1 difficulty, 0.1 diversity, over the objectives the search has.
 
-Look-ahead accuracy ranks policies much as full training does (Spearman 0.83 against test
-accuracy and against test worst-group accuracy on the colored-digits benchmark, docs/benchmarks.md
-"Proxy fidelity"); the look-ahead worst-group score is noisier (0.57-0.62 there, 0.86-0.93 in
-DESIGN.md's prototype), so it does not outweigh accuracy. Difficulty and diversity are proxies,
-so they only break near-ties. A weighted *sum* rather than pseudo-weights because the choice should
-be monotone: a member that is better on accuracy and fairness must not lose to one that is
-merely better on the proxies, which pseudo-weights allow.
+Neither look-ahead score ranks policies reliably on its own: Spearman against full-training
+outcomes was 0.57-0.83 for look-ahead accuracy and 0.57-0.66 for the default fairness score,
+worst-group accuracy, over three checks on the colored-digits benchmark (docs/benchmarks.md,
+"Proxy fidelity"; 0.84-0.90 with ``fairness_metric="worst_group_gain"``), so the two weigh the
+same. Difficulty and diversity are proxies further removed, so they only break near-ties. A
+weighted *sum* rather than pseudo-weights because the choice should be monotone: a member that
+is better on accuracy and fairness must not lose to one that is merely better on the proxies,
+which pseudo-weights allow.
 """
 
 
