@@ -9,7 +9,9 @@ each, and scored on the test split:
 - ``autoaugment``: AutoAugment's CIFAR-10 policy;
 - ``evoaug``: EvoAugCallback with its default objectives (accuracy, difficulty, diversity,
   fairness) and default selection;
-- ``evoaug-acc``: EvoAugCallback searching accuracy alone.
+- ``evoaug-acc``: EvoAugCallback searching accuracy alone;
+- ``evoaug-gain`` (not run unless named in ``--arms``): the defaults with
+  ``fairness_metric="worst_group_gain"``.
 
 Every arm runs through the same pipeline (EvoAugCallback in batch mode, per-sample kernels; the
 fixed arms with ``search=False``), so only the policy differs. Groups are the sensitive attribute
@@ -67,6 +69,7 @@ from evoaug.data import (
 from evoaug.models import Classifier
 
 ARMS = ("none", "randaugment", "trivialaugment", "autoaugment", "evoaug", "evoaug-acc")
+EXTRA_ARMS = ("evoaug-gain",)
 FIXED = ("none", "randaugment", "trivialaugment", "autoaugment")
 DATASETS = ("digits", "colored-digits", "cifar10", "utkface")
 FAIRNESS_DATASETS = ("colored-digits", "utkface")  # the worst-group goal is set on these
@@ -157,6 +160,8 @@ def _callback(arm: str, setting: Setting, seed: int, args: argparse.Namespace) -
     }
     if arm == "evoaug-acc":
         search["objectives"] = ("accuracy",)
+    if arm == "evoaug-gain":
+        search["fairness_metric"] = "worst_group_gain"
     if args.population is not None:
         search["population_size"] = args.population
     if args.lookahead_steps is not None:
@@ -229,7 +234,8 @@ def summarize(results: Sequence[Result]) -> tuple[str, list[str]]:
     rows, verdicts = [], []
     for dataset in DATASETS:
         by_arm = {
-            arm: [r for r in results if r.dataset == dataset and r.arm == arm] for arm in ARMS
+            arm: [r for r in results if r.dataset == dataset and r.arm == arm]
+            for arm in ARMS + EXTRA_ARMS
         }
         by_arm = {arm: rs for arm, rs in by_arm.items() if rs}
         if not by_arm:
@@ -327,7 +333,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line arguments; ``--quick`` fills in the quick suite's defaults."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=None)
-    parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
+    parser.add_argument("--arms", nargs="+", choices=ARMS + EXTRA_ARMS, default=list(ARMS))
     parser.add_argument("--seeds", nargs="+", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None, help="override every dataset's")
     parser.add_argument("--model", default=None, help="override every dataset's")

@@ -185,3 +185,18 @@ def test_searched_policies_keep_the_callbacks_interpolation(tmp_path, lt) -> Non
     assert cb.best_policy.interpolation == "nearest"
     run_dir = tmp_path / "logs" / "version_0" / "evoaug"
     assert Policy.from_yaml(run_dir / "best_policy.yaml").interpolation == "nearest"
+
+
+def test_worst_group_gain_reaches_the_evaluator_and_the_history(tmp_path, lt) -> None:
+    cb = EvoAugCallback(
+        objectives=("accuracy", "fairness"), fairness_metric="worst_group_gain", **lt.SMALL
+    )
+    train, val = lt.loaders(groups=True)
+    lt.trainer(tmp_path, [cb], max_epochs=2, limit_train_batches=2).fit(lt.TinyNet(), train, val)
+    assert cb._evaluator.objectives["fairness"].metric == "worst_group_gain"
+    records, _ = evoaug.search.read_history(
+        tmp_path / "logs" / "version_0" / "evoaug" / "history.jsonl"
+    )
+    gains = [r["objectives"]["fairness"] for r in records if r["failure"] is None]
+    assert len(gains) == 8  # 2 generations x 4 candidates, none failed
+    assert all(-1.0 <= g <= 1.0 for g in gains)
