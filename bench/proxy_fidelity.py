@@ -206,6 +206,7 @@ def main(argv: list[str] | None = None) -> None:
     )  # fmt: skip
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--section", default="proxy_fidelity", help="docs section to write")
+    parser.add_argument("--docs", type=Path, default=DOCS, help="the page to write it to")
     args = parser.parse_args(argv)
     info = machine_info()
     started = time.perf_counter()
@@ -274,7 +275,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(text)
     if args.write_docs:
-        write_docs_section(DOCS, args.section, text)
+        write_docs_section(args.docs, args.section, text)
 
 
 if __name__ == "__main__":
