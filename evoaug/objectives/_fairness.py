@@ -64,7 +64,7 @@ class Fairness(Objective):
       the change is the look-ahead steps' alone. A policy that buys one group's accuracy with
       another's scores low even while the losing group stays the better one. On evoaug's
       colored-digits benchmark it ranks policies as full training does far better than
-      worst-group accuracy (Spearman 0.84-0.90 against 0.57-0.66; docs/benchmarks.md,
+      worst-group accuracy (Spearman 0.69-0.90 against 0.57-0.66; docs/benchmarks.md,
       "Proxy fidelity"): a k-step look-ahead shows which group a policy moves, not where the
       groups end. Searches with it have so far ended level with the default (colored digits,
       UTKFace; same page).
