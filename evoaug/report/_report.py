@@ -178,7 +178,7 @@ class Report:
             "Model": model,
             "Test samples": len(self.run.predictions) if self.run.predictions else None,
             "Fairness groups": groups,
-            "Objectives": ", ".join(str(o) for o in evo.get("objectives", [])) or None,
+            "Objectives": _objectives(evo) or None,
             "Selection rule": _readable(evo.get("selection")),
             "Population size": evo.get("population_size"),
             "Seed": evo.get("seed"),
@@ -256,4 +256,13 @@ def build_report(
         n_bootstrap=n_bootstrap,
         confidence=confidence,
         seed=seed,
+    )
+
+
+def _objectives(evo: dict[str, Any]) -> str:
+    """The configured objectives, fairness with its metric: "fairness (worst_group_gain)"."""
+    metric = evo.get("fairness_metric")
+    return ", ".join(
+        f"{o} ({metric})" if o == "fairness" and metric else str(o)
+        for o in evo.get("objectives", [])
     )

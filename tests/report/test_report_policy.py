@@ -1,9 +1,11 @@
-"""The report's policy section says how the chosen policy samples and warps."""
+"""The report says how the chosen policy samples and warps, and which fairness metric ran."""
 
 from __future__ import annotations
 
+import json
+
 from evoaug import Policy
-from evoaug.report import write_report
+from evoaug.report import build_report, write_report
 
 NEAREST = "Warps take each output pixel's nearest source pixel"
 UNIFORM = "Levels are maxima"
@@ -25,3 +27,17 @@ def test_policy_section_is_silent_about_the_defaults(rt) -> None:  # type: ignor
     page = html_path.read_text()
     assert NEAREST not in page and UNIFORM not in page
     assert "interpolation" not in md_path.read_text()
+
+
+def test_summary_names_the_fairness_metric(rt) -> None:  # type: ignore[no-untyped-def]
+    run_dir = rt.run()
+    info = json.loads((run_dir / "run.json").read_text())
+    assert "fairness" in info["evoaug"]["objectives"]
+    assert build_report(run_dir, n_bootstrap=20).summary["Objectives"] == ", ".join(
+        info["evoaug"]["objectives"]
+    )  # runs written before the metric was recorded
+    info["evoaug"]["fairness_metric"] = "worst_group_gain"
+    (run_dir / "run.json").write_text(json.dumps(info))
+    objectives = build_report(run_dir, n_bootstrap=20).summary["Objectives"]
+    assert "fairness (worst_group_gain)" in objectives.split(", ")
+    assert len(objectives.split(", ")) == len(info["evoaug"]["objectives"])
