@@ -4,8 +4,8 @@ On colored digits (a 5% inverted minority in training, balanced test), for fixed
 
 1. train the model with no augmentation to a mid-training checkpoint (``--checkpoint-epoch``);
 2. score every policy there with the evaluator's look-ahead (k steps on an isolated copy,
-   BatchNorm recalibrated, validation probe stratified by group): accuracy and worst-group
-   accuracy;
+   BatchNorm recalibrated, validation probe stratified by group): accuracy and the fairness
+   objective (``--fairness-metric``: worst-group accuracy by default, or ``worst_group_gain``);
 3. train with each policy to ``--epochs`` and test the model: accuracy and worst-group
    accuracy. ``--outcome scratch`` (default) trains a fresh model with the policy from epoch 0;
    ``--outcome continue`` resumes from the step-1 checkpoint with the policy, which is the
@@ -13,8 +13,12 @@ On colored digits (a 5% inverted minority in training, balanced test), for fixed
 
 Steps 1-3 repeat for each seed. The table gives per-policy means over seeds, and the Spearman
 rank correlation between look-ahead scores and test results (goal: at least 0.8 for both).
+``--policies held-out`` swaps the eight policies for ten others, to check a finding on
+policies it was not made on; ``--tests-cache`` keeps the full trainings between runs.
 
-    python bench/proxy_fidelity.py --seeds 0 1 2 --write-docs
+    python bench/proxy_fidelity.py --lookahead-seeds 8 --tests-cache /tmp/pf.json --write-docs
+    python bench/proxy_fidelity.py --lookahead-seeds 8 --tests-cache /tmp/pf.json \
+        --fairness-metric worst_group_gain --policies held-out
 """
 
 from __future__ import annotations
