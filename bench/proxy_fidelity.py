@@ -1,6 +1,7 @@
 """Does the cheap look-ahead score predict the real outcome? (issue 3, DESIGN.md "Objectives")
 
-On colored digits (a 5% inverted minority in training, balanced test), for fixed policies:
+On colored digits (a 5% inverted minority in training, balanced test; or ``--dataset utkface``,
+gender from faces with race as the groups), for fixed policies:
 
 1. train the model with no augmentation to a mid-training checkpoint (``--checkpoint-epoch``);
 2. score every policy there with the evaluator's look-ahead (k steps on an isolated copy,
@@ -41,6 +42,7 @@ from scipy.stats import spearmanr
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import (
     command_line,
+    extract_archive,
     machine_info,
     machine_markdown,
     markdown_table,
@@ -48,7 +50,7 @@ from _common import (
 )
 
 from evoaug import EvoAugCallback, Policy
-from evoaug.data import ColoredDigitsDataModule
+from evoaug.data import ColoredDigitsDataModule, UTKFaceDataModule
 from evoaug.evaluate import Evaluator, OptimizerSpec, random_probe, stratified_probe
 from evoaug.models import Classifier
 from evoaug.objectives import FAIRNESS_METRICS
@@ -57,7 +59,7 @@ from evoaug.pipeline import Normalize
 DOCS = Path(__file__).parents[1] / "docs" / "benchmarks.md"
 
 
-def policies(which: str = "main") -> dict[str, Policy]:
+def policies(which: str = "main", image_size: int = 16) -> dict[str, Policy]:
     """The fixed policies compared (``--policies``).
 
     ``main``: presets, with and without the op that helps the minority, and a harsh one.
@@ -84,7 +86,7 @@ def policies(which: str = "main") -> dict[str, Policy]:
         }
     return {
         "identity": Policy.preset("identity"),
-        "trivialaugment": Policy.preset("trivialaugment", image_size=16),
+        "trivialaugment": Policy.preset("trivialaugment", image_size=image_size),
         "autoaugment-cifar10": Policy.preset("autoaugment-cifar10"),
         "randaugment(2, 9)": Policy.preset("randaugment"),
         "invert 0.5": g([[("Invert", 0.5, 0.0)]]),
@@ -104,8 +106,19 @@ def _trainer(epochs: int, callbacks: list[pl.Callback], root: str) -> pl.Trainer
     )  # fmt: skip
 
 
-def _datamodule(seed: int) -> ColoredDigitsDataModule:
-    return ColoredDigitsDataModule(image_size=16, batch_size=64, seed=seed)
+# Per dataset: image size and training batch (the quality benchmark's settings).
+SIZES = {"colored-digits": (16, 64), "utkface": (32, 128)}
+
+
+def _datamodule(seed: int, args: argparse.Namespace) -> ColoredDigitsDataModule | UTKFaceDataModule:
+    size, batch = SIZES[args.dataset]
+    if args.dataset == "utkface":
+        parent = extract_archive(args.utkface_tar, args.cache, contains="crop_part1")
+        return UTKFaceDataModule(
+            root=str(parent / "crop_part1"), target="gender", sensitive="race",
+            image_size=size, batch_size=batch, seed=seed,
+        )  # fmt: skip
+    return ColoredDigitsDataModule(image_size=size, batch_size=batch, seed=seed)
 
 
 def lookahead_scores(
@@ -113,7 +126,7 @@ def lookahead_scores(
 ) -> dict[str, dict[str, float]]:
     """Each policy's look-ahead scores at the checkpoint (saved to ``checkpoint`` if given)."""
     pl.seed_everything(seed, verbose=False)
-    dm = _datamodule(seed)
+    dm = _datamodule(seed, args)
     model = Classifier(model="small-cnn", lr=args.lr, scheduler="cosine")
     cb = EvoAugCallback(search=False, initial_policy="identity", normalize="datamodule")
     # Stop mid-training, on the learning-rate schedule of the full run.
@@ -134,10 +147,10 @@ def lookahead_scores(
         fairness_metric=args.fairness_metric,
     )  # fmt: skip
     spec = OptimizerSpec.from_optimizer(trainer.optimizers[0])
-    names = list(policies(args.policies))
+    names = list(policies(args.policies, SIZES[args.dataset][0]))
     # Several look-ahead seeds per checkpoint, averaged (`Evaluator(repeats=...)`), as the
     # prototype in DESIGN.md did: one k-step look-ahead is a noisy estimate.
-    candidates = list(policies(args.policies).values())
+    candidates = list(policies(args.policies, SIZES[args.dataset][0]).values())
     results = evaluator.evaluate(
         model.network, model.loss_fn, spec, train_probe, val_probe, candidates, seed=seed
     )
@@ -171,7 +184,7 @@ def full_training(
 ) -> dict[str, float]:
     """Test results after training with ``policy`` to ``--epochs`` (from ``resume`` if given)."""
     pl.seed_everything(seed, verbose=False)
-    dm = _datamodule(seed)
+    dm = _datamodule(seed, args)
     model = Classifier(model="small-cnn", lr=args.lr, scheduler="cosine")
     cb = EvoAugCallback(search=False, initial_policy=policy, normalize="datamodule", seed=seed)
     trainer = _trainer(args.epochs, [cb], tmp)
@@ -189,6 +202,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--train-probe", type=int, default=512, help="training probe size")
     parser.add_argument("--policies", choices=("main", "held-out"), default="main")
+    parser.add_argument(
+        "--dataset", choices=tuple(SIZES), default="colored-digits",
+        help="utkface: gender from face crops, race as the groups (../shared/data archive)",
+    )  # fmt: skip
+    parser.add_argument("--utkface-tar", default="../shared/data/utkface_crop_part1_jpg.tar.gz")
+    parser.add_argument("--cache", default="~/.cache/evoaug-bench", help="where archives unpack")
     parser.add_argument(
         "--fairness-metric", choices=FAIRNESS_METRICS, default="worst_group_accuracy",
         help="the look-ahead fairness score compared with test worst-group accuracy",
@@ -214,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     info = machine_info()
     started = time.perf_counter()
-    names = list(policies(args.policies))
+    names = list(policies(args.policies, SIZES[args.dataset][0]))
     scores: dict[str, list[dict[str, float]]] = {n: [] for n in names}
     tests: dict[str, list[dict[str, float]]] = {n: [] for n in names}
     cached: dict[str, dict[str, float]] = {}
@@ -225,8 +244,10 @@ def main(argv: list[str] | None = None) -> None:
             resume = Path(tmp, f"seed{seed}.ckpt") if args.outcome == "continue" else None
             for name, values in lookahead_scores(seed, args, tmp, resume).items():
                 scores[name].append(values)
-            for name, policy in policies(args.policies).items():
+            for name, policy in policies(args.policies, SIZES[args.dataset][0]).items():
                 key = f"seed={seed} epochs={args.epochs} lr={args.lr} policy={name}"
+                if args.dataset != "colored-digits":
+                    key = f"dataset={args.dataset} {key}"
                 if resume is not None:
                     key += f" from-epoch={args.checkpoint_epoch}"
                 if key not in cached:
@@ -263,7 +284,7 @@ def main(argv: list[str] | None = None) -> None:
         f"Spearman rho, look-ahead accuracy vs test accuracy: **{rho_acc:.2f}**; look-ahead "
         f"{fair} vs test worst-group: **{rho_worst:.2f}** (goal: at least 0.8 for both; "
         f"{'met' if min(rho_acc, rho_worst) >= 0.8 else 'not met'}); look-ahead {fair} vs "
-        f"test accuracy: {rho_cross:.2f}. Means over seeds "
+        f"test accuracy: {rho_cross:.2f}. {args.dataset}, means over seeds "
         f"{args.seeds}; look-ahead from epoch {args.checkpoint_epoch} of {args.epochs}, "
         f"training probe {args.train_probe} images, test results {outcome}, "
         f"k={args.lookahead_steps}, {args.lookahead_seeds} look-ahead seed(s) per checkpoint; "
