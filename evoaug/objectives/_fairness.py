@@ -62,11 +62,12 @@ class Fairness(Objective):
       ``min over groups g of acc_g(θ') - acc_g(θ)``, from the ``by_group`` accuracies of two
       frames; θ's BatchNorm statistics are recalibrated on the same clean images as θ''s, so
       the change is the look-ahead steps' alone. A policy that buys one group's accuracy with
-      another's scores low even while the losing group stays the better one. On evoaug's
-      colored-digits benchmark it ranks policies as full training does far better than
-      worst-group accuracy (Spearman 0.69-0.90 against 0.57-0.66; docs/benchmarks.md,
-      "Proxy fidelity"): a k-step look-ahead shows which group a policy moves, not where the
-      groups end. Searches with it have so far ended level with the default (colored digits,
+      another's scores low even while the losing group stays the better one. Where a policy
+      can do that (colored digits, where full Solarize inverts every image) it ranks policies
+      as full training does far better than worst-group accuracy (Spearman 0.84-0.90 against
+      0.57-0.66): a k-step look-ahead shows which group a policy moves, not where the groups
+      end. On UTKFace it ranks no better (0.69 against 0.74; docs/benchmarks.md, "Proxy
+      fidelity"). Searches with it have so far ended level with the default (colored digits,
       UTKFace; same page).
     - ``"accuracy_difference"``: ``-MetricFrame(metrics=accuracy).difference()``, the negated gap
       between the best and the worst group (0 is perfectly even).

@@ -210,8 +210,8 @@ DEFAULT_SELECTION: Selection = Weights(
 0.1 difficulty, 0.1 diversity, over the objectives the search has.
 
 Neither look-ahead score ranks policies reliably on its own: Spearman against full-training
-outcomes was 0.57-0.83 for look-ahead accuracy and 0.57-0.66 for the default fairness score,
-worst-group accuracy, over four checks on the colored-digits benchmark (docs/benchmarks.md,
+outcomes was 0.57-0.86 for look-ahead accuracy and 0.57-0.74 for the default fairness score,
+worst-group accuracy, over five checks on colored digits and UTKFace (docs/benchmarks.md,
 "Proxy fidelity"; 0.69-0.90 with ``fairness_metric="worst_group_gain"``), so the two weigh the
 same. Difficulty and diversity are proxies further removed, so they only break near-ties. A
 weighted *sum* rather than pseudo-weights because the choice should be monotone: a member that
