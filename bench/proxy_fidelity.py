@@ -122,7 +122,11 @@ def _datamodule(seed: int, args: argparse.Namespace) -> ColoredDigitsDataModule 
 
 
 def lookahead_scores(
-    seed: int, args: argparse.Namespace, tmp: str, checkpoint: Path | None = None
+    seed: int,
+    candidates: dict[str, Policy],
+    args: argparse.Namespace,
+    tmp: str,
+    checkpoint: Path | None = None,
 ) -> dict[str, dict[str, float]]:
     """Each policy's look-ahead scores at the checkpoint (saved to ``checkpoint`` if given)."""
     pl.seed_everything(seed, verbose=False)
@@ -147,14 +151,13 @@ def lookahead_scores(
         fairness_metric=args.fairness_metric,
     )  # fmt: skip
     spec = OptimizerSpec.from_optimizer(trainer.optimizers[0])
-    names = list(policies(args.policies, SIZES[args.dataset][0]))
     # Several look-ahead seeds per checkpoint, averaged (`Evaluator(repeats=...)`), as the
     # prototype in DESIGN.md did: one k-step look-ahead is a noisy estimate.
-    candidates = list(policies(args.policies, SIZES[args.dataset][0]).values())
     results = evaluator.evaluate(
-        model.network, model.loss_fn, spec, train_probe, val_probe, candidates, seed=seed
-    )
-    return {n: r.objectives for n, r in zip(names, results, strict=True)}
+        model.network, model.loss_fn, spec, train_probe, val_probe, list(candidates.values()),
+        seed=seed,
+    )  # fmt: skip
+    return {n: r.objectives for n, r in zip(candidates, results, strict=True)}
 
 
 def _save_without_callbacks(trainer: pl.Trainer, path: Path) -> None:
@@ -233,7 +236,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     info = machine_info()
     started = time.perf_counter()
-    names = list(policies(args.policies, SIZES[args.dataset][0]))
+    candidates = policies(args.policies, SIZES[args.dataset][0])
+    names = list(candidates)
     scores: dict[str, list[dict[str, float]]] = {n: [] for n in names}
     tests: dict[str, list[dict[str, float]]] = {n: [] for n in names}
     cached: dict[str, dict[str, float]] = {}
@@ -242,9 +246,9 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             resume = Path(tmp, f"seed{seed}.ckpt") if args.outcome == "continue" else None
-            for name, values in lookahead_scores(seed, args, tmp, resume).items():
+            for name, values in lookahead_scores(seed, candidates, args, tmp, resume).items():
                 scores[name].append(values)
-            for name, policy in policies(args.policies, SIZES[args.dataset][0]).items():
+            for name, policy in candidates.items():
                 key = f"seed={seed} epochs={args.epochs} lr={args.lr} policy={name}"
                 if args.dataset != "colored-digits":
                     key = f"dataset={args.dataset} {key}"

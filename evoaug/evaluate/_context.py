@@ -359,8 +359,7 @@ class _Context:
             with preserved_rng(call.device):
                 seed_global_rng(call.device, derive_seed(self.seed, "reference"))
                 restore_modes(model, call.train_modes)
-                clean = self.train_subset(call.recalibrate).images
-                recalibrate_batchnorm(model, clean, call.forward, chunk=call.recalibration_chunk)
+                self._recalibrate(model)
         model.eval()
         predictions = self._val_predictions(model, "of the current weights")
         call.load_theta()
@@ -444,10 +443,15 @@ class _Context:
             step = int(bad[0, 0]) + 1
             raise CandidateFailure(f"non-finite loss at look-ahead step {step} of {call.steps}")
         if call.recalibrate:
-            clean = self.train_subset(call.recalibrate).images
-            recalibrate_batchnorm(model, clean, call.forward, chunk=call.recalibration_chunk)
+            self._recalibrate(model)
         model.eval()
         self._lookahead_done = True
+
+    def _recalibrate(self, model: nn.Module) -> None:
+        """BatchNorm statistics of ``model`` recomputed from the clean recalibration images."""
+        call = self._call
+        clean = self.train_subset(call.recalibrate or 0).images
+        recalibrate_batchnorm(model, clean, call.forward, chunk=call.recalibration_chunk)
 
     def _train_steps(self, model: nn.Module) -> torch.Tensor:
         """Train ``model`` for the k look-ahead steps, one candidate alone; return the losses."""
