@@ -196,6 +196,23 @@ def full_training(
     return {"accuracy": metrics["test_acc"], "worst_group": metrics["test_worst_group_acc"]}
 
 
+def seed_agreement(per_policy: list[list[float]]) -> float | None:
+    """How reproducible a ranking is across seeds: the median Spearman rho between two seeds.
+
+    ``per_policy[i][s]`` is policy ``i``'s value at seed ``s``. Each pair of seeds ranks the
+    policies once; the result is the median rho over the pairs, or ``None`` with fewer than two
+    seeds. A proxy compared with means over seeds cannot be expected to agree with an outcome
+    better than the outcome's single seeds agree with one another.
+    """
+    n_seeds = len(per_policy[0]) if per_policy else 0
+    rhos = [
+        spearmanr([v[a] for v in per_policy], [v[b] for v in per_policy]).statistic
+        for a in range(n_seeds)
+        for b in range(a + 1, n_seeds)
+    ]
+    return statistics.median(rhos) if rhos else None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -294,14 +311,26 @@ def main(argv: list[str] | None = None) -> None:
         f"k={args.lookahead_steps}, {args.lookahead_seeds} look-ahead seed(s) per checkpoint; "
         f"{time.perf_counter() - started:.0f} s in all."
     )
-    text = "\n\n".join(
-        [
-            f"Measured with `{command_line(__file__, sys.argv[1:] if argv is None else argv)}`.",
-            machine_markdown(info),
-            table,
-            verdict,
-        ]
-    )
+    agreement = {
+        "look-ahead accuracy": seed_agreement([[r["accuracy"] for r in scores[n]] for n in names]),
+        f"look-ahead {fair}": seed_agreement([[r["fairness"] for r in scores[n]] for n in names]),
+        "test accuracy": seed_agreement([[r["accuracy"] for r in tests[n]] for n in names]),
+        "test worst-group": seed_agreement([[r["worst_group"] for r in tests[n]] for n in names]),
+    }
+    parts = [
+        f"Measured with `{command_line(__file__, sys.argv[1:] if argv is None else argv)}`.",
+        machine_markdown(info),
+        table,
+        verdict,
+    ]
+    if len(args.seeds) > 1:
+        parts.append(
+            "Agreement between seeds (median Spearman rho between two seeds' rankings of the "
+            "policies): "
+            + "; ".join(f"{name} {rho:.2f}" for name, rho in agreement.items() if rho is not None)
+            + "."
+        )
+    text = "\n\n".join(parts)
     print(text)
     if args.write_docs:
         write_docs_section(args.docs, args.section, text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -55,3 +56,21 @@ def test_bad_flags_are_refused_before_any_training() -> None:
     bad = _run("--fairness-metric", "gini")
     assert bad.returncode == 2
     assert "invalid choice: 'gini'" in bad.stderr
+
+
+def test_seed_agreement_is_the_median_rho_over_pairs_of_seeds() -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_proxy_fidelity", SCRIPT)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    # Three policies, three seeds: seeds 0 and 1 agree (rho 1), seed 2 reverses them (-1, -1).
+    values = [[1.0, 10.0, 3.0], [2.0, 20.0, 2.0], [3.0, 30.0, 1.0]]
+    assert module.seed_agreement(values) == pytest.approx(-1.0)
+    # Seed 2 swaps the last two policies: one pair agrees (rho 1), two pairs give rho 0.5.
+    values = [[1.0, 1.0, 1.0], [2.0, 2.0, 3.0], [3.0, 3.0, 2.0]]
+    assert module.seed_agreement(values) == pytest.approx(0.5)
+    assert module.seed_agreement([[1.0], [2.0]]) is None
