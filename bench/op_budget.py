@@ -13,6 +13,11 @@ one image size (224x224 by default, where the goal is not met), on uint8 RGB ima
   preset's call adds the grouping (a sort and an unsort of the batch by op).
 - **budget**: torchvision's whole per-image transform divided by the goal (5): what one image
   may cost evoaug, on average over the ops, for the goal to be met.
+- **OpenCV, per image** (a reference): the op's nearest OpenCV call on the same image as HxWxC
+  uint8 (``warpAffine`` with evoaug's matrix and nearest interpolation, ``convertScaleAbs``,
+  ``addWeighted``, ``LUT``, ``equalizeHist``, ``filter2D``): what hand-vectorized uint8 kernels
+  cost, one image at a time. Not the same arithmetic as torchvision's or evoaug's in every
+  detail; a measure of speed, not of agreement.
 - ``--fused`` (a diagnostic, not a supported mode of evoaug): each non-warp op's float kernel
   wrapped as uint8 in, float arithmetic, rounded uint8 out, and the nearest warp, each compiled
   by ``torch.compile`` (Inductor: one C++ loop per fused group of element-wise operations
@@ -139,6 +144,85 @@ def torchvision_op(
     return run
 
 
+def opencv_op(
+    name: str, policy: evoaug.Policy, images: torch.Tensor, generator: torch.Generator
+) -> Callable[[], object] | None:
+    """The op's nearest OpenCV equivalent per HxWxC image, or ``None`` where it has none."""
+    import cv2
+    import numpy as np
+
+    spec = get_op(name)
+    b, _, h, w = images.shape
+    arrays = [np.ascontiguousarray(im) for im in images.permute(0, 2, 3, 1).numpy()]
+    gene = policy.sub_policies[0].genes[0]
+    levels = gene.level * torch.rand(b, generator=generator)
+    signs = torch.where(torch.rand(b, generator=generator) < 0.5, -1.0, 1.0)
+    mags = (spec.magnitude(levels) * (signs if spec.signed else 1.0)).tolist()
+    if spec.affine is not None:
+        # evoaug's inverse matrices in centred coordinates, as OpenCV's inverse pixel map.
+        maps = []
+        for (a, bb, c), (d, e, f) in spec.affine(torch.tensor(mags), h, w).double().tolist():
+            cx, cy = 0.5 - w / 2, 0.5 - h / 2
+            tx = a * cx + bb * cy + c + w / 2 - 0.5
+            ty = d * cx + e * cy + f + h / 2 - 0.5
+            maps.append(np.array([[a, bb, tx], [d, e, ty]]))
+        flags = cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
+        return lambda: [
+            cv2.warpAffine(im, m, (w, h), flags=flags, borderValue=(0, 0, 0))
+            for im, m in zip(arrays, maps, strict=True)
+        ]
+    if name == "Brightness":
+        return lambda: [
+            cv2.convertScaleAbs(im, alpha=1.0 + m) for im, m in zip(arrays, mags, strict=True)
+        ]
+    if name == "Color":
+
+        def color() -> object:
+            out = []
+            for im, m in zip(arrays, mags, strict=True):
+                gray = cv2.cvtColor(cv2.cvtColor(im, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+                out.append(cv2.addWeighted(im, 1.0 + m, gray, -m, 0.0))
+            return out
+
+        return color
+    if name == "Contrast":
+
+        def contrast() -> object:
+            out = []
+            for im, m in zip(arrays, mags, strict=True):
+                mean = float(cv2.mean(cv2.cvtColor(im, cv2.COLOR_RGB2GRAY))[0])
+                out.append(cv2.convertScaleAbs(im, alpha=1.0 + m, beta=-m * mean))
+            return out
+
+        return contrast
+    if name == "Sharpness":
+        kernel = np.array([[1, 1, 1], [1, 5, 1], [1, 1, 1]], np.float32) / 13.0
+
+        def sharpness() -> object:
+            out = []
+            for im, m in zip(arrays, mags, strict=True):
+                blurred = cv2.filter2D(im, -1, kernel)
+                out.append(cv2.addWeighted(im, 1.0 + m, blurred, -m, 0.0))
+            return out
+
+        return sharpness
+    if name in ("Posterize", "Solarize"):
+        levels_u8 = np.arange(256)
+        luts = []
+        for m in mags:
+            if name == "Posterize":
+                shift = 8 - round(min(max(m, 0.0), 8.0))
+                luts.append(((levels_u8 >> shift) << shift).astype(np.uint8))
+            else:
+                luts.append(
+                    np.where(levels_u8 >= m * 255, 255 - levels_u8, levels_u8).astype(np.uint8)
+                )
+        return lambda: [cv2.LUT(im, lut) for im, lut in zip(arrays, luts, strict=True)]
+    if name == "Equalize":
+        return lambda: [cv2.merge([cv2.equalizeHist(ch) for ch in cv2.split(im)]) for im in arrays]
+    return None
+
+
 def fused_kernel(
     name: str, policy: evoaug.Policy, images: torch.Tensor, generator: torch.Generator
 ) -> tuple[Callable[[], object], float]:
@@ -196,6 +280,9 @@ def measure(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     for name, policy in policies.items():
         cases[f"tv {name}"] = (torchvision_op(name, images, gen), b)
         cases[f"evo {name}"] = repeated(policy)
+        reference = opencv_op(name, policy, images, gen)
+        if reference is not None:
+            cases[f"cv {name}"] = (reference, b)
     cases[f"tv {TV_WHOLE}"] = ((lambda: [tv(image) for image in images]), b)
     cases[f"evo {EVO_WHOLE}"] = repeated(whole)
     cases[f"evo {ONE_PASS}"] = ((lambda: floats.copy_(images[: len(floats)])), len(floats))
@@ -240,6 +327,7 @@ def report(table: dict[str, dict[str, float]], fused: bool) -> tuple[str, list[s
             cell(evo),
             f"{tv / evo:.1f}x" if tv is not None and evo is not None else "",
             f"{evo / unit:.1f}" if evo is not None else "",
+            cell(table[row].get("cv")),
         ]
         if fused:
             f = table[row].get("fused")
@@ -252,6 +340,7 @@ def report(table: dict[str, dict[str, float]], fused: bool) -> tuple[str, list[s
         "evoaug, one op on the batch (µs/image)",
         "speed-up",
         "evoaug in passes",
+        "OpenCV per image, reference (µs/image)",
     ]
     if fused:
         headers += ["fused by torch.compile (µs/image)", "fused speed-up"]
@@ -270,6 +359,14 @@ def report(table: dict[str, dict[str, float]], fused: bool) -> tuple[str, list[s
         f"grouping {evo_whole - mean_ops:.0f} µs",
         f"ops within the budget: {sum(table[r]['evo'] <= budget for r in ops)} of {len(ops)}",
     ]
+    with_cv = [r for r in ops if "cv" in table[r]]
+    if with_cv:
+        as_cv = statistics.fmean(table[r].get("cv", table[r]["evo"]) for r in ops)
+        lines.append(
+            f"OpenCV per image within the budget: {sum(table[r]['cv'] <= budget for r in with_cv)}"
+            f" of {len(with_cv)}; at OpenCV's cost for those ops (evoaug's for the others): "
+            f"{as_cv:.0f} µs per image on average, plus grouping {evo_whole - mean_ops:.0f} µs"
+        )
     if fused:
         fused_ops = [r for r in ops if "fused" in table[r]]
         best = statistics.fmean(

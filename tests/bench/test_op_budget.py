@@ -93,18 +93,23 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
 
 def test_report_divides_the_peer_by_the_goal_and_counts_passes(budget: ModuleType) -> None:
     table = {
-        "Brightness": {"tv": 100.0, "evo": 50.0, "fused": 20.0},
+        "Brightness": {"tv": 100.0, "evo": 50.0, "fused": 20.0, "cv": 10.0},
         "ShearX": {"tv": 600.0, "evo": 300.0, "fused": 400.0},
         budget.TV_WHOLE: {"tv": 500.0},
         budget.EVO_WHOLE: {"evo": 200.0},
         budget.ONE_PASS: {"evo": 25.0},
     }
     markdown, lines = budget.report(table, True)
-    assert "| Brightness | 100 | 50 | 2.0x | 2.0 | 20 | 5.0x |" in markdown
-    assert "| ShearX | 600 | 300 | 2.0x | 12.0 | 400 | 1.5x |" in markdown
+    assert "| Brightness | 100 | 50 | 2.0x | 2.0 | 10 | 20 | 5.0x |" in markdown
+    assert "| ShearX | 600 | 300 | 2.0x | 12.0 |  | 400 | 1.5x |" in markdown
     assert "| whole transform (evoaug: the preset, grouped) | 500 | 200 | 2.5x | 8.0 |" in markdown
     assert "budget for the goal (5x): 100 µs per image, 4.0 passes" in lines
     assert any("grouped, 200 µs (2.5x torchvision per image); grouping 25 µs" in x for x in lines)
     assert "ops within the budget: 1 of 2" in lines
+    # OpenCV's cost where it has the op, evoaug's elsewhere: (10 + 300) / 2.
+    assert (
+        "OpenCV per image within the budget: 1 of 1; at OpenCV's cost for those ops (evoaug's "
+        "for the others): 155 µs per image on average, plus grouping 25 µs"
+    ) in lines
     # The faster of eager and fused: (20 + 300) / 2.
     assert any("on average: 160 µs per image, plus grouping 25 µs" in x for x in lines)
