@@ -29,6 +29,7 @@ __all__ = [
     "REPO_ROOT",
     "CpuShare",
     "command_line",
+    "without_output_options",
     "extract_archive",
     "interleaved_rates",
     "machine_info",
@@ -109,6 +110,24 @@ def command_line(script: str | Path, argv: Sequence[str]) -> str:
     return shlex.join([".venv/bin/python", str(path), *argv])
 
 
+def without_output_options(argv: Sequence[str]) -> list[str]:
+    """``argv`` without its output options, ``--write-docs`` and ``--docs PATH``.
+
+    What a script writes into the docs page is the command that reruns the measurement; the
+    page it was written to (a test's temporary copy, say) is not part of that.
+    """
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip or arg == "--write-docs" or arg.startswith("--docs="):
+            skip = False
+        elif arg == "--docs":
+            skip = True
+        else:
+            kept.append(arg)
+    return kept
+
+
 class CpuShare:
     """How much CPU other processes took while a block ran (Linux; ``None`` elsewhere).
 
@@ -156,6 +175,15 @@ class CpuShare:
         busy, own, wall = (b - a for a, b in zip(self._start, end, strict=True))
         capacity = wall * (os.cpu_count() or 1)
         self.foreign = min(max((busy - own) / capacity, 0.0), 1.0) if capacity > 0 else 0.0
+
+    def warning(self, threshold: float = 0.05) -> str:
+        """The warning a report carries when others took over ``threshold`` of the CPU; or ``""``."""
+        if self.foreign is None or self.foreign <= threshold:
+            return ""
+        return (
+            f"Warning: other processes took {self.foreign:.0%} of the CPU time during the "
+            "measurements; these figures are not reliable. Rerun on a quiet machine."
+        )
 
 
 def _check_counts(repeats: int, warmup: int) -> None:

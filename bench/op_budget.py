@@ -53,6 +53,7 @@ from _common import (
     machine_info,
     machine_markdown,
     markdown_table,
+    without_output_options,
     write_docs_section,
 )
 
@@ -391,30 +392,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(machine_markdown(info))
     with CpuShare() as share:
         table = measure(args)
-    warning = ""
     if share.foreign is not None:
         info["CPU taken by other processes during the run"] = f"{share.foreign:.0%}"
-        if share.foreign > FOREIGN_WARNING:
-            warning = (
-                f"Warning: other processes took {share.foreign:.0%} of the CPU time during the "
-                "measurements; these figures are not reliable. Rerun on a quiet machine."
-            )
-            print(warning)
+    warning = share.warning(FOREIGN_WARNING)
+    if warning:
+        print(warning)
     markdown, lines = report(table, args.fused)
     print(markdown)
     print()
     for line in lines:
         print(line)
     if args.write_docs:
-        argv: list[str] = []
-        skip = False
-        for arg in args.argv:  # the command as run, minus the output options
-            if skip or arg == "--write-docs" or arg.startswith("--docs="):
-                skip = False
-            elif arg == "--docs":
-                skip = True
-            else:
-                argv.append(arg)
+        argv = without_output_options(args.argv)
         text = "\n".join(
             [
                 f"Measured with `{command_line(__file__, [*argv, '--write-docs'])}` "

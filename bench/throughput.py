@@ -45,6 +45,7 @@ from _common import (
     machine_info,
     machine_markdown,
     markdown_table,
+    without_output_options,
     write_docs_section,
 )
 
@@ -311,15 +312,7 @@ def docs_section(
     warning: str = "",
 ) -> str:
     """The Markdown that replaces the ``throughput`` section of the docs page."""
-    argv: list[str] = []
-    skip = False
-    for arg in args.argv:  # the command as run, minus the output options
-        if skip or arg == "--write-docs" or arg.startswith("--docs="):
-            skip = False
-        elif arg == "--docs":
-            skip = True
-        else:
-            argv.append(arg)
+    argv = without_output_options(args.argv)
     lines = [
         f"Measured with `{command_line(__file__, [*argv, '--write-docs'])}` on",
         "",
@@ -382,16 +375,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for i, size in enumerate(args.sizes):
             albu, albu_note = albumentations_peer(size, args.seed, verbose=i == 0)
             results[size] = measure_size(size, batches[size], args, policy_5x2, albu)
-    warning = ""
     if share.foreign is not None:
         info["CPU taken by other processes during the run"] = f"{share.foreign:.0%}"
         print(f"other processes took {share.foreign:.0%} of the CPU time during the run")
-        if share.foreign > FOREIGN_WARNING:
-            warning = (
-                f"Warning: other processes took {share.foreign:.0%} of the CPU time during the "
-                "measurements; these figures are not reliable. Rerun on a quiet machine."
-            )
-            print(warning)
+    warning = share.warning(FOREIGN_WARNING)
+    if warning:
+        print(warning)
 
     table, goals = report(results, batches, torch.get_num_threads())
     print(table)

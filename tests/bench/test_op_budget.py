@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -33,16 +33,8 @@ TA_OPS = (
 
 
 @pytest.fixture(scope="module")
-def budget() -> ModuleType:
-    sys.path.insert(0, str(ROOT / "bench"))  # the script imports its sibling `_common`
-    try:
-        spec = importlib.util.spec_from_file_location("bench_op_budget", SCRIPT)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
-    return module
+def budget(bench_module: Callable[[str], ModuleType]) -> ModuleType:
+    return bench_module("op_budget")
 
 
 @pytest.mark.timeout(90)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -58,15 +59,10 @@ def test_bad_flags_are_refused_before_any_training() -> None:
     assert "invalid choice: 'gini'" in bad.stderr
 
 
-def test_seed_agreement_is_the_median_rho_over_pairs_of_seeds() -> None:
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        spec = importlib.util.spec_from_file_location("bench_proxy_fidelity", SCRIPT)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
+def test_seed_agreement_is_the_median_rho_over_pairs_of_seeds(
+    bench_module: Callable[[str], ModuleType],
+) -> None:
+    module = bench_module("proxy_fidelity")
     # Three policies, three seeds: seeds 0 and 1 agree (rho 1), seed 2 reverses them (-1, -1).
     values = [[1.0, 10.0, 3.0], [2.0, 20.0, 2.0], [3.0, 30.0, 1.0]]
     assert module.seed_agreement(values) == pytest.approx(-1.0)

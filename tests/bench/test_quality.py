@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -18,23 +18,9 @@ SCRIPT = ROOT / "bench" / "quality.py"
 ARMS = ("none", "randaugment", "trivialaugment", "autoaugment", "evoaug", "evoaug-acc")
 
 
-def _load(name: str) -> ModuleType:
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        path = ROOT / "bench" / f"{name}.py"
-        spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # dataclasses look their module up there
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
-    return module
-
-
 @pytest.fixture(scope="module")
-def quality() -> ModuleType:
-    return _load("quality")
+def quality(bench_module: Callable[[str], ModuleType]) -> ModuleType:
+    return bench_module("quality")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -123,8 +109,10 @@ def test_summary_says_not_met_when_evoaug_falls_short(quality: ModuleType) -> No
     assert verdicts[1].endswith("+1.0 points (goal +2.0): NOT met")
 
 
-def test_extract_archive_finds_the_tree_once_and_explains_a_missing_file(tmp_path: Path) -> None:
-    common = _load("_common")
+def test_extract_archive_finds_the_tree_once_and_explains_a_missing_file(
+    tmp_path: Path, bench_module: Callable[[str], ModuleType]
+) -> None:
+    common = bench_module("_common")
     tree = tmp_path / "src" / "cifar" / "train" / "cat"
     tree.mkdir(parents=True)
     (tree / "a.jpg").write_bytes(b"x")

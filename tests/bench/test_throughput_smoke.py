@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -27,12 +27,8 @@ METHOD_ROWS = (
 
 
 @pytest.fixture(scope="module")
-def common() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_common", ROOT / "bench" / "_common.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def common(bench_module: Callable[[str], ModuleType]) -> ModuleType:
+    return bench_module("_common")
 
 
 @pytest.mark.timeout(60)
@@ -114,3 +110,18 @@ def test_machine_info_names_cpu_cores_and_versions(common: ModuleType) -> None:
     info = common.machine_info()
     for key in ("date", "cpu", "cores", "python", "torch", "numpy"):
         assert info.get(key), key
+
+
+def test_without_output_options_keeps_only_the_measurement(common: ModuleType) -> None:
+    argv = ["--sizes", "32", "--write-docs", "--docs", "/tmp/p.md", "--docs=/x.md", "--quick"]
+    assert common.without_output_options(argv) == ["--sizes", "32", "--quick"]
+    assert common.without_output_options([]) == []
+
+
+def test_cpu_share_warns_only_above_the_threshold(common: ModuleType) -> None:
+    share = common.CpuShare()
+    assert share.warning() == ""  # not measured
+    share.foreign = 0.05
+    assert share.warning(0.05) == ""
+    share.foreign = 0.3
+    assert share.warning(0.05).startswith("Warning: other processes took 30% of the CPU time")
