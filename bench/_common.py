@@ -177,7 +177,7 @@ class CpuShare:
         self.foreign = min(max((busy - own) / capacity, 0.0), 1.0) if capacity > 0 else 0.0
 
     def warning(self, threshold: float = 0.05) -> str:
-        """The warning a report carries when others took over ``threshold`` of the CPU; or ``""``."""
+        """The warning for a report when others took over ``threshold`` of the CPU, else ``""``."""
         if self.foreign is None or self.foreign <= threshold:
             return ""
         return (
