@@ -408,9 +408,14 @@ class EvoAugCallback(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self.config.search:
             return
-        self._run_epoch_generations(trainer, pl_module, trainer.current_epoch)
+        epoch = trainer.current_epoch
+        # Resumed from a checkpoint saved at this epoch's validation end, Lightning ends the
+        # epoch again: on_train_start has already run its generations and recorded it.
+        recorded = epoch <= self._epoch_done
+        self._run_epoch_generations(trainer, pl_module, epoch)
         self._log_active(pl_module)
-        self._record_timeline(trainer, trainer.current_epoch)
+        if not recorded:
+            self._record_timeline(trainer, epoch)
 
     def _record_timeline(self, trainer: pl.Trainer, epoch: int) -> None:
         """Append the policy the epochs after ``epoch`` train with to ``timeline.jsonl``."""

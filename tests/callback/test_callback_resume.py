@@ -62,6 +62,11 @@ def _history(root):  # type: ignore[no-untyped-def]
     return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
 
 
+def _timeline(root):  # type: ignore[no-untyped-def]
+    lines = (root / "evoaug" / "timeline.jsonl").read_text(encoding="utf-8").splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k != "hypervolume"} for line in lines]
+
+
 def test_resume_continues_to_the_same_policies(tmp_path, lt) -> None:
     full = _run(lt, tmp_path / "full", max_epochs=4)
     _run(lt, tmp_path / "part", max_epochs=4, save=True, kill_at=2)
@@ -134,3 +139,7 @@ def test_checkpoint_before_a_generation_catches_it_up_on_resume(tmp_path, lt) ->
     resumed = _run(lt, tmp_path / "part", max_epochs=4, ckpt_path=ckpt)
     assert resumed.generation == 3
     assert _history(tmp_path / "part") == _history(tmp_path / "full")
+    # Every epoch once: Lightning calls on_train_epoch_end again for the restored epoch, after
+    # the catch-up has recorded it.
+    assert [r["epoch"] for r in _timeline(tmp_path / "part")] == [0, 1, 2, 3]
+    assert _timeline(tmp_path / "part") == _timeline(tmp_path / "full")
