@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -128,6 +130,26 @@ class PolicySlot:
         return state
 
 
+def _channel_values(name: str, values: object) -> list[float]:
+    """One finite number per channel, from a sequence, a 1-D tensor or array; else ConfigError."""
+    if isinstance(values, torch.Tensor):
+        values = values.tolist() if values.ndim == 1 else values
+    elif hasattr(values, "tolist") and getattr(values, "ndim", None) == 1:  # a numpy array
+        values = values.tolist()
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise ConfigError(
+            f"`{name}` must be a sequence of numbers, one per channel, got {values!r}"
+        )
+    out: list[float] = []
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ConfigError(f"`{name}` must hold numbers, got {value!r} in {list(values)}")
+        if not math.isfinite(value):
+            raise ConfigError(f"`{name}` must hold finite numbers, got {list(values)}")
+        out.append(float(value))
+    return out
+
+
 class Normalize:
     """Per-channel ``(x - mean) / std``, applied after augmentation.
 
@@ -138,15 +160,15 @@ class Normalize:
     """
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
-        if len(mean) != len(std) or not mean:
+        means, stds = _channel_values("mean", mean), _channel_values("std", std)
+        if len(means) != len(stds) or not means:
             raise ConfigError(
-                f"`mean` and `std` must be non-empty and of equal length, got {list(mean)} "
-                f"and {list(std)}"
+                f"`mean` and `std` must be non-empty and of equal length, got {means} and {stds}"
             )
-        if any(s <= 0 for s in std):
-            raise ConfigError(f"`std` must be positive, got {list(std)}")
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
+        if any(s <= 0 for s in stds):
+            raise ConfigError(f"`std` must be positive, got {stds}")
+        self.mean = torch.tensor(means, dtype=torch.float32).view(-1, 1, 1)
+        self.std = torch.tensor(stds, dtype=torch.float32).view(-1, 1, 1)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """Normalize ``images`` ``[..., C, H, W]`` on their device."""

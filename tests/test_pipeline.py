@@ -1,5 +1,6 @@
 import collections
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -95,3 +96,11 @@ def test_normalize_validation() -> None:
         Normalize((0.5, 0.5), (0.2,))
     with pytest.raises(evoaug.ConfigError, match="`std` must be positive"):
         Normalize((0.5,), (0.0,))
+    with pytest.raises(evoaug.ConfigError, match="`mean` must hold numbers, got 'a' in"):
+        Normalize(("a",), (1.0,))  # type: ignore[arg-type]
+    with pytest.raises(evoaug.ConfigError, match="`mean` must hold numbers, got True"):
+        Normalize((True,), (1.0,))
+    # Tensors and arrays of one value per channel are fine.
+    norm = Normalize(torch.tensor([0.5, 0.5, 0.5]), np.array([0.25, 0.25, 0.25]))  # type: ignore[arg-type]
+    assert norm.mean.flatten().tolist() == [0.5, 0.5, 0.5]
+    assert norm.std.flatten().tolist() == [0.25, 0.25, 0.25]

@@ -402,6 +402,14 @@ class EvoAugCallback(pl.Callback):
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         self._remove_batch_hook()
 
+    @override
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        # Lightning skips teardown when a stage fails or is interrupted: unwrap the hook here,
+        # so that the model does not go on normalizing (or augmenting) outside this callback.
+        self._remove_batch_hook()
+
     # ------------------------------------------------------------------ generations
 
     @override

@@ -60,6 +60,8 @@ def _policy(name: str, value: object) -> Policy:
                 f"`{name}` must be a preset name {presets()} or a policy file "
                 f"(.yaml/.yml/.json), got {value!r}"
             )
+        if value.strip().endswith(".json") and "\n" not in value:
+            return Policy.from_json(value)
         return Policy.from_yaml(value)
     raise ConfigError(
         f"`{name}` must be a Policy, a preset name ({presets()}) or a policy file, got {value!r}"
@@ -69,10 +71,16 @@ def _policy(name: str, value: object) -> Policy:
 def _normalize(value: object) -> Callable[[torch.Tensor], torch.Tensor] | str | None:
     if value is None or callable(value) or value == "datamodule":
         return value
+    pair = None
     if isinstance(value, Mapping) and set(value) == {"mean", "std"}:
-        return Normalize(value["mean"], value["std"])
-    if isinstance(value, (tuple, list)) and len(value) == 2:
-        return Normalize(value[0], value[1])
+        pair = value["mean"], value["std"]
+    elif isinstance(value, (tuple, list)) and len(value) == 2:
+        pair = value[0], value[1]
+    if pair is not None:
+        try:
+            return Normalize(*pair)
+        except ConfigError as err:
+            raise ConfigError(f"`normalize` (mean, std): {err}") from None
     raise ConfigError(
         "`normalize` must be None, 'datamodule', a callable, (mean, std) or "
         "{'mean': ..., 'std': ...}, "

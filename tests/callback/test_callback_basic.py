@@ -120,6 +120,20 @@ def test_auto_groups_fall_back_to_classes(tmp_path, lt) -> None:
             {"normalize": (0.5,)},
             r"`normalize` must be None, 'datamodule', a callable, \(mean, std\)",
         ),
+        (
+            {"normalize": (0.5, 0.25)},
+            r"`normalize` \(mean, std\): `mean` must be a sequence of numbers, one per channel, "
+            r"got 0.5",
+        ),
+        (
+            {"normalize": {"mean": (0.5,), "std": (float("nan"),)}},
+            r"`normalize` \(mean, std\): `std` must hold finite numbers, got \[nan\]",
+        ),
+        (
+            {"normalize": ((float("inf"),), (1.0,))},
+            r"`normalize` \(mean, std\): `mean` must hold finite numbers, got \[inf\]",
+        ),
+        ({"initial_policy": "missing.json"}, r"policy file not found: 'missing.json'"),
         ({"warmup_epochs": 0}, r"`warmup_epochs` must be an int >= 1, got 0"),
         ({"lookahead_repeats": 0}, r"`lookahead_repeats` must be an int >= 1, got 0"),
         (

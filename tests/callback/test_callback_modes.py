@@ -103,3 +103,29 @@ def test_datamodule_hook_and_normalized_test_stage(tmp_path, lt) -> None:
     assert torch.allclose(torch.cat(seen_test), (clean - 0.5) / 0.25)
     assert "on_after_batch_transfer" not in vars(dm)  # unwrapped after teardown
     assert "on_after_batch_transfer" not in vars(model)
+
+
+def test_a_failed_fit_unwraps_the_batch_hook(tmp_path, lt) -> None:
+    """Lightning skips teardown when fit raises: the hook must not outlive the callback."""
+    import pytest
+    from pytorch_lightning.callbacks import Callback
+
+    class Boom(Callback):
+        def on_train_epoch_start(self, trainer, pl_module):  # type: ignore[no-untyped-def]
+            raise RuntimeError("interrupted")
+
+    seen = []
+
+    class Net(lt.TinyNet):
+        def validation_step(self, batch, batch_idx):  # type: ignore[no-untyped-def]
+            seen.append(batch[0].detach().clone())
+
+    train, val = lt.loaders()
+    model = Net()
+    cb = EvoAugCallback(search=False, normalize=((0.5,), (0.25,)))
+    with pytest.raises(RuntimeError, match="interrupted"):
+        lt.trainer(tmp_path, [cb, Boom()], max_epochs=1).fit(model, train, val)
+    assert "on_after_batch_transfer" not in vars(model)
+    # A plain Trainer afterwards sees the raw batches, not normalized ones.
+    lt.trainer(tmp_path, [], max_epochs=1).validate(model, val, verbose=False)
+    assert torch.equal(torch.cat(seen), torch.cat([x for x, _ in val]))
