@@ -21,6 +21,7 @@ from pathlib import Path
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.utilities import rank_zero_info
 
+from evoaug.callback._runinfo import command_line
 from evoaug.exceptions import EvoAugError, find_evoaug_error
 
 __all__ = ["EvoAugCLI", "run_lightning_cli"]
@@ -76,13 +77,14 @@ def run_lightning_cli(argv: Sequence[str]) -> int:
     # The arguments come in `args`; LightningCLI warns when sys.argv holds them as well.
     saved_argv, sys.argv = sys.argv, sys.argv[:1]
     try:
-        EvoAugCLI(
-            subclass_mode_model=True,
-            subclass_mode_data=True,
-            args=list(argv),
-            save_config_kwargs={"overwrite": True},
-            parser_kwargs={"prog": "evoaug"},
-        )
+        with command_line(["evoaug", *argv]):
+            EvoAugCLI(
+                subclass_mode_model=True,
+                subclass_mode_data=True,
+                args=list(argv),
+                save_config_kwargs={"overwrite": True},
+                parser_kwargs={"prog": "evoaug"},
+            )
     except SystemExit as err:  # jsonargparse exits on bad configs, with its own message
         return int(err.code) if isinstance(err.code, int) else 1
     except Exception as err:

@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -52,6 +53,10 @@ def test_one_epoch_digits_fit_writes_a_run_dir(tmp_path: Path, monkeypatch, caps
     assert Policy.from_yaml(run_dir / "best_policy.yaml")
     assert (run_dir / "test_predictions.csv").is_file()
     assert f"evoaug: run directory {run_dir}" in capsys.readouterr().out
+    # run.json says how the run was started, though sys.argv is cut short while it runs.
+    command = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))["command"]
+    assert command.startswith(f"evoaug fit --config {RECIPES / 'digits.yaml'} ")
+    assert command.endswith("--report false")
 
 
 def test_unknown_recipe_key_exits_nonzero_naming_it(tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]

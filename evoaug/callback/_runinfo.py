@@ -10,11 +10,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
+import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -25,10 +27,29 @@ __all__ = [
     "RUN_FILE",
     "TIMELINE_FILE",
     "append_timeline",
+    "command_line",
     "package_versions",
     "truncate_timeline",
     "write_run_info",
 ]
+
+_COMMANDS: list[list[str]] = []  # innermost last: set by `command_line` while a CLI runs
+
+
+@contextlib.contextmanager
+def command_line(argv: Sequence[str]) -> Iterator[None]:
+    """Within the block, ``run.json`` records ``argv`` as the command, not ``sys.argv``.
+
+    The command line hands Lightning its arguments directly and cuts ``sys.argv`` short while
+    it runs (``LightningCLI`` warns when both hold them), so ``sys.argv`` no longer says how the
+    run was started.
+    """
+    _COMMANDS.append([str(arg) for arg in argv])
+    try:
+        yield
+    finally:
+        _COMMANDS.pop()
+
 
 RUN_FILE = "run.json"
 TIMELINE_FILE = "timeline.jsonl"
@@ -73,7 +94,8 @@ def write_run_info(run_dir: Path, info: Mapping[str, Any]) -> Path:
         except (OSError, ValueError):
             current = {}
     current.update(_plain(dict(info)))
-    current.setdefault("command", " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:]]))
+    argv = _COMMANDS[-1] if _COMMANDS else [os.path.basename(sys.argv[0]), *sys.argv[1:]]
+    current.setdefault("command", shlex.join(argv))
     current.setdefault("versions", package_versions())
     return atomic_write_text(path, json.dumps(current, indent=2, sort_keys=True) + "\n")
 
