@@ -91,6 +91,8 @@ class Comparison:
         confidence: float = 0.95,
         seed: int = 0,
     ) -> None:
+        self.confidence = float(confidence)
+        """Level of the intervals."""
         self.paired: bool = bool(
             run.y_true.shape == baseline.y_true.shape
             and np.array_equal(run.y_true, baseline.y_true)

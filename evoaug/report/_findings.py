@@ -13,7 +13,7 @@ from evoaug.report._compare import Change, Comparison
 from evoaug.report._metrics import GroupMetrics, Interval
 from evoaug.report._search import SearchSummary
 
-__all__ = ["SMALL_GROUP", "findings", "pct", "points"]
+__all__ = ["SMALL_GROUP", "findings", "level", "pct", "points"]
 
 SMALL_GROUP = 30  # groups with fewer test samples get a warning about their wide intervals
 
@@ -28,16 +28,21 @@ def points(value: float) -> str:
     return f"{100 * value:+.1f} points"
 
 
-def _ci(ci: Interval | None) -> str:
-    return "" if ci is None else f" (95% CI {pct(ci[0])} to {pct(ci[1])})"
+def level(confidence: float) -> str:
+    """An interval's level as a percentage: ``0.95`` -> ``"95%"``, ``0.975`` -> ``"97.5%"``."""
+    return f"{100 * confidence:.4g}%"
 
 
-def _change_ci(change: Change) -> str:
+def _ci(ci: Interval | None, confidence: float) -> str:
+    return "" if ci is None else f" ({level(confidence)} CI {pct(ci[0])} to {pct(ci[1])})"
+
+
+def _change_ci(change: Change, confidence: float) -> str:
     if change.ci is None:
         return ""
     low, high = (f"{100 * v:+.1f}" for v in change.ci)
     noise = "" if change.significant else ", within the bootstrap's noise"
-    return f" (95% CI {low} to {high}{noise})"
+    return f" ({level(confidence)} CI {low} to {high}{noise})"
 
 
 def _verb(change: Change, up: str, down: str) -> str:
@@ -48,9 +53,10 @@ def _verb(change: Change, up: str, down: str) -> str:
 
 def describe_run(metrics: GroupMetrics) -> list[str]:
     """Findings about one run's test predictions."""
+    overall_ci = _ci(metrics.ci_overall.get("accuracy"), metrics.confidence)
     out = [
-        f"Overall test accuracy is {pct(metrics.overall['accuracy'])}"
-        f"{_ci(metrics.ci_overall.get('accuracy'))} on {len(metrics.y_true)} test samples."
+        f"Overall test accuracy is {pct(metrics.overall['accuracy'])}{overall_ci} on "
+        f"{len(metrics.y_true)} test samples."
     ]
     names = metrics.group_names
     if len(metrics.group_ids) < 2:
@@ -67,7 +73,8 @@ def describe_run(metrics: GroupMetrics) -> list[str]:
     ratio = metrics.ratio["accuracy"]
     out.append(
         f"The worst group is '{names[worst]}' with {pct(accuracy[worst])} accuracy"
-        f"{_ci(metrics.ci_worst_group_accuracy)}, {100 * gap:.1f} points below the best group "
+        f"{_ci(metrics.ci_worst_group_accuracy, metrics.confidence)}, {100 * gap:.1f} points "
+        "below the best group "
         f"'{names[best]}' ({pct(accuracy[best])})"
         + (f"; the accuracy ratio is {ratio:.2f}." if ratio is not None else ".")
     )
@@ -98,11 +105,13 @@ def describe_comparison(label: str, comparison: Comparison) -> str:
         comparison.overall_accuracy,
         comparison.accuracy_difference,
     )
+    level_ = comparison.confidence
     sentence = (
         f"Against baseline '{label}': worst-group accuracy {_verb(worst, 'rose', 'fell')} from "
-        f"{pct(worst.before)} to {pct(worst.after)}, {points(worst.change)}{_change_ci(worst)}; "
+        f"{pct(worst.before)} to {pct(worst.after)}, {points(worst.change)}"
+        f"{_change_ci(worst, level_)}; "
         f"overall accuracy changed by {points(overall.change)}, from {pct(overall.before)} to "
-        f"{pct(overall.after)}{_change_ci(overall)}"
+        f"{pct(overall.after)}{_change_ci(overall, level_)}"
     )
     if comparison.same_groups and len(comparison.by_group) > 1:
         sentence += (

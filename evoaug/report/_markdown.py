@@ -14,6 +14,7 @@ import re
 
 import evoaug
 from evoaug.report._figures import ReportFigure
+from evoaug.report._findings import level
 from evoaug.report._report import Report
 from evoaug.report._tables import (
     Table,
@@ -69,7 +70,8 @@ def render_markdown(report: Report, figures: list[ReportFigure]) -> str:
         out.append(
             f"Groups: {md(report.groups_source)}"
             + (f" ({md(report.sensitive_attribute)})" if report.sensitive_attribute else "")
-            + f". Brackets: 95% intervals from {report.n_bootstrap} bootstrap resamples "
+            + f". Brackets: {level(report.confidence)} intervals from {report.n_bootstrap} "
+            "bootstrap resamples "
             "within each group.\n"
         )
         out.append(_table(group_table(report.metrics)))

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 
 import evoaug
 from evoaug.report._figures import ReportFigure
+from evoaug.report._findings import level
 from evoaug.report._report import Report
 from evoaug.report._tables import (
     Table,
@@ -116,9 +117,9 @@ def _groups(report: Report) -> str:
     if report.sensitive_attribute:
         source += f" ({report.sensitive_attribute})"
     body = [
-        f"<p>Groups: {e(source)}. Point estimates from fairlearn's MetricFrame; brackets: 95% "
-        f"percentile intervals from {e(report.n_bootstrap)} bootstrap resamples within each "
-        "group (stratified).</p>",
+        f"<p>Groups: {e(source)}. Point estimates from fairlearn's MetricFrame; brackets: "
+        f"{level(report.confidence)} percentile intervals from {e(report.n_bootstrap)} bootstrap "
+        "resamples within each group (stratified).</p>",
         _table(group_table(metrics), total_last=True),
         "<h3>Across groups</h3>",
         _table(summary_table(metrics)),

@@ -7,7 +7,7 @@ policy names, which are user data).
 from __future__ import annotations
 
 from evoaug.report._compare import Change
-from evoaug.report._findings import pct
+from evoaug.report._findings import level, pct
 from evoaug.report._metrics import GroupMetrics, Interval
 from evoaug.report._report import Report
 
@@ -94,7 +94,7 @@ def summary_table(metrics: GroupMetrics) -> Table:
         rows.append(
             [name.replace("_", " ").capitalize(), "n/a" if value is None else f"{value:.3f}"]
         )
-    return ["Quantity", "Value [95% CI]"], rows
+    return ["Quantity", f"Value [{level(metrics.confidence)} CI]"], rows
 
 
 def side_by_side_table(report: Report) -> Table:
@@ -174,7 +174,7 @@ def change_table(report: Report) -> list[tuple[str, Table]]:
             "Quantity",
             f"{b.label} (baseline)",
             f"{report.label} (this run)",
-            f"Change [95% CI, {kind}]",
+            f"Change [{level(c.confidence)} CI, {kind}]",
         ]
         out.append((b.label, (header, rows)))
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -66,3 +67,16 @@ def test_same_labels_are_made_unique(rt, tmp_path):  # type: ignore[no-untyped-d
     base = example_run(tmp_path / "b", generations=0, samples=False)
     report = build_report(run, baselines=[base], n_bootstrap=0)
     assert report.label == "version_0" and report.baselines[0].label == "version_0 (2)"
+
+
+def test_every_interval_label_says_the_confidence_asked_for(rt):  # type: ignore[no-untyped-def]
+    baseline = rt.run(accuracy=(0.95, 0.55), generations=0, samples=False)
+    run = rt.run(accuracy=(0.93, 0.9))
+    html_path, md_path, json_path = write_report(
+        run, baselines=[baseline], n_bootstrap=200, confidence=0.5
+    )
+    data = json.loads(json_path.read_text())
+    pattern = r"\d+(?:\.\d+)?% (?:CI|percentile intervals|intervals)"
+    for text in (html_path.read_text(), md_path.read_text(), " ".join(data["findings"])):
+        labels = set(re.findall(pattern, text))
+        assert labels and all(label.startswith("50% ") for label in labels), labels
