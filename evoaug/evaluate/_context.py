@@ -357,7 +357,7 @@ class _Context:
         if call.recalibrate:
             call.holds_theta = False  # the statistics change below
             with preserved_rng(call.device):
-                seed_global_rng(call.device, derive_seed(self.seed, "reference"))
+                seed_global_rng(call.device, derive_seed(self.seed, "recalibration"))
                 restore_modes(model, call.train_modes)
                 self._recalibrate(model)
         model.eval()
@@ -443,6 +443,9 @@ class _Context:
             step = int(bad[0, 0]) + 1
             raise CandidateFailure(f"non-finite loss at look-ahead step {step} of {call.steps}")
         if call.recalibrate:
+            # Its own stream: dropout during recalibration draws the same masks whether the
+            # steps ran here or vectorized (which leave the global stream in different places).
+            seed_global_rng(call.device, derive_seed(self.seed, "recalibration"))
             self._recalibrate(model)
         model.eval()
         self._lookahead_done = True

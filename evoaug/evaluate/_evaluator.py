@@ -288,7 +288,8 @@ class Evaluator:
         seed: int,
     ) -> list[CandidateResult]:
         device = model_device(model)
-        with preserved_rng(device):
+        # The look-ahead trains: a caller's torch.no_grad() must not fail every candidate.
+        with preserved_rng(device), torch.enable_grad():
             call = _Call(
                 model,
                 loss_fn,

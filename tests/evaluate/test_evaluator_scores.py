@@ -142,3 +142,18 @@ def test_per_sample_loss_is_reported_clearly(
     assert result.failure == (
         f"ConfigError: `loss_fn` must return a scalar (mean) loss tensor, got shape ({n},)"
     )
+
+
+def test_a_caller_under_no_grad_gets_the_same_scores(
+    model: nn.Module, probes: tuple[Probe, Probe], sgd: OptimizerSpec
+) -> None:
+    """The look-ahead trains: scoring inside torch.no_grad() must not fail every candidate."""
+    policies = [IDENTITY, RANDOM]
+    plain = _evaluate(model, probes, sgd, policies)
+    with torch.no_grad():
+        quiet = _evaluate(model, probes, sgd, policies)
+    assert all(r.ok for r in quiet)
+    assert [r.objectives for r in quiet] == [r.objectives for r in plain]
+    with torch.no_grad():
+        _evaluate(model, probes, sgd, [IDENTITY])
+        assert not torch.is_grad_enabled()  # the caller's mode is its own again afterwards
