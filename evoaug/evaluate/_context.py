@@ -181,6 +181,7 @@ class _Call:
         self.layout.for_scoring()
         self.theta = model.state_dict()  # references: the live model is never written
         self.holds_theta = True
+        self.owner: _Context | None = None  # the candidate whose θ' the scratch holds, if any
         modes = capture_modes(model)
         self.train_modes = modes if model.training else [True] * len(modes)
         self.loss_fn, self.optimizer, self.seed = loss_fn, optimizer, seed
@@ -240,6 +241,7 @@ class _Call:
         if not self.holds_theta:
             self.scratch.load_state_dict(self.theta)
             self.holds_theta = True
+        self.owner = None
         return self.scratch
 
 
@@ -324,16 +326,22 @@ class _Context:
     def _stash_lookahead(self) -> None:
         """Keep θ' aside before the scratch loads θ (again) after this candidate's look-ahead."""
         call = self._call
-        if self._lookahead_done and not call.holds_theta and self._stash is None:
+        if self._lookahead_done and call.owner is self and self._stash is None:
             self._stash = {k: v.clone() for k, v in call.scratch.state_dict().items()}
 
     def lookahead_model(self) -> nn.Module:
         call = self._call
+        if self._lookahead_done and call.owner is not self:
+            if self._stash is None:
+                # Another candidate's look-ahead has taken the scratch since (an objective that
+                # scores all candidates together reads θ' after all were scored): train again,
+                # with the same seeds.
+                self._lookahead_done = False
+            else:
+                call.scratch.load_state_dict(self._stash)
+                call.holds_theta, call.owner = False, self
         if not self._lookahead_done:
             self._run_lookahead()
-        elif call.holds_theta and self._stash is not None:
-            call.scratch.load_state_dict(self._stash)
-            call.holds_theta = False
         call.scratch.eval()
         return call.scratch
 
@@ -422,7 +430,7 @@ class _Context:
     def _run_lookahead(self) -> None:
         call = self._call
         model = call.load_theta()
-        call.holds_theta = False  # from here on the scratch is being trained
+        call.holds_theta, call.owner = False, self  # from here on the scratch is being trained
         restore_modes(model, call.train_modes)
         seed_global_rng(call.device, derive_seed(self.seed, "dropout"))
         if not call.steps:  # lookahead_steps=0: score θ as it is

@@ -162,3 +162,39 @@ def test_fairness_scores_together_and_equals_one_by_one(
 
 def _single(op: str) -> dict[str, object]:
     return {"format_version": 1, "sub_policies": [[{"op": op, "probability": 1.0, "level": 0.5}]]}
+
+
+class LookaheadAccuracy(Objective):
+    """Accuracy read from ``ctx.lookahead_model()``, scored together after every candidate."""
+
+    scores_together = True
+
+    def _compute(self, ctx: CandidateContext) -> float:
+        import torch
+
+        model = ctx.lookahead_model()
+        with torch.no_grad():
+            predicted = model(ctx.val_probe.images).argmax(1)
+        return float((predicted == ctx.val_probe.labels).float().mean())
+
+
+def test_a_together_objective_reads_each_candidates_own_lookahead(
+    model: nn.Module, probes: tuple[Probe, Probe], sgd: OptimizerSpec
+) -> None:
+    """By the time score_many runs the scratch holds the last candidate's θ': every candidate
+    must still see its own, with or without another look-ahead objective scored first."""
+    register_objective("lookahead_accuracy")(LookaheadAccuracy)
+    try:
+        policies = [*POLICIES, Policy.from_genes([[("Invert", 1.0, 0.0)]])]
+        values = {}
+        for objectives in (("lookahead_accuracy",), ("accuracy", "lookahead_accuracy")):
+            ev = Evaluator(objectives=objectives, lookahead_steps=4, batch_size=32)
+            results = ev.evaluate(model, F.cross_entropy, sgd, *probes, policies, seed=0)
+            values[objectives] = [r.objectives for r in results]
+    finally:
+        unregister_objective("lookahead_accuracy")
+    alone = [v["lookahead_accuracy"] for v in values[("lookahead_accuracy",)]]
+    both = values[("accuracy", "lookahead_accuracy")]
+    assert [v["lookahead_accuracy"] for v in both] == alone
+    assert [v["accuracy"] for v in both] == alone  # the built-in reads the same θ'
+    assert len(set(alone)) > 1  # the candidates' look-aheads really differ
