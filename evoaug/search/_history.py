@@ -217,8 +217,8 @@ def read_history(path: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
         raise ConfigError(f"history file not found: {str(path)!r}")
     text = path.read_text(encoding="utf-8", errors="replace")
     lines = text.split("\n")
-    torn_allowed = not text.endswith("\n")  # the last piece has no newline: maybe torn
-    if not torn_allowed:
+    torn = not text.endswith("\n")  # the last piece has no newline: a write cut short
+    if not torn:
         lines = lines[:-1]
     records: list[dict[str, Any]] = []
     warnings: list[str] = []
@@ -226,14 +226,16 @@ def read_history(path: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
         last = number == len(lines)
         if not line.strip():
             continue
+        if last and torn:
+            # Every record is written with its newline: without one the write was cut short,
+            # even where the JSON happens to be complete, and the next append cuts it off.
+            warnings.append(
+                f"{path}: line {number} is incomplete (a write cut short) and was skipped"
+            )
+            continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as err:
-            if last and torn_allowed:
-                warnings.append(
-                    f"{path}: line {number} is incomplete (a write cut short) and was skipped"
-                )
-                continue
             raise ConfigError(
                 f"{path}: line {number} is not valid JSON ({err.msg}); the history is corrupt"
             ) from err
