@@ -20,7 +20,15 @@ import yaml
 from evoaug._files import atomic_write_text
 from evoaug.exceptions import ConfigError, UnknownOpError
 from evoaug.ops import get_op
-from evoaug.policy._policy import INTERPOLATIONS, MAGNITUDE_SAMPLINGS, Gene, Policy, SubPolicy
+from evoaug.policy._policy import (
+    INTERPOLATIONS,
+    MAGNITUDE_SAMPLINGS,
+    MAX_GENES,
+    MAX_SUB_POLICIES,
+    Gene,
+    Policy,
+    SubPolicy,
+)
 
 __all__ = [
     "FORMAT_VERSION",
@@ -36,8 +44,6 @@ __all__ = [
 
 FORMAT_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
-MAX_SUB_POLICIES = 4096  # RandAugment(N=3) needs 14**3 = 2744
-MAX_GENES = 16
 _POLICY_KEYS = ("format_version", "name", "magnitude_sampling", "interpolation", "sub_policies")
 
 # Values quoted in error messages are cut short: a file can hold huge or deeply shared data

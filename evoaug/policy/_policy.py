@@ -9,11 +9,13 @@ probability; the level maps to the op's magnitude through the op's own range
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import torch
 
 from evoaug.exceptions import ConfigError, InputError
@@ -40,6 +42,9 @@ __all__ = [
 MagnitudeSampling = Literal["fixed", "uniform"]
 MAGNITUDE_SAMPLINGS: tuple[str, ...] = ("fixed", "uniform")
 
+MAX_SUB_POLICIES = 4096  # RandAugment(N=3) needs 14**3 = 2744
+MAX_GENES = 16
+
 # On CPU, images are converted and augmented in chunks of about this many elements, so that a
 # chunk's float copies stay in cache (converting a whole 224x224 batch at once is ~3x slower).
 _CHUNK_ELEMENTS = 1 << 20
@@ -48,13 +53,16 @@ _ROUNDER = 1.5 * 2.0**23  # float32 x + this, for 0 <= x < 2**22: round(x) in th
 
 
 def _unit_interval(field_name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    # Any real number, NumPy's float32 and int64 included (a genome's values often are); not
+    # bool, and not a tensor (call `.item()`).
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise ConfigError(
             f"`{field_name}` must be a number in [0, 1], got {value!r} ({type(value).__name__})"
         )
-    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+    number = float(value)
+    if not math.isfinite(number) or not 0.0 <= number <= 1.0:
         raise ConfigError(f"`{field_name}` must be a number in [0, 1], got {value!r}")
-    return float(value)
+    return number
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,8 @@ class SubPolicy:
         genes = tuple(self.genes)
         if not genes:
             raise ConfigError("a sub-policy needs at least one gene, got none")
+        if len(genes) > MAX_GENES:  # the files' limit: what is built here can be read back
+            raise ConfigError(f"a sub-policy holds at most {MAX_GENES} genes, got {len(genes)}")
         for i, gene in enumerate(genes):
             if not isinstance(gene, Gene):
                 raise ConfigError(f"`genes[{i}]` must be a Gene, got {type(gene).__name__}")
@@ -255,6 +265,10 @@ class Policy:
         subs = tuple(self.sub_policies)
         if not subs:
             raise ConfigError("`sub_policies` must hold at least one sub-policy, got none")
+        if len(subs) > MAX_SUB_POLICIES:
+            raise ConfigError(
+                f"`sub_policies` must hold at most {MAX_SUB_POLICIES} sub-policies, got {len(subs)}"
+            )
         for i, sub in enumerate(subs):
             if not isinstance(sub, SubPolicy):
                 raise ConfigError(
@@ -724,9 +738,14 @@ def _prepare(images: object) -> tuple[torch.Tensor, Callable[[torch.Tensor], tor
     squeeze = images.ndim == 3
     x = images.unsqueeze(0) if squeeze else images
     if x.shape[1] not in (1, 3):
+        permute = "(2, 0, 1)" if squeeze else "(0, 3, 1, 2)"
         raise InputError(
             f"`images` must have 1 or 3 channels (dimension -3), got shape {tuple(images.shape)}; "
-            "channels-last arrays need `.permute(0, 3, 1, 2)`"
+            f"channels-last arrays need `.permute{permute}`"
+        )
+    if x.shape[-1] == 0 or x.shape[-2] == 0:
+        raise InputError(
+            f"`images` must be at least 1x1 pixels (H, W), got shape {tuple(images.shape)}"
         )
     dtype = images.dtype
     private = dtype == torch.uint8  # uint8: not modified, no copy needed

@@ -130,8 +130,10 @@ def published_magnitude(op: str, index: int, num_bins: int, *, wide: bool = Fals
         2.0
 
     """
-    if not 0 <= index < num_bins:
-        raise ConfigError(f"`index` must be in [0, {num_bins - 1}], got {index!r}")
+    if isinstance(num_bins, bool) or not isinstance(num_bins, int) or num_bins < 1:
+        raise ConfigError(f"`num_bins` must be an int >= 1, got {num_bins!r}")
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < num_bins:
+        raise ConfigError(f"`index` must be an int in [0, {num_bins - 1}], got {index!r}")
     frac = index / (num_bins - 1) if num_bins > 1 else 0.0
     if op in ("ShearX", "ShearY"):
         return (0.99 if wide else 0.3) * frac
@@ -143,6 +145,9 @@ def published_magnitude(op: str, index: int, num_bins: int, *, wide: bool = Fals
         return (0.99 if wide else 0.9) * frac
     if op == "Posterize":
         # torchvision: (8 - arange(bins) / ((bins - 1) / 4)).round(); 6 instead of 4 when wide.
+        # One bin is level 0, as for every op (torchvision divides 0 by 0 there).
+        if num_bins == 1:
+            return 8.0
         return float(8 - round(index / ((num_bins - 1) / (6 if wide else 4))))
     if op == "Solarize":
         return 1.0 - frac
@@ -231,6 +236,8 @@ def preset(name: str, *, interpolation: Interpolation = "bilinear", **kwargs: An
         **kwargs: ``randaugment``: ``num_ops`` (N, default 2), ``magnitude`` (M, default 9),
             ``num_magnitude_bins`` (default 31). ``trivialaugment``: ``image_size`` (default 32),
             which turns the published 32-pixel translation into a fraction of the side.
+            Translations reach at most the whole side: below 32 pixels the largest shift is
+            the side (torchvision's, 32 pixels, can move an image out of the frame).
 
     Raises:
         ConfigError: Unknown name or keyword.

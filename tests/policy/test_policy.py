@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -101,7 +102,10 @@ def test_input_is_not_modified_in_place() -> None:
     [
         ([[0.0]], r"`images` must be a torch.Tensor .* got list"),
         (torch.rand(2, 3, 4, 4, 1), r"shape \[B, C, H, W\] or \[C, H, W\], got \(2, 3, 4, 4, 1\)"),
-        (torch.rand(2, 4, 4, 3), r"1 or 3 channels .* got shape \(2, 4, 4, 3\).*permute"),
+        (torch.rand(2, 4, 4, 3), r"got shape \(2, 4, 4, 3\); .* `.permute\(0, 3, 1, 2\)`"),
+        (torch.rand(4, 4, 3), r"got shape \(4, 4, 3\); .* `.permute\(2, 0, 1\)`"),
+        (torch.rand(2, 3, 0, 5), r"at least 1x1 pixels \(H, W\), got shape \(2, 3, 0, 5\)"),
+        (torch.zeros(3, 4, 0, dtype=torch.uint8), r"at least 1x1 pixels"),
         (torch.rand(2, 3, 4, 4) * 255, r"must be in \[0, 1\], got values in \[.*augment before"),
         (torch.full((1, 3, 2, 2), float("nan")), r"must be in \[0, 1\]"),
         (torch.ones(1, 3, 2, 2, dtype=torch.int32), r"float in \[0, 1\] or uint8, got dtype"),
@@ -125,6 +129,22 @@ def test_constructor_validation() -> None:
         Policy(("Rotate",))  # type: ignore[arg-type]
     with pytest.raises(evoaug.ConfigError, match="`magnitude_sampling` must be one of"):
         Policy.from_genes([[("Invert", 1.0, 0.0)]], magnitude_sampling="normal")  # type: ignore[arg-type]
+    # What can be built can be saved and read back: the files' limits hold here too.
+    with pytest.raises(evoaug.ConfigError, match="a sub-policy holds at most 16 genes, got 17"):
+        SubPolicy((Gene("Invert", 0.5),) * 17)
+    with pytest.raises(evoaug.ConfigError, match="at most 4096 sub-policies, got 4097"):
+        Policy((SubPolicy((Gene("Invert", 0.5),)),) * 4097)
+    longest = Policy.from_genes([[("Invert", 0.5, 0.0)] * 16])
+    assert Policy.from_yaml(longest.to_yaml()) == longest
+
+
+def test_genes_take_any_real_number_but_bool() -> None:
+    gene = Gene("Rotate", np.float32(0.5), np.int64(1))
+    assert (gene.probability, gene.level) == (0.5, 1.0)
+    assert type(gene.probability) is float and type(gene.level) is float
+    for bad in (True, np.bool_(True), torch.tensor(0.5), "0.5"):
+        with pytest.raises(evoaug.ConfigError, match=r"`probability` must be a number in \[0, 1\]"):
+            Gene("Rotate", bad, 0.2)  # type: ignore[arg-type]
 
 
 def test_str_lists_sub_policies() -> None:

@@ -104,3 +104,26 @@ def test_randaugment_zero_ops_is_identity() -> None:
     images = torch.rand(4, 3, 8, 8)
     policy = Policy.preset("randaugment", num_ops=0)
     assert torch.equal(policy(images, generator=torch.Generator().manual_seed(0)), images)
+
+
+def test_trivialaugment_translation_stops_at_the_side_below_32_pixels() -> None:
+    for side in (8, 28):
+        policy = Policy.preset("trivialaugment", image_size=side)
+        translate = next(sub.genes[0] for sub in policy if sub.ops == ("TranslateX",))
+        assert translate.magnitude == 1.0  # the whole side, where torchvision's is 32 pixels
+
+
+def test_published_magnitude_bins() -> None:
+    from evoaug.policy._presets import published_magnitude
+
+    # One bin is level 0, Posterize included (torchvision divides 0 by 0 there).
+    assert published_magnitude("Posterize", 0, 1) == 8.0
+    assert published_magnitude("Rotate", 0, 1) == 0.0
+    for index, num_bins, message in (
+        (2.5, 10, r"`index` must be an int in \[0, 9\], got 2.5"),
+        (True, 10, r"`index` must be an int in \[0, 9\], got True"),
+        (10, 10, r"`index` must be an int in \[0, 9\], got 10"),
+        (0, 0, r"`num_bins` must be an int >= 1, got 0"),
+    ):
+        with pytest.raises(evoaug.ConfigError, match=message):
+            published_magnitude("Rotate", index, num_bins)  # type: ignore[arg-type]
