@@ -470,6 +470,8 @@ class EvoAugCallback(pl.Callback):
             train_loader, n=cfg.train_probe_size, generator=g, batch_keys=cfg.batch_keys
         )
         val_loaders = trainer.val_dataloaders
+        if val_loaders is None:
+            val_loaders = _setup_val_dataloaders(trainer)
         if isinstance(val_loaders, Sequence):
             if cfg.val_dataloader_idx >= len(val_loaders):
                 raise ConfigError(
@@ -711,3 +713,23 @@ def _detached_trainer(module: pl.LightningModule) -> Iterator[None]:
         yield
     finally:
         module._trainer = trainer
+
+
+def _setup_val_dataloaders(trainer: pl.Trainer) -> Any:
+    """The validation loaders of a fit whose validation has not run yet, else ``None``.
+
+    Lightning builds them when it first validates: with ``num_sanity_val_steps=0`` and a
+    first generation before the first validation epoch (``check_val_every_n_epoch > 1``), they
+    do not exist yet. Building them now is what that first validation would do.
+    """
+    loop = getattr(
+        getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None), "val_loop", None
+    )
+    setup = getattr(loop, "setup_data", None)
+    if not callable(setup):
+        return None
+    try:
+        setup()
+    except Exception:  # no validation configured (limit_val_batches=0, no val_dataloader)
+        return None
+    return trainer.val_dataloaders

@@ -214,3 +214,18 @@ def test_worst_group_gain_reaches_the_evaluator_and_the_history(tmp_path, lt) ->
     gains = [r["objectives"]["fairness"] for r in records if r["failure"] is None]
     assert len(gains) == 8  # 2 generations x 4 candidates, none failed
     assert all(-1.0 <= g <= 1.0 for g in gains)
+
+
+def test_validation_probe_comes_from_validation_before_lightning_first_validates(
+    tmp_path, lt
+) -> None:
+    """A generation at epoch 0 of a fit that first validates at epoch 1 (and skips the sanity
+    check) must still draw its validation probe from the validation loader."""
+    train, val = lt.loaders()
+    cb = EvoAugCallback(every_n_epochs=1, **{**lt.SMALL, "min_generations": 0})
+    trainer = lt.trainer(tmp_path, [cb], max_epochs=2, check_val_every_n_epoch=2)
+    trainer.fit(lt.TinyNet(), train, val)
+    assert cb.generation >= 1 and cb._probes is not None
+    pool = {tuple(x.flatten().tolist()) for x, _ in val.dataset}
+    probe = [tuple(x.flatten().tolist()) for x in cb._probes[1].images]
+    assert probe and all(image in pool for image in probe)
