@@ -21,7 +21,13 @@ from evoaug.callback._batch import BatchLayout
 from evoaug.callback._config import CallbackConfig
 from evoaug.callback._data import collect_samples, write_samples
 from evoaug.callback._distributed import all_gather_objects, check_identical, merge_shards, shard
-from evoaug.callback._runinfo import append_timeline, truncate_timeline, write_run_info
+from evoaug.callback._runinfo import (
+    RUN_FILE,
+    TIMELINE_FILE,
+    append_timeline,
+    truncate_timeline,
+    write_run_info,
+)
 from evoaug.callback._schedule import FORWARD_COST, Schedule, plan_schedule
 from evoaug.evaluate import CandidateResult, Evaluator, OptimizerSpec, Probe, stratified_probe
 from evoaug.exceptions import ConfigError, EvoAugError
@@ -29,6 +35,7 @@ from evoaug.genome import GenomeSpace
 from evoaug.pipeline import AugmentedDataset, BatchAugmenter, Normalize, PolicySlot
 from evoaug.policy import Policy, SubPolicy
 from evoaug.search import (
+    HISTORY_FILE,
     HistoryWriter,
     Search,
     get_selection,
@@ -286,6 +293,8 @@ class EvoAugCallback(pl.Callback):
         if self._pending_state is not None:
             self._apply_state(self._pending_state)
             self._pending_state = None
+        elif trainer.is_global_zero and self.run_dir is not None:
+            _clear_earlier_run(self.run_dir)
         self._set_active(self._active)
 
     @override
@@ -733,3 +742,26 @@ def _setup_val_dataloaders(trainer: pl.Trainer) -> Any:
     except Exception:  # no validation configured (limit_val_batches=0, no val_dataloader)
         return None
     return trainer.val_dataloaders
+
+
+# What a run writes into its run directory and the report reads back: a new (not resumed) fit
+# into the same directory replaces them, so that its report describes it alone.
+# (The test predictions are evoaug.models.Classifier's, named here to keep imports one-way.)
+_RUN_FILES = (
+    HISTORY_FILE, TIMELINE_FILE, RUN_FILE, "pareto.yaml", "best_policy.yaml", "samples.pt",
+    "test_predictions.csv", "test_meta.json",
+)  # fmt: skip
+
+
+def _clear_earlier_run(run_dir: Path) -> None:
+    """Remove an earlier run's files from ``run_dir``, saying so (a new fit, not a resume)."""
+    stale = [run_dir / name for name in _RUN_FILES if (run_dir / name).is_file()]
+    if not stale:
+        return
+    rank_zero_info(
+        f"evoaug: {run_dir} held an earlier run's files ({', '.join(p.name for p in stale)}); "
+        "this new run replaces them. To continue that run, resume it with `ckpt_path`; to keep "
+        "both, give each run its own directory (a logger's version, or `default_root_dir`)."
+    )
+    for path in stale:
+        path.unlink()

@@ -229,3 +229,34 @@ def test_validation_probe_comes_from_validation_before_lightning_first_validates
     pool = {tuple(x.flatten().tolist()) for x, _ in val.dataset}
     probe = [tuple(x.flatten().tolist()) for x in cb._probes[1].images]
     assert probe and all(image in pool for image in probe)
+
+
+def test_a_new_fit_into_the_same_directory_replaces_the_earlier_runs_files(
+    tmp_path, lt, caplog
+) -> None:
+    """Without a logger every fit writes to <default_root_dir>/evoaug: a second, new fit must
+    not append to the first one's history (its report would count both runs)."""
+    import logging
+
+    from evoaug import search
+
+    def fit() -> EvoAugCallback:
+        train, val = lt.loaders()
+        cb = EvoAugCallback(every_n_epochs=1, **{**lt.SMALL, "min_generations": 0})
+        lt.trainer(tmp_path, [cb], max_epochs=2, logger=False).fit(lt.TinyNet(), train, val)
+        return cb
+
+    first = fit()
+    run_dir = first.run_dir
+    assert run_dir is not None
+    once, _ = search.read_history(run_dir / "history.jsonl")
+    timeline_once = (run_dir / "timeline.jsonl").read_text(encoding="utf-8")
+    with caplog.at_level(logging.INFO):
+        fit()
+    again, _ = search.read_history(run_dir / "history.jsonl")
+    assert len(again) == len(once) > 0
+    assert [r["generation"] for r in again] == [r["generation"] for r in once]
+    assert len((run_dir / "timeline.jsonl").read_text(encoding="utf-8").splitlines()) == len(
+        timeline_once.splitlines()
+    )
+    assert "held an earlier run's files (history.jsonl, timeline.jsonl, run.json" in caplog.text
