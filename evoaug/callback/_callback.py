@@ -382,19 +382,38 @@ class EvoAugCallback(pl.Callback):
 
     def _transform_batch(self, trainer: pl.Trainer, batch: Any) -> Any:
         training = trainer.training and not trainer.sanity_checking
-        if not training and self._normalize is None:
-            return batch
+        if not training:
+            return batch if self._normalize is None else self._normalize_batch(batch)
         layout = self._layout or BatchLayout.infer(batch, self.config.batch_keys)
         self._layout = layout
         images, _, _ = layout.split(batch)
-        if training and self.config.mode == "batch":
+        if self.config.mode == "batch":
             images = self.augmenter(images)
         else:
-            if images.dtype == torch.uint8:
-                images = images.float() / 255.0
-            if self._normalize is not None:
-                images = self._normalize(images)
+            images = self._normalized(images)
         return layout.with_images(batch, images)
+
+    def _normalize_batch(self, batch: Any) -> Any:
+        """A validation, test or predict batch with its images normalized.
+
+        Such a batch may be images alone (predict), as a tensor or a one-element tuple or list;
+        otherwise its own layout is read (it need not be the training batches').
+        """
+        if isinstance(batch, torch.Tensor):
+            return self._normalized(batch)
+        if isinstance(batch, (tuple, list)) and len(batch) == 1:
+            (images,) = batch
+            if isinstance(images, torch.Tensor):
+                return type(batch)([self._normalized(images)])
+        layout = BatchLayout.infer(batch, self.config.batch_keys)
+        images, _, _ = layout.split(batch)
+        return layout.with_images(batch, self._normalized(images))
+
+    def _normalized(self, images: torch.Tensor) -> torch.Tensor:
+        """Images as float (uint8 divided by 255), then normalized when ``normalize`` is set."""
+        if images.dtype == torch.uint8:
+            images = images.float() / 255.0
+        return images if self._normalize is None else self._normalize(images)
 
     def _remove_batch_hook(self) -> None:
         if self._hooked is not None:

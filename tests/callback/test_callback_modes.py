@@ -129,3 +129,28 @@ def test_a_failed_fit_unwraps_the_batch_hook(tmp_path, lt) -> None:
     # A plain Trainer afterwards sees the raw batches, not normalized ones.
     lt.trainer(tmp_path, [], max_epochs=1).validate(model, val, verbose=False)
     assert torch.equal(torch.cat(seen), torch.cat([x for x, _ in val]))
+
+
+def test_predict_batches_of_images_alone_are_normalized(tmp_path, lt) -> None:
+    from torch.utils.data import TensorDataset
+
+    seen = []
+
+    class Net(lt.TinyNet):
+        def predict_step(self, batch, batch_idx, dataloader_idx=0):  # type: ignore[no-untyped-def]
+            x = batch if isinstance(batch, torch.Tensor) else batch[0]
+            seen.append(x.detach().clone())
+            return self(x)
+
+    train, val = lt.loaders()
+    model = Net()
+    trainer = lt.trainer(tmp_path, [EvoAugCallback(search=False, normalize=((0.5,), (0.25,)))])
+    trainer.fit(model, train, val)
+    images = torch.rand(8, 1, 8, 8)
+    for loader in (
+        DataLoader(images, batch_size=4),
+        DataLoader(TensorDataset(images), batch_size=4),
+    ):
+        seen.clear()
+        assert len(trainer.predict(model, loader)) == 2
+        assert torch.allclose(torch.cat(seen), (images - 0.5) / 0.25)
