@@ -387,11 +387,9 @@ class EvoAugCallback(pl.Callback):
         layout = self._layout or BatchLayout.infer(batch, self.config.batch_keys)
         self._layout = layout
         images, _, _ = layout.split(batch)
-        if self.config.mode == "batch":
-            images = self.augmenter(images)
-        else:
-            images = self._normalized(images)
-        return layout.with_images(batch, images)
+        # Dataset mode: the loader's workers augmented the images already.
+        augment = self.augmenter if self.config.mode == "batch" else self._normalized
+        return layout.with_images(batch, augment(images))
 
     def _normalize_batch(self, batch: Any) -> Any:
         """A validation, test or predict batch with its images normalized.
@@ -404,7 +402,8 @@ class EvoAugCallback(pl.Callback):
         if isinstance(batch, (tuple, list)) and len(batch) == 1:
             (images,) = batch
             if isinstance(images, torch.Tensor):
-                return type(batch)([self._normalized(images)])
+                normalized = self._normalized(images)
+                return (normalized,) if isinstance(batch, tuple) else [normalized]
         layout = BatchLayout.infer(batch, self.config.batch_keys)
         images, _, _ = layout.split(batch)
         return layout.with_images(batch, self._normalized(images))
