@@ -364,7 +364,13 @@ class EvoAugCallback(pl.Callback):
         if self._hooked is not None:
             return
         hook = "on_after_batch_transfer"
-        datamodule = getattr(trainer, "datamodule", None)
+        # The datamodule of this stage's call: `trainer.datamodule` keeps an earlier call's
+        # (fit with a datamodule, then test with plain loaders), Lightning's hook selector not.
+        selector = getattr(getattr(trainer, "_data_connector", None), "_datahook_selector", None)
+        if selector is not None and hasattr(selector, "datamodule"):
+            datamodule = selector.datamodule
+        else:
+            datamodule = getattr(trainer, "datamodule", None)
         target: Any = pl_module
         if datamodule is not None and (
             is_overridden(hook, datamodule) or not is_overridden(hook, pl_module)

@@ -103,6 +103,12 @@ def test_datamodule_hook_and_normalized_test_stage(tmp_path, lt) -> None:
     assert torch.allclose(torch.cat(seen_test), (clean - 0.5) / 0.25)
     assert "on_after_batch_transfer" not in vars(dm)  # unwrapped after teardown
     assert "on_after_batch_transfer" not in vars(model)
+    # Tested with plain loaders after a fit with a datamodule: Lightning calls the module's
+    # hook now (trainer.datamodule still names the old datamodule), and the batches are
+    # normalized all the same.
+    seen_test.clear()
+    trainer.test(model, dataloaders=val, verbose=False)
+    assert torch.allclose(torch.cat(seen_test), (clean - 0.5) / 0.25)
 
 
 def test_a_failed_fit_unwraps_the_batch_hook(tmp_path, lt) -> None:
