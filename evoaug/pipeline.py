@@ -323,6 +323,24 @@ class AugmentedDataset(Dataset[Any]):
             "be tensors, tuples/lists (image at `image_index`) or dicts (image at `image_key`)"
         )
 
+    def state_dict(self) -> dict[str, Any]:
+        """The main process's augmentation stream (``num_workers=0``), as a plain value.
+
+        Workers' streams are not included: each worker seeds its own from the seed the
+        DataLoader gives it.
+        """
+        main = self._generator is not None and self._owner == (-1, 0)
+        return {"main": self._generator.get_state() if main and self._generator else None}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue the main process's stream saved by :meth:`state_dict`."""
+        saved = state.get("main")
+        if saved is None:
+            return
+        generator = torch.Generator()
+        generator.set_state(saved)
+        self._generator, self._owner = generator, (-1, 0)
+
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_generator"] = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -203,6 +204,7 @@ class EvoAugCallback(pl.Callback):
         self._probes: tuple[Probe, Probe] | None = None
         self._hooked: tuple[Any, Any] | None = None
         self._evaluator: Evaluator | None = None
+        self._datasets: list[weakref.ref[AugmentedDataset]] = []
 
     # ------------------------------------------------------------------ public results
 
@@ -218,7 +220,9 @@ class EvoAugCallback(pl.Callback):
 
     def wrap_dataset(self, dataset: Any, **kwargs: Any) -> AugmentedDataset:
         """Wrap a map-style training dataset for ``mode="dataset"`` (reads this callback's slot)."""
-        return AugmentedDataset(dataset, self.slot, seed=self.config.seed, **kwargs)
+        wrapped = AugmentedDataset(dataset, self.slot, seed=self.config.seed, **kwargs)
+        self._datasets.append(weakref.ref(wrapped))  # their streams go into checkpoints
+        return wrapped
 
     # ------------------------------------------------------------------ setup
 
@@ -682,7 +686,12 @@ class EvoAugCallback(pl.Callback):
             "epoch_done": self._epoch_done,
             "trained_epoch": self._last_trained_epoch(),
             "config_seed": self.config.seed,
+            "datasets": [d.state_dict() for d in self._wrapped_datasets()],
         }
+
+    def _wrapped_datasets(self) -> list[AugmentedDataset]:
+        """The datasets :meth:`wrap_dataset` made that are still alive, in order."""
+        return [d for d in (ref() for ref in self._datasets) if d is not None]
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -714,6 +723,11 @@ class EvoAugCallback(pl.Callback):
             self.search.load_state_dict(state["search"])
             self._front = self.search.pareto_front() if self.generation else []
         self.augmenter.load_state_dict(state["augmenter"])
+        # Dataset mode: the main process's streams (checkpoints before this key have none).
+        for dataset, saved in zip(
+            self._wrapped_datasets(), state.get("datasets", []), strict=False
+        ):
+            dataset.load_state_dict(saved)
         self._history_lines = int(state["history_lines"])
         self._epoch_done = int(state["epoch_done"])
         self._trained_epoch = int(state["trained_epoch"])

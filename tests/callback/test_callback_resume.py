@@ -34,13 +34,15 @@ def _run(
     save: bool = False,
     kill_at=None,
     ckpt_dir: str = "ckpt",
+    mode: str = "batch",
+    seen=None,
 ):  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
-    cb = EvoAugCallback(every_n_epochs=1, **{**lt.SMALL, "min_generations": 0})
+    cb = EvoAugCallback(every_n_epochs=1, mode=mode, **{**lt.SMALL, "min_generations": 0})
     data = lt.make_data(n=64)
-    train = DataLoader(data, batch_size=16, shuffle=False)
+    train = DataLoader(cb.wrap_dataset(data) if mode == "dataset" else data, batch_size=16)
     val = DataLoader(lt.make_data(n=32, seed=1), batch_size=32)
-    callbacks = [cb]
+    callbacks = [cb] if seen is None else [cb, _Record(seen)]
     if save:
         callbacks.append(ModelCheckpoint(dirpath=root / ckpt_dir, save_last=True))
     if kill_at is not None:
@@ -54,6 +56,16 @@ def _run(
     else:
         trainer.fit(lt.TinyNet(), train, val, ckpt_path=ckpt_path)
     return cb
+
+
+class _Record(Callback):
+    """Keep every training batch's images, by epoch."""
+
+    def __init__(self, seen: list) -> None:  # type: ignore[type-arg]
+        self.seen = seen
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):  # type: ignore[no-untyped-def]
+        self.seen.append((trainer.current_epoch, batch[0].clone()))
 
 
 def _history(root):  # type: ignore[no-untyped-def]
@@ -143,3 +155,23 @@ def test_checkpoint_before_a_generation_catches_it_up_on_resume(tmp_path, lt) ->
     # the catch-up has recorded it.
     assert [r["epoch"] for r in _timeline(tmp_path / "part")] == [0, 1, 2, 3]
     assert _timeline(tmp_path / "part") == _timeline(tmp_path / "full")
+
+
+def test_dataset_mode_resume_continues_the_augmentation_stream(tmp_path, lt) -> None:
+    """In dataset mode the images are augmented in the dataset (main process here): a resumed
+    run trains on the same augmented batches and reaches the same search."""
+    full_seen: list = []  # type: ignore[type-arg]
+    full = _run(lt, tmp_path / "full", max_epochs=4, mode="dataset", seen=full_seen)
+    _run(lt, tmp_path / "part", max_epochs=4, save=True, kill_at=2, mode="dataset")
+    ckpt = tmp_path / "part" / "ckpt" / "last.ckpt"
+    seen: list = []  # type: ignore[type-arg]
+    resumed = _run(
+        lt, tmp_path / "part", max_epochs=4, ckpt_path=ckpt, save=True, ckpt_dir="ckpt2",
+        mode="dataset", seen=seen,
+    )  # fmt: skip
+    later = [(epoch, x) for epoch, x in full_seen if epoch >= 2]
+    assert [e for e, _ in seen] == [e for e, _ in later] and seen
+    assert all(torch.equal(a, b) for (_, a), (_, b) in zip(seen, later, strict=True))
+    assert resumed.search is not None and full.search is not None
+    assert resumed.search.checksum() == full.search.checksum()
+    assert _history(tmp_path / "part") == _history(tmp_path / "full")
