@@ -205,6 +205,7 @@ class EvoAugCallback(pl.Callback):
         self._hooked: tuple[Any, Any] | None = None
         self._evaluator: Evaluator | None = None
         self._datasets: list[weakref.ref[AugmentedDataset]] = []
+        self._fitted = False  # a fit has started with this callback
 
     # ------------------------------------------------------------------ public results
 
@@ -297,8 +298,15 @@ class EvoAugCallback(pl.Callback):
         if self._pending_state is not None:
             self._apply_state(self._pending_state)
             self._pending_state = None
+        elif self._fitted:
+            raise ConfigError(
+                "this EvoAugCallback has already run a fit: a second fit would build a new "
+                "search under the old one's counters. Use a new callback for a new run, or "
+                "resume the first one from a checkpoint (`trainer.fit(..., ckpt_path=...)`)"
+            )
         elif trainer.is_global_zero and self.run_dir is not None:
             _clear_earlier_run(self.run_dir)
+        self._fitted = True
         self._set_active(self._active)
 
     @override

@@ -260,3 +260,19 @@ def test_a_new_fit_into_the_same_directory_replaces_the_earlier_runs_files(
         timeline_once.splitlines()
     )
     assert "held an earlier run's files (history.jsonl, timeline.jsonl, run.json" in caplog.text
+
+
+def test_a_second_fit_with_the_same_callback_is_refused_and_keeps_its_files(tmp_path, lt) -> None:
+    from evoaug import search
+
+    train, val = lt.loaders()
+    cb = EvoAugCallback(every_n_epochs=1, **{**lt.SMALL, "min_generations": 0})
+    model = lt.TinyNet()
+    lt.trainer(tmp_path, [cb], max_epochs=2, logger=False).fit(model, train, val)
+    assert cb.run_dir is not None
+    first, _ = search.read_history(cb.run_dir / "history.jsonl")
+    assert first
+    with pytest.raises(evoaug.ConfigError, match="has already run a fit.*ckpt_path"):
+        lt.trainer(tmp_path, [cb], max_epochs=3, logger=False).fit(model, train, val)
+    assert search.read_history(cb.run_dir / "history.jsonl")[0] == first
+    assert "on_after_batch_transfer" not in vars(model)
