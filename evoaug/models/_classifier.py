@@ -71,7 +71,9 @@ class Classifier(pl.LightningModule):
     groups when present, otherwise the classes (evoaug's ``fairness_groups="auto"``); they are
     named from the datamodule's ``group_names`` or ``class_names``. Logged: ``train_loss``
     (per step), ``train_acc``, ``val_loss``, ``val_acc``, ``val_acc_group/<name>``,
-    ``val_worst_group_acc`` and the same for ``test_``. Training uses :attr:`loss_fn`
+    ``val_worst_group_acc`` and the same for ``test_``; with several validation or test
+    loaders, each loader's ``*_loss`` and ``*_acc`` are its own, and the per-group metrics
+    describe the first loader, as the test predictions do. Training uses :attr:`loss_fn`
     (cross-entropy with label smoothing); logged validation and test losses are plain
     cross-entropy. Images reach the network as the batches carry them: normalize in the
     datamodule or with ``EvoAugCallback(normalize=...)``, not both.
@@ -268,22 +270,31 @@ class Classifier(pl.LightningModule):
         return loss
 
     def _evaluate(
-        self, batch: Any, stage: str, accuracy: MulticlassAccuracy, groups_metric: GroupAccuracy
+        self,
+        batch: Any,
+        stage: str,
+        accuracy: MulticlassAccuracy,
+        groups_metric: GroupAccuracy,
+        dataloader_idx: int,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         x, y, g = split_batch(batch)
-        self.groups_source = GROUPS_FROM_CLASSES if g is None else GROUPS_FROM_SENSITIVE
         groups = y if g is None else g
         logits = self(x)
         preds = logits.argmax(1)
-        accuracy(preds, y)
-        groups_metric.update(preds, y, groups)
         self.log(f"{stage}_loss", F.cross_entropy(logits, y), batch_size=len(y))
-        self.log(f"{stage}_acc", accuracy, batch_size=len(y))
+        if dataloader_idx == 0:
+            # The first loader's: the per-group metrics and the test predictions describe it.
+            self.groups_source = GROUPS_FROM_CLASSES if g is None else GROUPS_FROM_SENSITIVE
+            accuracy(preds, y)
+            groups_metric.update(preds, y, groups)
+            self.log(f"{stage}_acc", accuracy, batch_size=len(y))
+        else:  # another loader's own accuracy (the mean over its batches, weighted by size)
+            self.log(f"{stage}_acc", (preds == y).float().mean(), batch_size=len(y))
         return logits, preds, y, groups
 
     @override
     def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._evaluate(batch, "val", self.val_acc, self.val_groups)
+        self._evaluate(batch, "val", self.val_acc, self.val_groups, dataloader_idx)
 
     @override
     def on_test_epoch_start(self) -> None:
@@ -291,7 +302,9 @@ class Classifier(pl.LightningModule):
 
     @override
     def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        logits, preds, y, groups = self._evaluate(batch, "test", self.test_acc, self.test_groups)
+        logits, preds, y, groups = self._evaluate(
+            batch, "test", self.test_acc, self.test_groups, dataloader_idx
+        )
         if dataloader_idx == 0:
             confidence = logits.detach().float().softmax(1).amax(1)
             self._test_parts.append(Predictions(y.detach(), preds, groups.detach(), confidence))

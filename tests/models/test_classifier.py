@@ -323,3 +323,37 @@ def test_trains_with_the_evoaug_callback_into_one_run_dir(tmp_path: Path) -> Non
     run_dir = Path(trainer.log_dir) / "evoaug"  # type: ignore[arg-type]
     assert (run_dir / "history.jsonl").is_file()
     assert (run_dir / "test_predictions.csv").is_file()
+
+
+def test_several_test_loaders_each_log_their_own_accuracy(tmp_path: Path) -> None:
+    pl.seed_everything(0, verbose=False)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(60, 1, 8, 8, generator=g), torch.arange(60) % 3
+    groups = (torch.arange(60) % 4 == 0).long()
+    clf = Classifier(model="small-cnn", model_kwargs={"width": 4}, scheduler="none",
+                     num_classes=3, in_channels=1)  # fmt: skip
+    trainer = pl.Trainer(
+        max_epochs=1, default_root_dir=tmp_path, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False,
+    )  # fmt: skip
+    first = TensorDataset(x[:30], y[:30], groups[:30])
+    trainer.fit(
+        clf,
+        DataLoader(TensorDataset(x, y, groups), batch_size=16),
+        DataLoader(first, batch_size=16),
+    )
+    second = TensorDataset(x[30:], torch.zeros(30, dtype=torch.long), groups[30:])
+    results = trainer.test(
+        clf, [DataLoader(first, batch_size=16), DataLoader(second, batch_size=16)], verbose=False
+    )
+    clf.eval()
+    with torch.no_grad():
+        predicted = clf(x).argmax(1)
+    own = [(predicted[:30] == y[:30]).float().mean(), (predicted[30:] == 0).float().mean()]
+    for k, result in enumerate(results):
+        assert result[f"test_acc/dataloader_idx_{k}"] == pytest.approx(float(own[k]), abs=1e-6)
+    # The per-group accuracies are the first loader's, as test_predictions.csv is.
+    for group in (0, 1):
+        keep = groups[:30] == group
+        expected = float((predicted[:30][keep] == y[:30][keep]).float().mean())
+        assert results[0][f"test_acc_group/{group}"] == pytest.approx(expected, abs=1e-6)
