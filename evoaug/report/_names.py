@@ -46,7 +46,11 @@ class RunNames:
         meta = run.meta
         self.class_names = _names(meta.get("class_names")) or _names(get(dataset, "class_names"))
         predictions = run.predictions
-        source = meta.get("groups_source") or run.info.get("groups_source")
+        # run.json's groups_source is the search's (fairness_groups); the test predictions say
+        # what their own `group` column holds, so it speaks only when there are none.
+        source = meta.get("groups_source")
+        if predictions is None:
+            source = source or run.info.get("groups_source")
         from_classes = (predictions is not None and predictions.groups_from_classes) or (
             source == "classes"
         )

@@ -149,3 +149,30 @@ def test_same_seed_same_report(rt, tmp_path):  # type: ignore[no-untyped-def]
     for a, b in zip(first, second, strict=True):
         assert a.read_bytes() == b.read_bytes(), a.name
     assert [p.name for p in first] == ["r.html", "r.md", "r.json"]
+
+
+def test_predictions_with_groups_are_named_as_groups_whatever_the_search_used(tmp_path):  # type: ignore[no-untyped-def]
+    """run.json's groups_source is the search's; without test_meta.json the report must still
+    read a non-empty `group` column as sensitive groups (a LightningModule of your own)."""
+    import json
+
+    from evoaug.report import build_report
+
+    run = tmp_path / "evoaug"
+    run.mkdir()
+    rows = [(0, 0, 0, 0), (1, 1, 1, 0), (2, 2, 2, 0), (3, 0, 1, 1), (4, 1, 1, 1), (5, 2, 0, 1)]
+    (run / "test_predictions.csv").write_text(
+        "index,y_true,y_pred,group,confidence\n"
+        + "".join(f"{i},{t},{p},{g},0.9\n" for i, t, p, g in rows)
+    )
+    dataset = {"class_names": ["cat", "dog", "bird"], "group_names": ["light", "dark"],
+               "sensitive_attribute": "tone"}  # fmt: skip
+    (run / "run.json").write_text(json.dumps({"groups_source": "classes", "dataset": dataset}))
+    report = build_report(run, n_bootstrap=0)
+    assert report.groups_source == "sensitive attribute"
+    assert report.sensitive_attribute == "tone"
+    assert report.metrics is not None
+    by_name = {
+        report.metrics.group_names[g]: v["accuracy"] for g, v in report.metrics.by_group.items()
+    }
+    assert by_name == {"light": 1.0, "dark": pytest.approx(1 / 3)}
