@@ -33,8 +33,9 @@ from typing import Any
 
 import yaml
 
-from evoaug.exceptions import ConfigError
+from evoaug.exceptions import ConfigError, UnknownOpError
 from evoaug.policy import Policy
+from evoaug.policy._io import SUPPORTED_VERSIONS
 from evoaug.report._predictions import PREDICTIONS_FILE, Predictions, read_predictions
 from evoaug.report._samples import Samples, read_samples
 from evoaug.search import read_history
@@ -193,10 +194,15 @@ def policy_dict(data: object) -> dict[str, Any] | None:
         return None
     try:
         return Policy.from_dict(data).to_dict()
+    except UnknownOpError:
+        pass  # a custom op not registered in this process: keep it if otherwise valid
     except ConfigError:
-        pass
-    for sub in data["sub_policies"]:  # an unregistered custom op: keep it if well shaped
-        if not isinstance(sub, list) or not all(_gene_shaped(g) for g in sub):
+        return None
+    subs = data["sub_policies"]
+    if data.get("format_version") not in SUPPORTED_VERSIONS or not subs:
+        return None
+    for sub in subs:
+        if not isinstance(sub, list) or not sub or not all(_gene_shaped(g) for g in sub):
             return None
     return dict(data)
 
@@ -206,7 +212,7 @@ def _gene_shaped(gene: object) -> bool:
         return False
     numbers = [gene.get("probability"), gene.get("level")]
     return all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= 1
         for v in numbers
     )
 

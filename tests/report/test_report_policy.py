@@ -41,3 +41,22 @@ def test_summary_names_the_fairness_metric(rt) -> None:  # type: ignore[no-untyp
     objectives = build_report(run_dir, n_bootstrap=20).summary["Objectives"]
     assert "fairness (worst_group_gain)" in objectives.split(", ")
     assert len(objectives.split(", ")) == len(info["evoaug"]["objectives"])
+
+
+def test_policy_files_are_validated_except_for_unregistered_ops() -> None:
+    from evoaug.report._load import policy_dict
+
+    gene = {"op": "Rotate", "probability": 0.5, "level": 0.2}
+    good = {"format_version": 1, "sub_policies": [[gene]]}
+    assert policy_dict(good) is not None
+    custom = {"format_version": 1, "sub_policies": [[{**gene, "op": "MyCustomOp"}]]}
+    assert policy_dict(custom) == custom  # kept: the op may be registered where it was made
+    for bad in (
+        {"format_version": 1, "sub_policies": [[{**gene, "probability": 7.5}]]},
+        {"format_version": 99, "sub_policies": [[gene]]},
+        {"format_version": 1, "sub_policies": []},
+        {"format_version": 1, "sub_policies": [[{**gene, "op": "MyCustomOp", "level": -3.0}]]},
+        {"format_version": 99, "sub_policies": [[{**gene, "op": "MyCustomOp"}]]},
+        {"format_version": 1, "sub_policies": [[]]},
+    ):
+        assert policy_dict(bad) is None, bad
