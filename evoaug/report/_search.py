@@ -134,7 +134,7 @@ def summarize_search(
             values[i] = np.nan
     finite = np.all(np.isfinite(values), axis=1) & bool(names)
     front_from_file = False
-    if pareto:
+    if pareto and names:  # (no objective in the history: nothing to read the front by)
         front = np.array(
             [[_float(e.get("objectives", {}).get(n)) for n in names] for e in pareto]
         ).reshape(-1, len(names))

@@ -72,6 +72,9 @@ def test_failures_only_and_unknown_configured_objectives():  # type: ignore[no-u
     summary = summarize_search(records, objectives=("accuracy",))
     assert summary is not None and summary.objectives == () and summary.hypervolume == (0.0,)
     assert not summary.finite.any() and summary.front.shape[0] == 0
+    # A pareto.yaml beside a history without objectives (edited by hand) does not crash it.
+    summary = summarize_search(records * 2, pareto=[{"objectives": {}}])
+    assert summary is not None and summary.front.shape[0] == 0
     summary = summarize_search(_history(("accuracy",)), objectives=("accuracy", "not_in_history"))
     assert summary.objectives == ("accuracy",)
 
