@@ -78,16 +78,30 @@ class CIFAR10DataModule(TorchvisionDataModule):
     def _read(self, train: bool) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         folder = Path(self.root) / self.folder
         images, labels = [], []
+        unreadable = (OSError, KeyError, ValueError, EOFError, pickle.UnpicklingError)
         for name in self.train_files if train else self.test_files:
             try:
                 entry = _unpickle(folder / name)
-                images.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-                labels.extend(entry[self.labels_key])
-            except (OSError, KeyError, ValueError, pickle.UnpicklingError) as err:
+                batch = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+                batch_labels = list(entry[self.labels_key])
+            except unreadable as err:
                 raise ConfigError(
                     f"cannot read {folder / name} as a CIFAR batch ({err!r}). {self._how_to_get()}"
                 ) from err
-        names = [str(n) for n in _unpickle(folder / self.meta_file)[self.names_key]]
+            if len(batch) != len(batch_labels):
+                raise ConfigError(
+                    f"{folder / name} holds {len(batch)} images but {len(batch_labels)} labels; "
+                    f"the file is damaged. {self._how_to_get()}"
+                )
+            images.append(batch)
+            labels.extend(batch_labels)
+        try:
+            names = [str(n) for n in _unpickle(folder / self.meta_file)[self.names_key]]
+        except unreadable as err:
+            raise ConfigError(
+                f"cannot read {folder / self.meta_file} as CIFAR metadata ({err!r}). "
+                f"{self._how_to_get()}"
+            ) from err
         return (
             torch.from_numpy(np.concatenate(images)),
             torch.as_tensor(labels, dtype=torch.long),

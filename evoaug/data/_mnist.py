@@ -77,12 +77,20 @@ class MNISTDataModule(TorchvisionDataModule):
     def _read(self, train: bool) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         try:
             data = self._dataset_class()(self.root, train=train, download=False)
-        except (RuntimeError, OSError, ValueError) as err:
+        except (RuntimeError, OSError, ValueError, AssertionError) as err:
+            # (torchvision asserts on a damaged idx header)
             raise ConfigError(
-                f"cannot read {self.dataset_name} ({err}). {self._how_to_get()}"
+                f"cannot read {self.dataset_name} ({err!r}). {self._how_to_get()}"
             ) from err
         images = torch.as_tensor(data.data, dtype=torch.uint8).unsqueeze(1)
-        return images, torch.as_tensor(data.targets, dtype=torch.long), list(self.classes)
+        targets = torch.as_tensor(data.targets, dtype=torch.long)
+        if len(images) != len(targets):
+            split = "training" if train else "test"
+            raise ConfigError(
+                f"the {self.dataset_name} {split} files hold {len(images)} images but "
+                f"{len(targets)} labels; they are damaged. {self._how_to_get()}"
+            )
+        return images, targets, list(self.classes)
 
 
 class FashionMNISTDataModule(MNISTDataModule):
@@ -132,6 +140,7 @@ class SVHNDataModule(TorchvisionDataModule):
     """
 
     dataset_name = "svhn"
+    default_root = "data/svhn"
     expected = "`train_32x32.mat` and `test_32x32.mat` (and `extra_32x32.mat` with use_extra)"
     source = "from http://ufldl.stanford.edu/housenumbers/"
 
@@ -185,10 +194,15 @@ class SVHNDataModule(TorchvisionDataModule):
             mat = scipy.io.loadmat(str(path))
             images = np.asarray(mat["X"], dtype=np.uint8).transpose(3, 2, 0, 1)  # HWCN -> NCHW
             labels = np.asarray(mat["y"], dtype=np.int64).reshape(-1)
-        except (OSError, KeyError, ValueError) as err:
+        except (OSError, KeyError, ValueError, scipy.io.matlab.MatReadError) as err:
             raise ConfigError(
                 f"cannot read {path} as SVHN ({err!r}). {self._how_to_get()}"
             ) from err
+        if len(images) != len(labels):
+            raise ConfigError(
+                f"{path} holds {len(images)} images but {len(labels)} labels; the file is "
+                f"damaged. {self._how_to_get()}"
+            )
         labels[labels == 10] = 0
         return images, labels
 

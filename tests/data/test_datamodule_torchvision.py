@@ -125,3 +125,40 @@ def test_corrupt_cifar_batch_is_named(tmp_path, tools):
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         CIFAR10DataModule(**kwargs)
+
+
+def test_damaged_cifar_files_are_config_errors_naming_them(tmp_path, tools):
+    import pickle
+
+    root = tools.write_cifar10(tmp_path)
+    folder = root / "cifar-10-batches-py"
+    entry = pickle.loads((folder / "data_batch_3").read_bytes())
+    entry["labels"] = entry["labels"][:-5]  # labels no longer match the images
+    (folder / "data_batch_3").write_bytes(pickle.dumps(entry, protocol=2))
+    with pytest.raises(ConfigError, match=r"data_batch_3 holds 20 images but 15 labels"):
+        CIFAR10DataModule(root=str(root)).setup()
+    root = tools.write_cifar10(tmp_path / "b")
+    (root / "cifar-10-batches-py" / "data_batch_2").write_bytes(b"")
+    with pytest.raises(ConfigError, match=r"cannot read .*data_batch_2 as a CIFAR batch"):
+        CIFAR10DataModule(root=str(root)).setup()
+    root = tools.write_cifar10(tmp_path / "c")
+    (root / "cifar-10-batches-py" / "batches.meta").write_bytes(b"garbage\n")
+    with pytest.raises(ConfigError, match=r"cannot read .*batches.meta as CIFAR metadata"):
+        CIFAR10DataModule(root=str(root)).setup()
+
+
+def test_damaged_svhn_files_are_config_errors_naming_them(tmp_path, tools):
+    import scipy.io
+
+    root = tools.write_svhn(tmp_path)
+    mat = scipy.io.loadmat(str(root / "train_32x32.mat"))
+    scipy.io.savemat(root / "train_32x32.mat", {"X": mat["X"], "y": mat["y"][:90]})
+    with pytest.raises(ConfigError, match=r"train_32x32.mat holds 100 images but 90 labels"):
+        SVHNDataModule(root=str(root)).setup()
+    (root / "train_32x32.mat").write_bytes(b"garbage")
+    with pytest.raises(ConfigError, match=r"cannot read .*train_32x32.mat as SVHN"):
+        SVHNDataModule(root=str(root)).setup()
+
+
+def test_svhn_default_root_is_its_own_folder():
+    assert SVHNDataModule(root=None).root == "data/svhn"  # type: ignore[arg-type]
