@@ -20,6 +20,7 @@ from evoaug.data._checks import check_choice, check_int
 from evoaug.data._memory import ImageTensorDataset, LoadedData, mean_std
 from evoaug.data._sampler import EpochShuffleSampler
 from evoaug.data._split import stratified_subset
+from evoaug.exceptions import ConfigError
 
 __all__ = ["SPLITS", "ImageDataModule", "SplitName"]
 
@@ -118,6 +119,14 @@ class ImageDataModule(pl.LightningDataModule):
         if self._data is None:
             start = time.perf_counter()
             data = self._load(torch.Generator().manual_seed(self.seed))
+            empty = [name for name in SPLITS if len(getattr(data, name)) == 0]
+            if empty:
+                counts = {name: len(getattr(data, name)) for name in SPLITS}
+                raise ConfigError(
+                    f"{self.dataset_name}: the {' and '.join(empty)} split came out empty "
+                    f"(sizes {counts}); raise `limit_train`/`limit_test` or the split fractions "
+                    "(`val_fraction`, `test_fraction` where the dataset has them)"
+                )
             self._data = data
             sizes = " / ".join(f"{name} {len(getattr(data, name))}" for name in SPLITS)
             c, h, w = self.image_shape

@@ -116,6 +116,8 @@ class CelebADataModule(ImageDataModule):
                 "`sensitive_attribute` must differ from `target_attribute` (or be None), got "
                 f"both {target_attribute!r}"
             )
+        if not isinstance(root, (str, Path)):
+            raise ConfigError(f"`root` must be a folder path, got {root!r}")
         self.root = str(root)
         self.download = bool(download)
         self.target_attribute = target_attribute

@@ -176,7 +176,11 @@ class ColoredDigitsDataModule(DigitsDataModule):
         check_choice("attribute", attribute, ATTRIBUTES)
         check_fraction("minority_fraction", minority_fraction, allow_zero=True, allow_one=True)
         check_fraction("correlation", correlation, allow_zero=True, allow_one=True)
-        classes = tuple(minority_classes)
+        classes = (
+            tuple(minority_classes)
+            if isinstance(minority_classes, (tuple, list, range))
+            else ()  # not a sequence of digits: refused below
+        )
         if (
             not classes
             or len(set(classes)) != len(classes)

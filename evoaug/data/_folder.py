@@ -89,6 +89,18 @@ class ImageFolderDataModule(ImageDataModule):
             sensitive_attribute=None if groups_csv is None else "group",
         )
         check_split_fractions(val_fraction, test_fraction)
+        if not isinstance(root, (str, Path)):
+            raise ConfigError(f"`root` must be a folder path, got {root!r}")
+        dirs = {"train_dir": train_dir, "val_dir": val_dir, "test_dir": test_dir}
+        for name, value in dirs.items():
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(f"`{name}` must be a folder name, got {value!r}")
+        resolved = [Path(value).as_posix().strip("/") for value in dirs.values()]
+        if len(set(resolved)) < len(resolved):
+            raise ConfigError(
+                f"`train_dir`, `val_dir` and `test_dir` must name different folders (each split "
+                f"its own images), got {dirs}"
+            )
         self.root = str(root)
         self.train_dir, self.val_dir, self.test_dir = train_dir, val_dir, test_dir
         self.groups_csv = groups_csv
@@ -183,7 +195,7 @@ class ImageFolderDataModule(ImageDataModule):
 
 
 def _read_group_csv(path: Path) -> dict[str, str]:
-    with path.open(newline="", encoding="utf-8") as f:
+    with path.open(newline="", encoding="utf-8-sig") as f:  # (Excel writes a byte-order mark)
         reader = csv.DictReader(f)
         columns = reader.fieldnames or []
         if "path" not in columns or "group" not in columns:

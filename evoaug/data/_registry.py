@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from evoaug.data._base import ImageDataModule
@@ -45,4 +46,9 @@ def get_datamodule(name: str, **kwargs: Any) -> ImageDataModule:
     """
     if name not in DATAMODULES:
         raise ConfigError(f"`name` must be one of {sorted(DATAMODULES)}, got {name!r}")
-    return DATAMODULES[name](**kwargs)
+    cls = DATAMODULES[name]
+    try:
+        return cls(**kwargs)
+    except TypeError as err:  # a misspelled or missing argument
+        accepted = [p for p in inspect.signature(cls).parameters if p != "self"]
+        raise ConfigError(f"{name}: {err}; its arguments are {accepted}") from None

@@ -122,6 +122,8 @@ class UTKFaceDataModule(ImageDataModule):
                 f"`sensitive` must differ from `target` (or be None), got both {target!r}"
             )
         check_split_fractions(val_fraction, test_fraction)
+        if not isinstance(root, (str, Path)):
+            raise ConfigError(f"`root` must be a folder path, got {root!r}")
         self.root = str(root)
         self.target = target
         self.sensitive = sensitive

@@ -27,6 +27,12 @@ def test_get_datamodule():
     assert isinstance(dm, DigitsDataModule) and dm.batch_size == 4
     with pytest.raises(ConfigError, match=r"`name` must be one of \['celeba', .*\], got 'digitz'"):
         get_datamodule("digitz")
+    with pytest.raises(
+        ConfigError, match=r"digits: .*'imag_size'; its arguments are \[.*'image_size'"
+    ):
+        get_datamodule("digits", imag_size=16)
+    with pytest.raises(ConfigError, match=r"imagefolder: .*missing .*'root'"):
+        get_datamodule("imagefolder")
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -162,3 +162,22 @@ def test_colored_digits_infeasible_minority_is_explained():
     dm = ColoredDigitsDataModule(minority_fraction=1.0, correlation=0.8, image_size=8)
     with pytest.raises(ConfigError, match=r"needs \d+ minority training images with labels in"):
         dm.setup()
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "empty"),
+    [
+        (ColoredDigitsDataModule, {"limit_train": 50}, "val"),
+        (ColoredDigitsDataModule, {"limit_test": 15}, "test"),
+        (ColoredDigitsDataModule, {"val_fraction": 0.01}, "val"),
+        (DigitsDataModule, {"val_fraction": 0.0001}, "val"),
+    ],
+)
+def test_an_empty_split_is_refused(cls, kwargs, empty):
+    with pytest.raises(ConfigError, match=rf"the {empty} split came out empty .*raise"):
+        cls(image_size=8, **kwargs).setup()
+
+
+def test_colored_digits_minority_classes_must_be_digits():
+    with pytest.raises(ConfigError, match=r"`minority_classes` must be distinct digits .* got 3"):
+        ColoredDigitsDataModule(minority_classes=3)  # type: ignore[arg-type]

@@ -124,3 +124,20 @@ def test_imagefolder_errors(tmp_path, tools):
     tools.save_image(tmp_path / "mixed" / "test" / "owl" / "1.png", np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(ConfigError, match=r"class folders \['owl'\] that the training tree lacks"):
         ImageFolderDataModule(root=str(tmp_path / "mixed"), image_size=8).setup()
+
+
+def test_imagefolder_splits_must_be_different_folders(tmp_path):
+    for dirs in ({"val_dir": "train"}, {"test_dir": "val"}, {"test_dir": "train/"}):
+        with pytest.raises(ConfigError, match=r"must name different folders"):
+            ImageFolderDataModule(root=str(tmp_path), **dirs)
+    with pytest.raises(ConfigError, match=r"`root` must be a folder path, got None"):
+        ImageFolderDataModule(root=None)  # type: ignore[arg-type]
+
+
+def test_imagefolder_groups_csv_with_a_byte_order_mark(tmp_path, tools):
+    rel = tools.write_image_tree(tmp_path)
+    _groups_csv(tmp_path / "plain.csv", rel)
+    text = (tmp_path / "plain.csv").read_text()
+    (tmp_path / "groups.csv").write_text(text, encoding="utf-8-sig")  # as Excel saves it
+    dm = ImageFolderDataModule(root=str(tmp_path), image_size=8, groups_csv="groups.csv")
+    assert dm.data.train.groups is not None and dm.group_names == ["dark", "light"]
