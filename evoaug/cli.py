@@ -198,6 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0
+    except OSError as err:  # an output path that cannot be written (a folder, no permission)
+        print(f"evoaug: error: {err}", file=sys.stderr)
+        return 2
     return status
 
 

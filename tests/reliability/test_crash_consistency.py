@@ -191,3 +191,16 @@ def test_timeline_lines_after_the_checkpoint_are_dropped_on_resume(tmp_path: Pat
     assert [json.loads(line)["epoch"] for line in lines] == [0, 1]
     assert truncate_timeline(tmp_path, last_epoch=5) == 0
     assert truncate_timeline(tmp_path / "missing", last_epoch=0) == 0
+
+
+def test_atomic_writes_get_the_mode_a_plain_open_would(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from evoaug._files import atomic_write_text
+
+    path = atomic_write_text(tmp_path / "run.json", "{}\n")
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    assert mode == stat.S_IMODE(os.stat(plain).st_mode)  # not mkstemp's private 0600
