@@ -27,6 +27,7 @@ import copy
 import logging
 import os
 import random
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -295,7 +296,7 @@ class RecipeTrainer:
             with _isolated_globals(), _quiet_lightning():
                 cli = _instantiate(self.candidate_config(tmp, seed=seed, policy_file=policy_file))
                 trainer, model = cli.trainer, cli.model
-                trainer.fit(model, datamodule=cli.datamodule)
+                _fit(trainer, model, cli.datamodule)
                 if trainer.interrupted:
                     raise EvoAugError("training was interrupted")
                 return _score(trainer, model, cli.datamodule, policy, seed)
@@ -305,6 +306,25 @@ class RecipeTrainer:
             f"RecipeTrainer(recipe={self.recipe!r}, budget_epochs={self.budget_epochs}, "
             f"objectives={self.objectives})"
         )
+
+
+def _fit(trainer: Any, model: Any, datamodule: Any) -> None:
+    """``trainer.fit``, with Lightning's handling of Ctrl-C undone.
+
+    Lightning answers Ctrl-C with its shutdown, ``sys.exit(1)``, and ignores Ctrl-C from then
+    on. A search interrupted in the middle of a candidate must stop as on any other Ctrl-C
+    (saying how to resume, status 130): the exit becomes a ``KeyboardInterrupt`` again, and the
+    handler of SIGINT is the one it was.
+    """
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        trainer.fit(model, datamodule=datamodule)
+    except SystemExit as err:
+        if not trainer.interrupted:
+            raise
+        with contextlib.suppress(ValueError, TypeError):  # (not the main thread; no handler)
+            signal.signal(signal.SIGINT, handler)
+        raise KeyboardInterrupt from err
 
 
 def _find_callback(trainer: Any) -> EvoAugCallback:

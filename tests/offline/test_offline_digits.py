@@ -93,3 +93,22 @@ def test_candidate_config_trains_the_budget_with_the_policy_and_nothing_else(
     assert lower.config["trainer"]["max_epochs"] == 30  # the recipe itself is not modified
     assert lower.space.n_subpolicies == 2 and lower.population_size == 4
     assert [p.name for p in lower.initial_policies] == ["identity"]
+
+
+def test_ctrl_c_during_a_candidate_is_a_keyboard_interrupt_again(
+    tiny_recipe: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lightning answers Ctrl-C with sys.exit(1) and then ignores SIGINT: a serial search
+    must stop as on any Ctrl-C (the command then says how to resume, status 130)."""
+    import signal
+
+    from evoaug.models import Classifier
+
+    def interrupted(self, batch, batch_idx):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Classifier, "training_step", interrupted)
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        RecipeTrainer(tiny_recipe, budget_epochs=1)(Policy.preset("identity"), seed=0)
+    assert signal.getsignal(signal.SIGINT) == before
