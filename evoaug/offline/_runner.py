@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import importlib
 import logging
+import math
 import multiprocessing
 import os
 import socket
@@ -387,6 +388,15 @@ def make_runner(
     """
     if name not in RUNNERS:
         raise ConfigError(f"`runner` must be one of {list(RUNNERS)}, got {name!r}")
+    if (
+        isinstance(connect_timeout, bool)
+        or not isinstance(connect_timeout, (int, float))
+        or not math.isfinite(connect_timeout)
+        or connect_timeout <= 0
+    ):
+        raise ConfigError(
+            f"`connect_timeout` must be a number of seconds > 0, got {connect_timeout!r}"
+        )
     if address is not None and name in ("process", "serial"):
         raise ConfigError(
             f"`address` is for the 'ray' and 'dask' runners; `runner` is {name!r}, got "

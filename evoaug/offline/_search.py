@@ -65,7 +65,7 @@ _log = logging.getLogger("evoaug.offline")
 # Settings that must match between a run and its resumption (generations may grow).
 _FIXED = (
     "objectives", "ops", "n_subpolicies", "n_genes", "population_size", "n_offsprings",
-    "pool_size", "surrogate", "seed", "budget_epochs", "lower",
+    "pool_size", "surrogate", "seed", "budget_epochs", "lower", "recipe_sha256",
 )  # fmt: skip
 
 
@@ -214,6 +214,8 @@ class OfflineSearch:
             "seed": self.seed,
             "budget_epochs": getattr(self.lower, "budget_epochs", None),
             "lower": type(self.lower).__name__,
+            # The lower level's own settings (RecipeTrainer: the recipe), when it says them.
+            "recipe_sha256": getattr(self.lower, "fingerprint", None),
             "generations": self.generations,
             "selection": repr(self.selection),
             "max_attempts": self.max_attempts,

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
+import json
 import logging
 import os
 import random
@@ -300,6 +302,12 @@ class RecipeTrainer:
                 if trainer.interrupted:
                     raise EvoAugError("training was interrupted")
                 return _score(trainer, model, cli.datamodule, policy, seed)
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the recipe as loaded: a resumed search must train as the first run did."""
+        text = json.dumps(self.config, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def __repr__(self) -> str:
         return (

@@ -112,3 +112,23 @@ def test_ctrl_c_during_a_candidate_is_a_keyboard_interrupt_again(
     with pytest.raises(KeyboardInterrupt):
         RecipeTrainer(tiny_recipe, budget_epochs=1)(Policy.preset("identity"), seed=0)
     assert signal.getsignal(signal.SIGINT) == before
+
+
+def test_a_changed_recipe_changes_the_fingerprint_a_resume_compares(
+    tiny_recipe: Path, tmp_path: Path
+) -> None:
+    from evoaug.offline import OfflineSearch
+    from evoaug.offline._search import _FIXED
+
+    other = tmp_path / "other.yaml"
+    other.write_text(tiny_recipe.read_text().replace("lr: 0.1", "lr: 0.5"))
+    assert other.read_text() != tiny_recipe.read_text()
+    first, again = (
+        RecipeTrainer(tiny_recipe, budget_epochs=1),
+        RecipeTrainer(tiny_recipe, budget_epochs=1),
+    )
+    assert first.fingerprint == again.fingerprint
+    assert RecipeTrainer(other, budget_epochs=1).fingerprint != first.fingerprint
+    search = OfflineSearch(first, out=tmp_path / "out", generations=1)
+    assert search.settings()["recipe_sha256"] == first.fingerprint
+    assert "recipe_sha256" in _FIXED  # a resume with another recipe is refused

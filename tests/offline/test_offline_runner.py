@@ -186,6 +186,9 @@ def test_make_runner_rejects_unknown_names_and_misplaced_addresses() -> None:
         make_runner("process", address="10.0.0.1:6379")
     with pytest.raises(ConfigError, match=r"`workers` must be an int >= 1, got 0"):
         make_runner("process", workers=0)
+    for timeout in (-3.0, float("nan"), 0, True):
+        with pytest.raises(ConfigError, match=r"`connect_timeout` must be a number of seconds > 0"):
+            make_runner("ray", address="10.0.0.1:6379", connect_timeout=timeout)
 
 
 @pytest.mark.parametrize(("runner", "module"), [("ray", "ray"), ("dask", "distributed")])
