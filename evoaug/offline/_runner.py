@@ -421,9 +421,12 @@ def run_tasks(
 ) -> None:
     """Evaluate every task through ``runner``; call ``on_result(task, result, attempts)`` once each.
 
-    At most ``runner.slots`` tasks are in flight, so every submitted task is running (a lost
-    worker can only have been running one of them). When a future raises, the task is re-queued
-    until it has been tried ``max_attempts`` times, then recorded as a failure naming the error.
+    At most ``runner.slots`` tasks are in flight, so every submitted task is running. When a
+    future raises (a worker died, say), the task is re-queued until it has failed
+    ``max_attempts`` times, then recorded as a failure naming the error. A dead worker breaks a
+    process pool and fails every task in flight at once: such failures are not counted, and
+    those tasks are run alone from then on, where a failure is their own. ``attempts`` is the
+    number of times a task was run.
 
     Raises:
         ConfigError: ``max_attempts`` below 1.
@@ -431,10 +434,14 @@ def run_tasks(
     """
     _int("max_attempts", max_attempts, 1)
     queue = deque(tasks)
-    attempts: dict[str, int] = {}
+    attempts: dict[str, int] = {}  # times run
+    counted: dict[str, int] = {}  # failures while running alone
+    alone: set[str] = set()  # failed beside others: run alone from now on
     in_flight: dict[cf.Future[Any], Mapping[str, Any]] = {}
     while queue or in_flight:
         while queue and len(in_flight) < runner.slots:
+            if queue[0]["candidate"] in alone and in_flight:
+                break  # wait until it can run alone
             task = queue.popleft()
             attempts[task["candidate"]] = attempts.get(task["candidate"], 0) + 1
             try:
@@ -443,11 +450,15 @@ def run_tasks(
                 future = cf.Future()
                 future.set_exception(err)
             in_flight[future] = task
+            if task["candidate"] in alone:
+                break
         done, _ = cf.wait(list(in_flight), return_when=cf.FIRST_COMPLETED)
+        shared = sum(future.exception() is not None for future in done) > 1
         lost = False
         for future in sorted(done, key=lambda f: str(in_flight[f]["candidate"])):
             task = in_flight.pop(future)
-            tries = attempts[task["candidate"]]
+            candidate = task["candidate"]
+            tries = attempts[candidate]
             error = future.exception()
             if error is None:
                 on_result(task, future.result(), tries)
@@ -456,11 +467,15 @@ def run_tasks(
             reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
             if isinstance(error, BrokenProcessPool):
                 reason = "a worker process died (BrokenProcessPool)"
-            if tries >= max_attempts:
-                _log.warning("%s: giving up after %d tries: %s", task["candidate"], tries, reason)
+            if shared and candidate not in alone:
+                alone.add(candidate)  # one of several failed together: whose fault is unknown
+            else:
+                counted[candidate] = counted.get(candidate, 0) + 1
+            if counted.get(candidate, 0) >= max_attempts:
+                _log.warning("%s: giving up after %d tries: %s", candidate, tries, reason)
                 on_result(task, failure_result(task, f"worker lost {tries} times: {reason}"), tries)
             else:
-                _log.warning("%s: re-queued (try %d failed: %s)", task["candidate"], tries, reason)
+                _log.warning("%s: re-queued (try %d failed: %s)", candidate, tries, reason)
                 queue.append(task)
         if lost:
             runner.recover()

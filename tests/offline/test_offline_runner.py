@@ -6,7 +6,9 @@ import concurrent.futures as cf
 import importlib.util
 import sys
 import textwrap
+import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -225,3 +227,52 @@ def test_a_submit_that_raises_counts_as_a_lost_try() -> None:
     got = _collect(runner, 2)
     assert sorted(got) == ["g0000-c000", "g0000-c001"] and runner.recovered == 1
     assert got["g0000-c000"][1] == 2 and got["g0000-c000"][0]["failure"] is None
+
+
+class BreakingPoolRunner(Runner):
+    """An in-process pool: when ``victim`` runs, every task in flight fails with it.
+
+    A process pool does this when a worker dies: the tasks of the other workers fail too.
+    Tasks submitted together (within 50 ms) run as one batch on a timer thread.
+    """
+
+    def __init__(self, victim: str, slots: int = 2) -> None:
+        self.victim, self._slots = victim, slots
+        self._pending: list[tuple[cf.Future[Any], Callable[..., Any], tuple[Any, ...]]] = []
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    @property
+    def slots(self) -> int:
+        return self._slots
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> cf.Future[Any]:
+        future: cf.Future[Any] = cf.Future()
+        with self._lock:
+            self._pending.append((future, fn, args))
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = threading.Timer(0.05, self._run_batch)
+            self._timer.start()
+        return future
+
+    def _run_batch(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+        if any(args[1]["candidate"] == self.victim for _, _, args in batch):
+            for future, _, _ in batch:
+                future.set_exception(BrokenProcessPool("a worker died"))
+        else:
+            for future, fn, args in batch:
+                future.set_result(fn(*args))
+
+
+def test_a_worker_that_always_dies_does_not_take_its_neighbours_with_it() -> None:
+    """Only the candidate that kills its worker runs out of attempts; the neighbour that failed
+    beside it is run again, alone, and scored."""
+    got = _collect(BreakingPoolRunner("g0000-c001"), 2, max_attempts=2)
+    healthy, tries = got["g0000-c000"]
+    assert healthy["failure"] is None and healthy["objectives"] is not None
+    assert tries == 2  # broken beside the victim, then scored alone
+    victim, tries = got["g0000-c001"]
+    assert victim["failure"].startswith("worker lost 3 times") and tries == 3  # 1 shared + 2 alone
