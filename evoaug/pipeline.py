@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -65,8 +66,8 @@ class PolicySlot:
 
     @property
     def version(self) -> int:
-        """Incremented by every :meth:`set`."""
-        return int(self._tensor[0])
+        """The number of :meth:`set` calls so far."""
+        return int(self._tensor[0]) // 2
 
     def set(self, policy: Policy) -> None:
         """Store ``policy``; readers in every process see it from their next read.
@@ -91,37 +92,49 @@ class PolicySlot:
         body = torch.full((self.max_sub_policies, self.max_genes, 3), -1.0, dtype=torch.float64)
         for k, sub in enumerate(policy):
             for j, gene in enumerate(sub):
-                body[k, j] = torch.tensor([index[gene.op], gene.probability, gene.level])
-        version = self.version + 1
-        # Write the body first and the version last, so a reader never pairs a new version with
-        # an old body.
+                body[k, j] = torch.tensor(
+                    [index[gene.op], gene.probability, gene.level], dtype=torch.float64
+                )  # (float64, as Gene keeps them: every process rebuilds the same policy)
+        # A sequence lock: the counter is odd while the slot is written, and readers that see
+        # it odd, or see it change while they copy, read again; none pairs parts of two
+        # policies. (One writer: the process that owns the callback.)
+        sequence = int(self._tensor[0])
+        self._tensor[0] = sequence + 1
         self._tensor[_HEADER:] = body.flatten()
         self._tensor[1] = len(policy)
         self._tensor[2] = policy.max_genes
         self._tensor[3] = 1.0 if policy.magnitude_sampling == "uniform" else 0.0
         self._tensor[4] = 1.0 if policy.interpolation == "nearest" else 0.0
-        self._tensor[0] = version
-        self._cache = (version, policy)
+        self._tensor[0] = sequence + 2
+        self._cache = (sequence + 2, policy)
 
     def get(self) -> Policy:
-        """The stored policy, rebuilt only when the version changed since the last call."""
-        version = self.version
-        if self._cache is not None and self._cache[0] == version:
-            return self._cache[1]
-        k, length = int(self._tensor[1]), int(self._tensor[2])
-        body = self._tensor[_HEADER:].view(self.max_sub_policies, self.max_genes, 3)
+        """The stored policy, rebuilt only when it changed since the last call."""
+        while True:
+            sequence = int(self._tensor[0])
+            if sequence % 2:  # being written
+                time.sleep(0)
+                continue
+            if self._cache is not None and self._cache[0] == sequence:
+                return self._cache[1]
+            header = self._tensor[1:_HEADER].tolist()
+            k, length = int(header[0]), int(header[1])
+            body = self._tensor[_HEADER:].view(self.max_sub_policies, self.max_genes, 3)
+            rows = body[:k, :length].tolist()
+            if int(self._tensor[0]) == sequence:
+                break
         subs = []
-        for i in range(k):
+        for row in rows:
             genes = [
                 Gene(self.op_names[int(op)], float(prob), float(level))
-                for op, prob, level in body[i, :length].tolist()
+                for op, prob, level in row
                 if op >= 0
             ]
             subs.append(SubPolicy(tuple(genes)))
-        sampling: MagnitudeSampling = "uniform" if float(self._tensor[3]) == 1.0 else "fixed"
-        interpolation: Interpolation = "nearest" if float(self._tensor[4]) == 1.0 else "bilinear"
+        sampling: MagnitudeSampling = "uniform" if header[2] == 1.0 else "fixed"
+        interpolation: Interpolation = "nearest" if header[3] == 1.0 else "bilinear"
         policy = Policy(tuple(subs), magnitude_sampling=sampling, interpolation=interpolation)
-        self._cache = (version, policy)
+        self._cache = (sequence, policy)
         return policy
 
     def __getstate__(self) -> dict[str, Any]:
@@ -171,7 +184,18 @@ class Normalize:
         self.std = torch.tensor(stds, dtype=torch.float32).view(-1, 1, 1)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        """Normalize ``images`` ``[..., C, H, W]`` on their device."""
+        """Normalize ``images`` ``[..., C, H, W]`` on their device.
+
+        Raises:
+            InputError: The images have another number of channels than ``mean`` (one value
+                for every channel is allowed).
+        """
+        channels = self.mean.shape[0]
+        if images.ndim < 3 or (channels != 1 and images.shape[-3] != channels):
+            raise InputError(
+                f"Normalize has {channels} channel(s) of mean and std, the images "
+                f"{tuple(images.shape)}; give one value per channel of the data"
+            )
         mean = self.mean.to(images.device, images.dtype)
         std = self.std.to(images.device, images.dtype)
         return (images - mean) / std

@@ -104,3 +104,44 @@ def test_normalize_validation() -> None:
     norm = Normalize(torch.tensor([0.5, 0.5, 0.5]), np.array([0.25, 0.25, 0.25]))  # type: ignore[arg-type]
     assert norm.mean.flatten().tolist() == [0.5, 0.5, 0.5]
     assert norm.std.flatten().tolist() == [0.25, 0.25, 0.25]
+
+
+def test_normalize_refuses_images_with_other_channels() -> None:
+    rgb = Normalize((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    with pytest.raises(
+        evoaug.InputError, match=r"3 channel\(s\) of mean and std, the images \(4, 1, 8, 8\)"
+    ):
+        rgb(torch.rand(4, 1, 8, 8))
+    assert Normalize((0.5,), (0.25,))(torch.rand(2, 3, 4, 4)).shape == (2, 3, 4, 4)  # one for all
+
+
+def test_policy_slot_gives_back_the_exact_policy_in_another_process() -> None:
+    import copy
+    import pickle
+
+    policy = Policy.from_genes([[("Rotate", 1.0, 0.3), ("Invert", 0.2, 0.0)]] * 3)
+    slot = PolicySlot(policy)
+    worker = pickle.loads(pickle.dumps(slot))  # as a worker unpickles it: no cached policy
+    assert worker.get().sub_policies == policy.sub_policies  # levels not rounded to float32
+    reader = copy.copy(slot)  # shares the memory, has its own cache
+    reader._cache = None
+    assert reader.get().sub_policies == policy.sub_policies
+
+
+def test_policy_slot_readers_wait_while_a_policy_is_written() -> None:
+    import copy
+    import threading
+    import time
+
+    slot = PolicySlot(Policy.preset("identity"))
+    reader = copy.copy(slot)
+    reader._cache = None
+    slot._tensor[0] += 1  # a writer has started: the counter is odd
+    got: list[Policy] = []
+    thread = threading.Thread(target=lambda: got.append(reader.get()), daemon=True)
+    thread.start()
+    time.sleep(0.2)
+    assert thread.is_alive() and not got  # it does not read a half-written policy
+    slot._tensor[0] += 1  # the write is done
+    thread.join(timeout=5)
+    assert got and got[0].sub_policies == Policy.preset("identity").sub_policies
