@@ -51,11 +51,17 @@ def merge_shards(n: int, shards: Sequence[Sequence[tuple[int, T]]]) -> list[T]:
     """Put ``(index, result)`` pairs from every rank back in candidate order.
 
     Raises:
-        EvoAugError: A candidate was scored twice or not at all.
+        EvoAugError: A candidate was scored twice, not at all, or under an index outside
+            ``range(n)`` (the ranks disagree on the generation).
     """
     out: dict[int, T] = {}
     for part in shards:
         for index, result in part:
+            if not 0 <= index < n:
+                raise EvoAugError(
+                    f"a rank returned candidate {index} of a generation of {n}: the ranks "
+                    "disagree on the generation"
+                )
             if index in out:
                 raise EvoAugError(f"candidate {index} was evaluated on more than one rank")
             out[index] = result

@@ -126,7 +126,8 @@ def plan_schedule(
         chosen = eligible[::every_n_epochs]
         plan = dict.fromkeys(chosen, 1)
         return Schedule(plan, train_batches, per_generation * len(plan))
-    budget_generations = math.floor(search_budget * train_batches / per_generation)
+    # (a hair over the quotient: 0.57 * 10000 / 20 is 284.99999... in floats, 285 exactly)
+    budget_generations = math.floor(search_budget * train_batches / per_generation + 1e-9)
     total = max(min_generations, budget_generations)
     note = ""
     if total > budget_generations:

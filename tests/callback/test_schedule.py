@@ -66,3 +66,22 @@ def test_scoring_images_follow_the_objectives_and_probe_sizes() -> None:
     assert no_recal.scoring_images(train_probe=512, val_probe=64) == 64
     theta_only = Evaluator(objectives=("difficulty", "diversity"), diversity_size=200)
     assert theta_only.scoring_images(train_probe=512, val_probe=256) == 200 + 200
+
+
+def test_the_budget_buys_every_whole_generation_despite_float_rounding() -> None:
+    # 0.57 * 10,000 batches / 20 per generation is 285 exactly, 284.99999... in floats.
+    plan = plan_schedule(
+        max_epochs=10, batches_per_epoch=1000, population_size=4, lookahead_steps=5,
+        search_budget=0.57,
+    )  # fmt: skip
+    assert plan.cost_batches == 285 * 20
+
+
+def test_merged_shards_refuse_indices_outside_the_generation() -> None:
+    from evoaug.callback._distributed import merge_shards
+    from evoaug.exceptions import EvoAugError
+
+    assert merge_shards(2, [[(1, "b")], [(0, "a")]]) == ["a", "b"]
+    for stray in (5, -1):
+        with pytest.raises(EvoAugError, match=rf"candidate {stray} of a generation of 2"):
+            merge_shards(2, [[(0, "a"), (stray, "x")], [(1, "b")]])
