@@ -90,6 +90,8 @@ def test_policy_show_and_export(tmp_path: Path, capsys) -> None:  # type: ignore
     assert Policy.from_json(out) == Policy.preset("autoaugment-svhn")
     assert main(["policy", "show", str(tmp_path / "missing.yaml")]) == 2
     assert "policy file not found" in capsys.readouterr().err
+    assert main(["policy", "show", "autoaugment-cifar"]) == 2  # a mistyped preset name
+    assert "a preset name ['identity', 'randaugment'" in capsys.readouterr().err
     # An output path that cannot be written: an error message and status 2, not a traceback.
     (tmp_path / "adir").mkdir()
     assert main(["policy", "export", "identity", "--out", str(tmp_path / "adir")]) == 2

@@ -276,3 +276,21 @@ def test_a_second_fit_with_the_same_callback_is_refused_and_keeps_its_files(tmp_
         lt.trainer(tmp_path, [cb], max_epochs=3, logger=False).fit(model, train, val)
     assert search.read_history(cb.run_dir / "history.jsonl")[0] == first
     assert "on_after_batch_transfer" not in vars(model)
+
+
+def test_run_json_records_every_setting_that_shapes_the_run(tmp_path, lt) -> None:
+    import json
+
+    train, val = lt.loaders()
+    cb = EvoAugCallback(
+        every_n_epochs=1, normalize=((0.5,), (0.25,)), **{**lt.SMALL, "min_generations": 0}
+    )
+    lt.trainer(tmp_path, [cb], max_epochs=2, logger=False).fit(lt.TinyNet(), train, val)
+    assert cb.run_dir is not None
+    settings = json.loads((cb.run_dir / "run.json").read_text(encoding="utf-8"))["evoaug"]
+    assert settings["search"] is True and settings["every_n_epochs"] == 1
+    assert settings["min_generations"] == 0 and settings["warmup_epochs"] == 1
+    assert settings["train_probe_size"] == lt.SMALL["train_probe_size"]
+    assert settings["val_probe_size"] == lt.SMALL["val_probe_size"]
+    assert settings["normalize"] == "Normalize(mean=[0.5], std=[0.25])"
+    assert settings["initial_presets"] and settings["ops"] is None
