@@ -176,7 +176,7 @@ class CpuShare:
         capacity = wall * (os.cpu_count() or 1)
         self.foreign = min(max((busy - own) / capacity, 0.0), 1.0) if capacity > 0 else 0.0
 
-    def warning(self, threshold: float = 0.05) -> str:
+    def warning(self, threshold: float = 0.05) -> str:  # 5%: what the scripts tolerate
         """The warning for a report when others took over ``threshold`` of the CPU, else ``""``."""
         if self.foreign is None or self.foreign <= threshold:
             return ""

@@ -70,7 +70,6 @@ TV_WHOLE = "TrivialAugmentWide (whole transform)"
 EVO_WHOLE = "trivialaugment preset (all 14 ops, grouped)"
 ONE_PASS = "one pass (uint8 -> float32 of a chunk)"
 NOT_FUSED = ("Identity", "Equalize")  # nothing to fuse; histograms, not element-wise
-FOREIGN_WARNING = 0.05
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -129,7 +128,7 @@ def torchvision_op(
     bins = magnitudes_fn(tv.num_magnitude_bins, h, w)
     picks = torch.randint(tv.num_magnitude_bins, (images.shape[0],), generator=generator)
     flips = torch.rand(images.shape[0], generator=generator) < 0.5
-    magnitudes = [
+    values = [
         0.0 if bins is None else float(bins[p]) * (-1.0 if signed and f else 1.0)
         for p, f in zip(picks.tolist(), flips.tolist(), strict=True)
     ]
@@ -139,10 +138,19 @@ def torchvision_op(
             tv._apply_image_or_video_transform(
                 image, name, m, interpolation=tv.interpolation, fill=tv._fill
             )
-            for image, m in zip(images, magnitudes, strict=True)
+            for image, m in zip(images, values, strict=True)
         ]
 
     return run
+
+
+def magnitudes(policy: evoaug.Policy, n: int, generator: torch.Generator) -> torch.Tensor:
+    """``n`` magnitudes of a one-op policy's gene: a uniform level below its own, a random sign."""
+    gene = policy.sub_policies[0].genes[0]
+    spec = get_op(gene.op)
+    levels = gene.level * torch.rand(n, generator=generator)
+    signs = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+    return spec.magnitude(levels) * (signs if spec.signed else 1.0)
 
 
 def opencv_op(
@@ -155,10 +163,7 @@ def opencv_op(
     spec = get_op(name)
     b, _, h, w = images.shape
     arrays = [np.ascontiguousarray(im) for im in images.permute(0, 2, 3, 1).numpy()]
-    gene = policy.sub_policies[0].genes[0]
-    levels = gene.level * torch.rand(b, generator=generator)
-    signs = torch.where(torch.rand(b, generator=generator) < 0.5, -1.0, 1.0)
-    mags = (spec.magnitude(levels) * (signs if spec.signed else 1.0)).tolist()
+    mags = magnitudes(policy, b, generator).tolist()
     if spec.affine is not None:
         # evoaug's inverse matrices in centred coordinates, as OpenCV's inverse pixel map.
         maps = []
@@ -230,12 +235,9 @@ def fused_kernel(
     """The op as one compiled uint8 -> uint8 kernel; returns it and its compile seconds."""
     spec = get_op(name)
     b, _, h, w = images.shape
-    gene = policy.sub_policies[0].genes[0]
-    levels = gene.level * torch.rand(b, generator=generator)
-    signs = torch.where(torch.rand(b, generator=generator) < 0.5, -1.0, 1.0)
-    magnitudes = spec.magnitude(levels) * (signs if spec.signed else 1.0)
+    drawn = magnitudes(policy, b, generator)
     if spec.affine is not None:
-        matrices = spec.affine(magnitudes, h, w)
+        matrices = spec.affine(drawn, h, w)
         compiled = torch.compile(warp_nearest)
 
         def run() -> object:
@@ -250,7 +252,7 @@ def fused_kernel(
         compiled = torch.compile(kernel)
 
         def run() -> object:
-            return compiled(images, magnitudes)
+            return compiled(images, drawn)
 
     start = time.perf_counter()
     run()
@@ -394,7 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         table = measure(args)
     if share.foreign is not None:
         info["CPU taken by other processes during the run"] = f"{share.foreign:.0%}"
-    warning = share.warning(FOREIGN_WARNING)
+    warning = share.warning()
     if warning:
         print(warning)
     markdown, lines = report(table, args.fused)

@@ -57,7 +57,6 @@ import evoaug
 DEFAULT_BATCH = {32: 256, 224: 64}  # other sizes: 64
 GOAL_PER_IMAGE = 5.0  # evoaug TA per-sample / torchvision per image, on 2 cores
 GOAL_PER_BATCH = 0.5  # evoaug TA per-sample / torchvision per batch, on 2 cores
-FOREIGN_WARNING = 0.05  # warn when other processes took more of the CPU time than this
 
 EVO_TA = "evoaug TA, per-sample, batched"
 EVO_TA_NEAREST = "evoaug TA nearest, per-sample, batched"
@@ -378,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if share.foreign is not None:
         info["CPU taken by other processes during the run"] = f"{share.foreign:.0%}"
         print(f"other processes took {share.foreign:.0%} of the CPU time during the run")
-    warning = share.warning(FOREIGN_WARNING)
+    warning = share.warning()
     if warning:
         print(warning)
 

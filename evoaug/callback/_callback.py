@@ -657,15 +657,14 @@ class EvoAugCallback(pl.Callback):
                 "warmup_epochs": cfg.warmup_epochs,
                 "train_probe_size": cfg.train_probe_size,
                 "val_probe_size": cfg.val_probe_size,
-                "initial_presets": list(cfg.initial_presets),
-                "ops": list(cfg.ops) if cfg.ops is not None else None,
-                "normalize": cfg.normalize
-                if isinstance(cfg.normalize, str)
-                else (None if cfg.normalize is None else repr(cfg.normalize)),
-                "batch_keys": dict(cfg.batch_keys),
+                # (write_run_info makes these plain: tuples lists, callables their repr)
+                "initial_presets": cfg.initial_presets,
+                "ops": cfg.ops,
+                "normalize": cfg.normalize,
+                "batch_keys": cfg.batch_keys,
                 "val_dataloader_idx": cfg.val_dataloader_idx,
                 "feature_layer": cfg.feature_layer,
-                "loss_fn": None if cfg.loss_fn is None else repr(cfg.loss_fn),
+                "loss_fn": cfg.loss_fn,
             },
             "schedule": {
                 "generations_at": {str(k): v for k, v in self.schedule.generations_at.items()}

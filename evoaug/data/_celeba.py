@@ -9,6 +9,7 @@ import torch
 from typing_extensions import override
 
 from evoaug.data._base import ImageDataModule
+from evoaug.data._checks import check_root
 from evoaug.data._images import select_and_decode
 from evoaug.data._memory import LoadedData
 from evoaug.exceptions import ConfigError
@@ -116,9 +117,7 @@ class CelebADataModule(ImageDataModule):
                 "`sensitive_attribute` must differ from `target_attribute` (or be None), got "
                 f"both {target_attribute!r}"
             )
-        if not isinstance(root, (str, Path)):
-            raise ConfigError(f"`root` must be a folder path, got {root!r}")
-        self.root = str(root)
+        self.root = check_root(root)
         self.download = bool(download)
         self.target_attribute = target_attribute
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from evoaug.exceptions import ConfigError
 
-__all__ = ["check_choice", "check_fraction", "check_int", "check_split_fractions"]
+__all__ = ["check_choice", "check_fraction", "check_int", "check_root", "check_split_fractions"]
 
 
 def check_int(name: str, value: object, minimum: int, *, optional: bool = False) -> None:
@@ -48,3 +49,10 @@ def check_split_fractions(val_fraction: float, test_fraction: float) -> None:
             "`val_fraction` + `test_fraction` must be < 1 to leave training data, got "
             f"{val_fraction!r} + {test_fraction!r}"
         )
+
+
+def check_root(root: object) -> str:
+    """``root`` as a string; a ``ConfigError`` unless it is a path (``str`` or ``Path``)."""
+    if not isinstance(root, (str, Path)):
+        raise ConfigError(f"`root` must be a folder path, got {root!r}")
+    return str(root)

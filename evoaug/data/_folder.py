@@ -11,7 +11,7 @@ import torch
 from typing_extensions import override
 
 from evoaug.data._base import ImageDataModule
-from evoaug.data._checks import check_split_fractions
+from evoaug.data._checks import check_root, check_split_fractions
 from evoaug.data._images import scan_class_folders, select_and_decode
 from evoaug.data._memory import LoadedData
 from evoaug.data._split import stratified_split
@@ -89,8 +89,6 @@ class ImageFolderDataModule(ImageDataModule):
             sensitive_attribute=None if groups_csv is None else "group",
         )
         check_split_fractions(val_fraction, test_fraction)
-        if not isinstance(root, (str, Path)):
-            raise ConfigError(f"`root` must be a folder path, got {root!r}")
         dirs = {"train_dir": train_dir, "val_dir": val_dir, "test_dir": test_dir}
         for name, value in dirs.items():
             if not isinstance(value, str) or not value.strip():
@@ -101,7 +99,7 @@ class ImageFolderDataModule(ImageDataModule):
                 f"`train_dir`, `val_dir` and `test_dir` must name different folders (each split "
                 f"its own images), got {dirs}"
             )
-        self.root = str(root)
+        self.root = check_root(root)
         self.train_dir, self.val_dir, self.test_dir = train_dir, val_dir, test_dir
         self.groups_csv = groups_csv
         self.grayscale = bool(grayscale)

@@ -8,14 +8,13 @@ whose MD5 differs from the official release, which rules out subsets and generat
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import ClassVar
 
 import torch
 from typing_extensions import override
 
 from evoaug.data._base import ImageDataModule
-from evoaug.data._checks import check_fraction
+from evoaug.data._checks import check_fraction, check_root
 from evoaug.data._memory import LoadedData, Split, resize_images
 from evoaug.data._split import stratified_split
 from evoaug.exceptions import ConfigError
@@ -59,9 +58,7 @@ class TorchvisionDataModule(ImageDataModule):
         )
         check_fraction("val_fraction", val_fraction)
         root = self.default_root if root is None else root
-        if not isinstance(root, (str, Path)):
-            raise ConfigError(f"`root` must be a path string, got {root!r}")
-        self.root = str(root)
+        self.root = check_root(root)
         self.download = bool(download)
         self.val_fraction = val_fraction
 

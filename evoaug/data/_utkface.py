@@ -13,7 +13,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from typing_extensions import override
 
 from evoaug.data._base import ImageDataModule
-from evoaug.data._checks import check_choice, check_split_fractions
+from evoaug.data._checks import check_choice, check_root, check_split_fractions
 from evoaug.data._images import find_images, select_and_decode
 from evoaug.data._memory import LoadedData
 from evoaug.data._split import stratified_split
@@ -122,9 +122,7 @@ class UTKFaceDataModule(ImageDataModule):
                 f"`sensitive` must differ from `target` (or be None), got both {target!r}"
             )
         check_split_fractions(val_fraction, test_fraction)
-        if not isinstance(root, (str, Path)):
-            raise ConfigError(f"`root` must be a folder path, got {root!r}")
-        self.root = str(root)
+        self.root = check_root(root)
         self.target = target
         self.sensitive = sensitive
         self.val_fraction = val_fraction

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -30,7 +29,7 @@ from evoaug.evaluate._optim import OptimizerSpec
 from evoaug.evaluate._probes import Probe
 from evoaug.evaluate._validate import feature_module_name
 from evoaug.exceptions import ConfigError
-from evoaug.objectives import CandidateFailure
+from evoaug.objectives import CandidateFailure, Predictions
 from evoaug.policy import Policy
 
 __all__ = ["BLOCK", "NOT_SCALAR", "LossFn", "eval_chunk"]
@@ -38,7 +37,6 @@ __all__ = ["BLOCK", "NOT_SCALAR", "LossFn", "eval_chunk"]
 T = TypeVar("T")
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Pass = tuple[torch.Tensor, torch.Tensor]
-Predictions = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
 
 # Clean passes are computed in fixed blocks of the shuffled training probe, each block with its
 # own augmentation seed, so a pass over n images is a prefix of a pass over more (difficulty and

@@ -18,6 +18,7 @@ from evoaug.objectives._base import (
     CandidateContext,
     CandidateFailure,
     Objective,
+    Predictions,
     register_objective,
 )
 
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
     from evoaug.evaluate import Probe
 
 __all__ = ["BINARY_FAIRNESS_METRICS", "FAIRNESS_METRICS", "Fairness"]
-
-Predictions = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
 
 FAIRNESS_METRICS: tuple[str, ...] = (
     "worst_group_accuracy",

@@ -118,10 +118,7 @@ def test_opencv_reference_warps_give_evoaugs_pixels(budget: ModuleType, name: st
     images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
     policy = budget.one_op_policies(32)[name]
     run = budget.opencv_op(name, policy, images, torch.Generator().manual_seed(5))
-    draws = torch.Generator().manual_seed(5)  # the same draws as opencv_op's
-    spec, gene = get_op(name), policy.sub_policies[0].genes[0]
-    levels = gene.level * torch.rand(4, generator=draws)
-    signs = torch.where(torch.rand(4, generator=draws) < 0.5, -1.0, 1.0)
-    expected = warp_nearest(images, spec.affine(spec.magnitude(levels) * signs, 32, 32))
+    drawn = budget.magnitudes(policy, 4, torch.Generator().manual_seed(5))  # opencv_op's draws
+    expected = warp_nearest(images, get_op(name).affine(drawn, 32, 32))
     got = torch.from_numpy(np.stack(run())).permute(0, 3, 1, 2)
     assert torch.equal(got, expected)
