@@ -4,9 +4,9 @@ Nothing here imports Lightning: the callback, the offline search and the tests d
 :class:`Evaluator` with a torch model, a loss, an :class:`OptimizerSpec` and two probes.
 """
 
+from evoaug._probe import Probe, random_probe, stratified_probe
 from evoaug.evaluate._evaluator import CandidateResult, Evaluator
 from evoaug.evaluate._optim import OPTIMIZERS, OptimizerSpec
-from evoaug.evaluate._probes import Probe, random_probe, stratified_probe
 
 __all__ = [
     "OPTIMIZERS",

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
+from evoaug._probe import Probe
 from evoaug.evaluate._isolation import (
     capture_modes,
     derive_seed,
@@ -26,7 +27,6 @@ from evoaug.evaluate._isolation import (
     seed_global_rng,
 )
 from evoaug.evaluate._optim import OptimizerSpec
-from evoaug.evaluate._probes import Probe
 from evoaug.evaluate._validate import feature_module_name
 from evoaug.exceptions import ConfigError
 from evoaug.objectives import CandidateFailure, Predictions

@@ -18,10 +18,10 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from evoaug._probe import Probe
 from evoaug.evaluate._context import LossFn, _Call, _Context
 from evoaug.evaluate._isolation import derive_seed, model_device, preserved_rng, seed_global_rng
 from evoaug.evaluate._optim import OptimizerSpec
-from evoaug.evaluate._probes import Probe
 from evoaug.evaluate._validate import check_call, check_labels, check_settings
 from evoaug.evaluate._vectorized import vectorized_lookahead
 from evoaug.objectives import CandidateFailure, Objective
@@ -266,7 +266,19 @@ class Evaluator:
                 output for.
 
         """
-        check_call(self, model, loss_fn, optimizer, train_probe, val_probe, policies, seed)
+        check_call(
+            model,
+            loss_fn,
+            optimizer,
+            train_probe,
+            val_probe,
+            policies,
+            seed,
+            objectives=self.objectives,
+            batch_size=self.batch_size,
+            lookahead_steps=self.lookahead_steps,
+            feature_layer=self.feature_layer,
+        )
         runs = [
             self._generation(model, loss_fn, optimizer, train_probe, val_probe, policies, s)
             for s in self._repeat_seeds(seed)

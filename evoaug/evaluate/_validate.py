@@ -5,20 +5,17 @@ Everything here runs before any work, so a bad argument never costs a look-ahead
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
+from evoaug._probe import Probe
 from evoaug.evaluate._optim import OptimizerSpec
-from evoaug.evaluate._probes import Probe
 from evoaug.exceptions import ConfigError, InputError
 from evoaug.objectives import FAIRNESS_METRICS, Objective, available_objectives, get_objective
 from evoaug.policy import Policy
-
-if TYPE_CHECKING:
-    from evoaug.evaluate._evaluator import Evaluator
 
 __all__ = ["check_call", "check_labels", "check_settings", "feature_module_name"]
 
@@ -120,7 +117,6 @@ def _probe(name: str, probe: object, batch_size: int) -> Probe:
 
 
 def check_call(
-    evaluator: Evaluator,
     model: object,
     loss_fn: object,
     optimizer: object,
@@ -128,8 +124,16 @@ def check_call(
     val_probe: object,
     policies: object,
     seed: object,
+    *,
+    objectives: Mapping[str, Objective],
+    batch_size: int,
+    lookahead_steps: int,
+    feature_layer: str | None,
 ) -> None:
-    """Validate one ``evaluate()`` call's arguments before any work."""
+    """Validate one ``evaluate()`` call's arguments before any work.
+
+    The keyword arguments are the Evaluator's validated settings the call is checked against.
+    """
     if not isinstance(model, nn.Module):
         raise ConfigError(f"`model` must be a torch.nn.Module, got {type(model).__name__}")
     if not callable(loss_fn):
@@ -139,8 +143,8 @@ def check_call(
             f"`optimizer` must be an OptimizerSpec (use `OptimizerSpec.from_optimizer(opt)`), "
             f"got {type(optimizer).__name__}"
         )
-    train = _probe("train_probe", train_probe, evaluator.batch_size)
-    val = _probe("val_probe", val_probe, evaluator.batch_size)
+    train = _probe("train_probe", train_probe, batch_size)
+    val = _probe("val_probe", val_probe, batch_size)
     if isinstance(policies, (str, Policy)) or not isinstance(policies, Sequence):
         raise ConfigError(f"`policies` must be a sequence of Policy, got {type(policies).__name__}")
     for i, policy in enumerate(policies):
@@ -148,15 +152,11 @@ def check_call(
             raise ConfigError(f"`policies[{i}]` must be a Policy, got {type(policy).__name__}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"`seed` must be an int >= 0, got {seed!r}")
-    for objective in evaluator.objectives.values():
+    for objective in objectives.values():
         objective.check(train, val)
-    feature_module_name(model, evaluator.feature_layer)
-    uses_lookahead = any(o.uses_lookahead for o in evaluator.objectives.values())
-    if (
-        uses_lookahead
-        and evaluator.lookahead_steps
-        and not any(p.requires_grad for p in model.parameters())
-    ):
+    feature_module_name(model, feature_layer)
+    uses_lookahead = any(o.uses_lookahead for o in objectives.values())
+    if uses_lookahead and lookahead_steps and not any(p.requires_grad for p in model.parameters()):
         raise ConfigError(
             "the look-ahead needs trainable parameters, but every parameter of `model` has "
             "requires_grad=False; drop 'accuracy' and 'fairness' from `objectives`"

@@ -27,7 +27,7 @@ from torch import nn
 from evoaug.exceptions import ConfigError
 
 if TYPE_CHECKING:
-    from evoaug.evaluate import Probe
+    from evoaug._probe import Probe
     from evoaug.policy import Policy
 
 __all__ = [

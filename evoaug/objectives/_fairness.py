@@ -23,7 +23,7 @@ from evoaug.objectives._base import (
 )
 
 if TYPE_CHECKING:
-    from evoaug.evaluate import Probe
+    from evoaug._probe import Probe
 
 __all__ = ["BINARY_FAIRNESS_METRICS", "FAIRNESS_METRICS", "Fairness"]
 

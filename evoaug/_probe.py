@@ -1,4 +1,11 @@
-"""Probe sets: the small, fixed image sets a generation of candidates is scored on."""
+"""Probe sets: the small, fixed image sets a generation of candidates is scored on.
+
+A probe is plain data (images, labels, optional groups), read by the objectives and filled in by
+the evaluator, the callback and the offline search. It lives below all of them so that every
+layer can import it without importing another; the public names are
+:class:`evoaug.evaluate.Probe` (also ``evoaug.Probe``), :func:`evoaug.evaluate.random_probe` and
+:func:`evoaug.evaluate.stratified_probe`.
+"""
 
 from __future__ import annotations
 
