@@ -1,4 +1,9 @@
-"""NSGA-II for policy genomes: the pymoo algorithm, the problem stub and the candidate record."""
+"""NSGA-II for policy genomes: the pymoo algorithm, the problem stub and the candidate record.
+
+:func:`population_labels` and :func:`restore_algorithm` are where a saved
+:class:`~evoaug.search.Search` state meets the pymoo algorithm's attributes (checked against
+pymoo 0.6.2).
+"""
 
 from __future__ import annotations
 
@@ -7,23 +12,26 @@ from typing import Any
 
 import numpy as np
 from pymoo.algorithms.moo.nsga2 import NSGA2
+from pymoo.core.population import Population
 from pymoo.core.problem import Problem
 
+from evoaug._checks import check_int
 from evoaug.exceptions import ConfigError
 from evoaug.genome import GenomeSpace
 from evoaug.policy import Policy
 from evoaug.search._operators import GeneMutation, PolicyDuplicateElimination, SubPolicyCrossover
+from evoaug.search._state import SearchSnapshot
 
-__all__ = ["MIN_POPULATION_SIZE", "Candidate", "GenomeProblem", "build_nsga2", "check_int"]
+__all__ = [
+    "MIN_POPULATION_SIZE",
+    "Candidate",
+    "GenomeProblem",
+    "build_nsga2",
+    "population_labels",
+    "restore_algorithm",
+]
 
 MIN_POPULATION_SIZE = 4  # binary tournaments and crowding need a few individuals
-
-
-def check_int(name: str, value: object, low: int) -> int:
-    """``value`` as an int ``>= low``, or a :class:`~evoaug.ConfigError` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ConfigError(f"`{name}` must be an int >= {low}, got {value!r}")
-    return int(value)
 
 
 class GenomeProblem(Problem):  # type: ignore[misc]
@@ -82,9 +90,9 @@ def build_nsga2(
 
     if not isinstance(space, GenomeSpace):
         raise ConfigError(f"`space` must be an evoaug.GenomeSpace, got {type(space).__name__}")
-    population_size = check_int("population_size", population_size, MIN_POPULATION_SIZE)
+    population_size = check_int("population_size", population_size, low=MIN_POPULATION_SIZE)
     if n_offsprings is not None:
-        n_offsprings = check_int("n_offsprings", n_offsprings, 1)
+        n_offsprings = check_int("n_offsprings", n_offsprings, low=1)
     return NSGA2(
         pop_size=population_size,
         n_offsprings=n_offsprings,
@@ -122,3 +130,46 @@ class Candidate:
     index: int
     genome: np.ndarray
     policy: Policy
+
+
+def population_labels(algorithm: Any) -> tuple[list[int | None], list[float | None]]:
+    """NSGA-II's rank and crowding distance of each individual (``None`` where pymoo set none).
+
+    Both lists are empty while the algorithm has no population (before the first ``tell``).
+    """
+    pop = algorithm.pop
+    if not algorithm.is_initialized or pop is None or len(pop) == 0:
+        return [], []
+    ranks, crowding = [ind.get("rank") for ind in pop], [ind.get("crowding") for ind in pop]
+    return (
+        [None if r is None else int(r) for r in ranks],
+        [None if c is None else float(c) for c in crowding],
+    )
+
+
+def restore_algorithm(algorithm: Any, snapshot: SearchSnapshot) -> None:
+    """Put a set-up pymoo algorithm back where it was when ``snapshot`` was taken.
+
+    Sets the generator state, the population with its failure flags, ranks and crowding
+    distances, and the generation counter, so that the next ``ask`` draws what it would have
+    drawn. At generation 0 the algorithm is left uninitialized; if candidates were pending, the
+    bookkeeping of the first ``ask`` is redone, since the next ``tell`` expects it.
+    """
+    algorithm.random_state.bit_generator.state = dict(snapshot.rng)
+    if snapshot.generation > 0:
+        population = Population.new(X=snapshot.X, F=snapshot.F)
+        labels = zip(population, snapshot.failed, snapshot.rank, snapshot.crowding, strict=True)
+        for individual, failed, rank, crowding in labels:
+            individual.set("failed", failed)
+            if rank is not None:
+                individual.set("rank", rank)
+            if crowding is not None:
+                individual.set("crowding", crowding)
+        algorithm.pop = population
+        algorithm.is_initialized = True
+        algorithm.n_gen = snapshot.generation + 1  # pymoo's public alias of `n_iter`
+    else:
+        algorithm.is_initialized = False
+        if snapshot.pending is not None:
+            algorithm._initialize()  # no public API: what the first `ask` did before the save
+    algorithm.termination.force_termination = False  # `Termination` has no public reset

@@ -11,6 +11,7 @@ from pymoo.core.termination import NoTermination
 from pymoo.indicators.hv import HV
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
+from evoaug._checks import check_int
 from evoaug.exceptions import ConfigError
 from evoaug.genome import GenomeSpace
 from evoaug.policy import Policy
@@ -19,7 +20,8 @@ from evoaug.search._algorithm import (
     Candidate,
     GenomeProblem,
     build_nsga2,
-    check_int,
+    population_labels,
+    restore_algorithm,
 )
 from evoaug.search._inputs import (
     check_algorithm,
@@ -28,7 +30,7 @@ from evoaug.search._inputs import (
     failure_penalty,
     parse_results,
 )
-from evoaug.search._state import load_search_state, search_state, sha256
+from evoaug.search._state import SearchSnapshot, search_config, sha256
 
 __all__ = ["HV_REFERENCE", "Search"]
 
@@ -112,10 +114,12 @@ class Search:
             raise ConfigError(f"`space` must be an evoaug.GenomeSpace, got {type(space).__name__}")
         self.space = space
         self.objectives = check_objectives(objectives)
-        self.population_size = check_int("population_size", population_size, MIN_POPULATION_SIZE)
-        self.seed = check_int("seed", seed, 0)
+        self.population_size = check_int(
+            "population_size", population_size, low=MIN_POPULATION_SIZE
+        )
+        self.seed = check_int("seed", seed, low=0)
         if n_offsprings is not None:
-            n_offsprings = check_int("n_offsprings", n_offsprings, 1)
+            n_offsprings = check_int("n_offsprings", n_offsprings, low=1)
         if algorithm is None:
             algorithm = build_nsga2(
                 space, population_size=self.population_size, n_offsprings=n_offsprings
@@ -243,9 +247,32 @@ class Search:
 
     # ---------------------------------------------------------------- state
 
+    def _config(self) -> dict[str, Any]:
+        return search_config(
+            algorithm=type(self._algorithm).__name__,
+            objectives=self.objectives,
+            space=self.space,
+            population_size=self.population_size,
+            n_offsprings=self.n_offsprings,
+        )
+
     def state_dict(self) -> dict[str, Any]:
-        """The search state as plain Python values (``json`` and ``weights_only`` safe)."""
-        return search_state(self)
+        """The search state as plain Python values (``json`` and ``weights_only`` safe).
+
+        Configuration, population (with NSGA-II's ranks and crowding distances), pending
+        genomes, the generator state and the hypervolume history.
+        """
+        X, F, failed = self._arrays()
+        ranks, crowding = population_labels(self._algorithm)
+        return SearchSnapshot(
+            config=self._config(), seed=self.seed, generation=self.generation,
+            n_eval=self.n_eval, X=X, F=F, failed=[bool(b) for b in failed], rank=ranks,
+            crowding=crowding, pending=self._pending,
+            rng=self._algorithm.random_state.bit_generator.state,
+            seen_low=self._seen_low, seen_high=self._seen_high,
+            hypervolume_history=self.hypervolume_history,
+            hypervolume_ideal=self._hv_ideal, hypervolume_scale=self._hv_scale,
+        ).to_state()  # fmt: skip
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`state_dict` output; later ask/tell continue exactly.
@@ -255,7 +282,17 @@ class Search:
                 objectives, genome space, population size, offspring count or algorithm.
 
         """
-        load_search_state(self, state)
+        snapshot = SearchSnapshot.from_state(
+            state, config=self._config(), dim=self.space.dim, n_objectives=len(self.objectives)
+        )  # validates everything before anything changes
+        restore_algorithm(self._algorithm, snapshot)
+        self.seed = snapshot.seed  # the generator's state carries on from the saved seed
+        self.generation, self.n_eval = snapshot.generation, snapshot.n_eval
+        self._pending = snapshot.pending
+        self._seen_low, self._seen_high = snapshot.seen_low, snapshot.seen_high
+        self.hypervolume_history = list(snapshot.hypervolume_history)
+        self._hv_ideal = snapshot.hypervolume_ideal
+        self._hv_scale = snapshot.hypervolume_scale
 
     def checksum(self) -> str:
         """SHA-256 of the canonical JSON of :meth:`state_dict` (equal states, equal sums)."""

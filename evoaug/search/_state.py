@@ -5,6 +5,11 @@ string keys, so both ``json`` and ``torch.load(weights_only=True)`` accept it an
 dump gives a checksum that is equal on every rank exactly when the states are equal. Non-finite
 floats (crowding distances are ``inf`` at the ends of a front) are stored as the strings
 ``"inf"``, ``"-inf"`` and ``"nan"``, so the JSON stays standard.
+
+:class:`SearchSnapshot` is a search's state as validated Python and NumPy values:
+:meth:`SearchSnapshot.to_state` encodes it and :meth:`SearchSnapshot.from_state` validates and
+decodes a raw state. Nothing here touches a :class:`~evoaug.search.Search`: the search builds its
+snapshot from its own attributes and applies a decoded one itself.
 """
 
 from __future__ import annotations
@@ -13,25 +18,25 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from evoaug._checks import check_int
 from evoaug.exceptions import ConfigError
-
-if TYPE_CHECKING:
-    from evoaug.search._search import Search
+from evoaug.genome import GenomeSpace
 
 __all__ = [
     "STATE_VERSION",
+    "SearchSnapshot",
     "canonical_json",
     "check_keys",
     "decode_array",
     "decode_float",
     "encode_array",
     "encode_float",
-    "load_search_state",
-    "search_state",
+    "search_config",
     "sha256",
 ]
 
@@ -128,8 +133,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _config(search: Search) -> dict[str, Any]:
-    space = search.space
+def search_config(
+    *,
+    algorithm: str,
+    objectives: Sequence[str],
+    space: GenomeSpace,
+    population_size: int,
+    n_offsprings: int,
+) -> dict[str, Any]:
+    """The settings a state is only valid for, as stored in it (``algorithm`` is a class name)."""
     space_config: dict[str, Any] = {
         "ops": list(space.ops),
         "n_subpolicies": space.n_subpolicies,
@@ -139,44 +151,11 @@ def _config(search: Search) -> dict[str, Any]:
     if space.interpolation != "bilinear":  # states of bilinear searches predate the key
         space_config["interpolation"] = space.interpolation
     return {
-        "algorithm": type(search._algorithm).__name__,
-        "objectives": list(search.objectives),
+        "algorithm": algorithm,
+        "objectives": list(objectives),
         "space": space_config,
-        "population_size": search.population_size,
-        "n_offsprings": search.n_offsprings,
-    }
-
-
-def search_state(search: Search) -> dict[str, Any]:
-    """``Search.state_dict``: configuration, population, pending genomes, RNG and history."""
-    algorithm = search._algorithm
-    X, F, failed = search._arrays()
-    pop = algorithm.pop if len(X) else []
-    ranks = [ind.get("rank") for ind in pop]
-    crowding = [ind.get("crowding") for ind in pop]
-    ideal, scale = search._hv_ideal, search._hv_scale
-    return {
-        "version": STATE_VERSION,
-        **_config(search),
-        "seed": search.seed,
-        "generation": search.generation,
-        "n_eval": search.n_eval,
-        "population": {
-            "X": encode_array(X),
-            "F": encode_array(F),
-            "failed": [bool(b) for b in failed],
-            "rank": [None if r is None else int(r) for r in ranks],
-            "crowding": [encode_float(c) for c in crowding],
-        },
-        "pending": None if search._pending is None else encode_array(search._pending),
-        "rng": _plain(algorithm.random_state.bit_generator.state),
-        "seen_low": encode_array(search._seen_low),
-        "seen_high": encode_array(search._seen_high),
-        "hypervolume": {
-            "history": [float(v) for v in search.hypervolume_history],
-            "ideal": None if ideal is None else encode_array(ideal),
-            "scale": None if scale is None else encode_array(scale),
-        },
+        "population_size": population_size,
+        "n_offsprings": n_offsprings,
     }
 
 
@@ -188,32 +167,160 @@ _STATE_KEYS = (
 
 
 def _count(value: object, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"search state `{where}` must be an int >= 0, got {value!r}")
-    return value
+    try:
+        return check_int(where, value, low=0)
+    except ConfigError as err:
+        raise ConfigError(f"search state {err}") from err
 
 
-def load_search_state(search: Search, state: object) -> None:
-    """``Search.load_state_dict``: validate everything, then apply it."""
-    from pymoo.core.population import Population
+@dataclass(frozen=True, eq=False)
+class SearchSnapshot:
+    """A search's state as validated values: what ``state_dict`` encodes, ``load_state_dict`` reads.
 
-    if not isinstance(state, Mapping):
-        raise ConfigError(f"search state must be a mapping, got {type(state).__name__}")
-    check_keys(state, _STATE_KEYS, "search state")
-    if state["version"] != STATE_VERSION:
-        raise ConfigError(
-            f"search state `version` must be {STATE_VERSION}, got {state['version']!r}"
-        )
-    for key, value in _config(search).items():
-        if state[key] != value:
+    Attributes:
+        config: :func:`search_config` of the search the state belongs to.
+        seed: The seed the search was built with (its generator has moved on since).
+        generation: Completed tells.
+        n_eval: Candidates told so far.
+        X: Population genomes ``[n, dim]`` (``n == 0`` exactly at generation 0).
+        F: Population objectives ``[n, m]``, minimization form.
+        failed: Whether each individual failed.
+        rank: NSGA-II non-domination rank of each individual (``None`` where unset).
+        crowding: NSGA-II crowding distance of each individual (``None`` where unset).
+        pending: Genomes asked but not told yet ``[k, dim]``, or ``None``.
+        rng: ``bit_generator.state`` of the search's ``numpy`` generator.
+        seen_low: Lowest finite value seen per objective (NaN before any).
+        seen_high: Highest finite value seen per objective (NaN before any).
+        hypervolume_history: One hypervolume per tell.
+        hypervolume_ideal: Shift of the normalized hypervolume space (``None`` until fixed).
+        hypervolume_scale: Scale of the normalized hypervolume space, or ``None``.
+
+    Example:
+        >>> import numpy as np
+        >>> from evoaug import GenomeSpace
+        >>> space = GenomeSpace(ops=["Identity", "Invert"], n_subpolicies=1, n_genes=1)
+        >>> config = search_config(algorithm="NSGA2", objectives=["a"], space=space,
+        ...                        population_size=4, n_offsprings=4)
+        >>> snapshot = SearchSnapshot(
+        ...     config=config, seed=0, generation=0, n_eval=0, X=np.zeros((0, 3)),
+        ...     F=np.zeros((0, 1)), failed=[], rank=[], crowding=[], pending=None,
+        ...     rng=np.random.default_rng(0).bit_generator.state, seen_low=np.full(1, np.nan),
+        ...     seen_high=np.full(1, np.nan), hypervolume_history=[], hypervolume_ideal=None,
+        ...     hypervolume_scale=None)
+        >>> state = snapshot.to_state()
+        >>> state["seen_low"], state["pending"]
+        (['nan'], None)
+        >>> SearchSnapshot.from_state(state, config=config, dim=3, n_objectives=1).generation
+        0
+
+    """
+
+    config: dict[str, Any]
+    seed: int
+    generation: int
+    n_eval: int
+    X: np.ndarray
+    F: np.ndarray
+    failed: list[bool]
+    rank: list[int | None]
+    crowding: list[float | None]
+    pending: np.ndarray | None
+    rng: dict[str, Any]
+    seen_low: np.ndarray
+    seen_high: np.ndarray
+    hypervolume_history: list[float]
+    hypervolume_ideal: np.ndarray | None
+    hypervolume_scale: np.ndarray | None
+
+    def to_state(self) -> dict[str, Any]:
+        """The state dict: plain values only (``json`` and ``weights_only`` safe)."""
+        ideal, scale = self.hypervolume_ideal, self.hypervolume_scale
+        return {
+            "version": STATE_VERSION,
+            **self.config,
+            "seed": self.seed,
+            "generation": self.generation,
+            "n_eval": self.n_eval,
+            "population": {
+                "X": encode_array(self.X),
+                "F": encode_array(self.F),
+                "failed": [bool(b) for b in self.failed],
+                "rank": [None if r is None else int(r) for r in self.rank],
+                "crowding": [encode_float(c) for c in self.crowding],
+            },
+            "pending": None if self.pending is None else encode_array(self.pending),
+            "rng": _plain(self.rng),
+            "seen_low": encode_array(self.seen_low),
+            "seen_high": encode_array(self.seen_high),
+            "hypervolume": {
+                "history": [float(v) for v in self.hypervolume_history],
+                "ideal": None if ideal is None else encode_array(ideal),
+                "scale": None if scale is None else encode_array(scale),
+            },
+        }
+
+    @classmethod
+    def from_state(
+        cls, state: object, *, config: Mapping[str, Any], dim: int, n_objectives: int
+    ) -> SearchSnapshot:
+        """Validate a raw state against the search that loads it, and decode it.
+
+        Args:
+            state: What ``state_dict`` returned, possibly through ``json`` or ``torch.load``.
+            config: :func:`search_config` of the loading search; the state's must be equal.
+            dim: Genome length of the loading search's space.
+            n_objectives: Number of objectives of the loading search.
+
+        Returns:
+            The decoded snapshot (with ``config`` as given).
+
+        Raises:
+            ConfigError: The state is malformed, of another version, or from a search with
+                another configuration.
+
+        """
+        if not isinstance(state, Mapping):
+            raise ConfigError(f"search state must be a mapping, got {type(state).__name__}")
+        check_keys(state, _STATE_KEYS, "search state")
+        if state["version"] != STATE_VERSION:
             raise ConfigError(
-                f"cannot load search state: `{key}` was {state[key]!r} when it was saved, but "
-                f"this search has {value!r}; build the Search with the same configuration"
+                f"search state `version` must be {STATE_VERSION}, got {state['version']!r}"
             )
-    dim, m = search.space.dim, len(search.objectives)
-    generation = _count(state["generation"], "generation")
-    n_eval, seed = _count(state["n_eval"], "n_eval"), _count(state["seed"], "seed")
-    pop = state["population"]
+        for key, value in config.items():
+            if state[key] != value:
+                raise ConfigError(
+                    f"cannot load search state: `{key}` was {state[key]!r} when it was saved, "
+                    f"but this search has {value!r}; build the Search with the same configuration"
+                )
+        generation = _count(state["generation"], "generation")
+        n_eval, seed = _count(state["n_eval"], "n_eval"), _count(state["seed"], "seed")
+        X, F, failed, rank, crowding = _population(state["population"], dim, n_objectives)
+        if (generation == 0) != (len(X) == 0):
+            raise ConfigError(
+                f"search state has {len(X)} individuals at `generation` {generation}; only "
+                "generation 0 has an empty population"
+            )
+        pending = None
+        if state["pending"] is not None:
+            pending = decode_array(state["pending"], "pending", (None, dim))
+        seen_low = decode_array(state["seen_low"], "seen_low", (n_objectives,))
+        seen_high = decode_array(state["seen_high"], "seen_high", (n_objectives,))
+        history, ideal, scale = _hypervolume(state["hypervolume"], n_objectives)
+        try:
+            np.random.default_rng().bit_generator.state = dict(state["rng"])
+        except (TypeError, ValueError, KeyError) as err:
+            raise ConfigError(f"search state `rng` is not a numpy generator state: {err}") from err
+        return cls(
+            config=dict(config), seed=seed, generation=generation, n_eval=n_eval, X=X, F=F,
+            failed=failed, rank=rank, crowding=crowding, pending=pending, rng=dict(state["rng"]),
+            seen_low=seen_low, seen_high=seen_high, hypervolume_history=history,
+            hypervolume_ideal=ideal, hypervolume_scale=scale,
+        )  # fmt: skip
+
+
+def _population(
+    pop: object, dim: int, m: int
+) -> tuple[np.ndarray, np.ndarray, list[bool], list[int | None], list[float | None]]:
     if not isinstance(pop, Mapping):
         raise ConfigError(f"search state `population` must be a mapping, got {pop!r}")
     check_keys(pop, ("X", "F", "failed", "rank", "crowding"), "search state `population`")
@@ -228,17 +335,10 @@ def load_search_state(search: Search, state: object) -> None:
     failed = [bool(v) for v in extras["failed"]]
     ranks = [None if r is None else _count(r, "population.rank") for r in extras["rank"]]
     crowding = [None if c is None else decode_float(c, "crowding") for c in extras["crowding"]]
-    if (generation == 0) != (len(X) == 0):
-        raise ConfigError(
-            f"search state has {len(X)} individuals at `generation` {generation}; only "
-            "generation 0 has an empty population"
-        )
-    pending = None
-    if state["pending"] is not None:
-        pending = decode_array(state["pending"], "pending", (None, dim))
-    seen_low = decode_array(state["seen_low"], "seen_low", (m,))
-    seen_high = decode_array(state["seen_high"], "seen_high", (m,))
-    hv = state["hypervolume"]
+    return X, F, failed, ranks, crowding
+
+
+def _hypervolume(hv: object, m: int) -> tuple[list[float], np.ndarray | None, np.ndarray | None]:
     if not isinstance(hv, Mapping):
         raise ConfigError(f"search state `hypervolume` must be a mapping, got {hv!r}")
     check_keys(hv, ("history", "ideal", "scale"), "search state `hypervolume`")
@@ -249,34 +349,4 @@ def load_search_state(search: Search, state: object) -> None:
     history = [decode_float(v, "hypervolume.history") for v in hv["history"]]
     ideal = None if hv["ideal"] is None else decode_array(hv["ideal"], "hypervolume.ideal", (m,))
     scale = None if hv["scale"] is None else decode_array(hv["scale"], "hypervolume.scale", (m,))
-
-    algorithm = search._algorithm
-    try:
-        np.random.default_rng().bit_generator.state = dict(state["rng"])  # validate first
-    except (TypeError, ValueError, KeyError) as err:
-        raise ConfigError(f"search state `rng` is not a numpy generator state: {err}") from err
-
-    # Everything validated: apply.
-    algorithm.random_state.bit_generator.state = dict(state["rng"])
-    if generation > 0:
-        population = Population.new(X=X, F=F)
-        for individual, fail, rank, crowd in zip(population, failed, ranks, crowding, strict=True):
-            individual.set("failed", fail)
-            if rank is not None:
-                individual.set("rank", rank)
-            if crowd is not None:
-                individual.set("crowding", crowd)
-        algorithm.pop = population
-        algorithm.is_initialized = True
-        algorithm.n_iter = generation + 1
-    else:
-        algorithm.is_initialized = False
-        if pending is not None:
-            algorithm._initialize()  # what the first ask did before the state was saved
-    algorithm.termination.force_termination = False
-    search.seed = seed  # the RNG state carries on from the saved seed
-    search.generation, search.n_eval = generation, n_eval
-    search._pending = pending
-    search._seen_low, search._seen_high = seen_low, seen_high
-    search.hypervolume_history = history
-    search._hv_ideal, search._hv_scale = ideal, scale
+    return history, ideal, scale
