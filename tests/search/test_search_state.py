@@ -1,5 +1,6 @@
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +11,9 @@ from evoaug.search import Candidate, Search
 
 OPS = ["Identity", "Invert", "Rotate", "Solarize", "Posterize", "Contrast"]
 OBJECTIVES = ("strength", "simplicity")
+# `_search()` after `_run(search, 2)` and one more `ask()`, saved by the build before the search
+# state moved into `Search` (format version 1): the format must not change without a new version.
+STATE_V1 = Path(__file__).parent / "fixtures" / "search_state_v1.json"
 
 
 def _space(k: int = 3) -> GenomeSpace:
@@ -152,4 +156,17 @@ def test_malformed_states_fail_clearly() -> None:
         target.load_state_dict({**state, "rng": {"bit_generator": "MT19937"}})
     with pytest.raises(ConfigError, match="`generation` must be an int >= 0, got -1"):
         target.load_state_dict({**state, "generation": -1})
+    with pytest.raises(ConfigError, match="search state `seed` must be an int >= 0, got True"):
+        target.load_state_dict({**state, "seed": True})
+    bad_rank = {**state["population"], "rank": [-1] * len(state["population"]["rank"])}
+    with pytest.raises(ConfigError, match=r"`population\.rank` must be an int >= 0, got -1"):
+        target.load_state_dict({**state, "population": bad_rank})
     assert target.generation == 0 and target.checksum() == _search().checksum()  # untouched
+
+
+def test_state_format_is_that_of_version_1() -> None:
+    saved = STATE_V1.read_text()
+    search = _search(seed=0)
+    search.load_state_dict(json.loads(saved))
+    assert json.dumps(search.state_dict()) + "\n" == saved  # same keys, order, types, values
+    assert search.generation == 2 and len(search.ask()) == 8  # the pending candidates
