@@ -1,13 +1,20 @@
-"""The op catalog: built-in per-sample kernels and the registry for custom ones."""
+"""The op catalog: built-in per-sample kernels and the registry for custom ones.
+
+Besides the ops, the building blocks that the augmentation engine (:mod:`evoaug.augment`) and
+custom kernels share: the affine warps that fused affine ops go through, the registry's version
+counter, and random draws from an explicit generator on any device.
+"""
 
 from evoaug.ops import _table
-from evoaug.ops._geometric import INTERPOLATIONS, Interpolation
+from evoaug.ops._geometric import INTERPOLATIONS, Interpolation, warp_affine, warp_nearest
+from evoaug.ops._random import fresh_generator, randint, uniform
 from evoaug.ops._registry import (
     OpFn,
     OpSpec,
     available_ops,
     get_op,
     register_op,
+    registry_version,
     unregister_op,
 )
 
@@ -20,7 +27,13 @@ __all__ = [
     "OpFn",
     "OpSpec",
     "available_ops",
+    "fresh_generator",
     "get_op",
+    "randint",
     "register_op",
+    "registry_version",
     "unregister_op",
+    "uniform",
+    "warp_affine",
+    "warp_nearest",
 ]

@@ -11,7 +11,7 @@ bit for bit).
 An affine op (a warp by one ``2 x 3`` matrix per image) may also declare ``affine``: a function
 ``affine(magnitudes, height, width) -> matrices`` from magnitudes ``[B]`` (float, on the images'
 device, in their dtype) to inverse affine matrices ``[B, 2, 3]`` in centred pixel units, as taken
-by :func:`evoaug.ops._geometric.warp_affine`. Its kernel must then equal
+by :func:`evoaug.ops.warp_affine`. Its kernel must then equal
 ``warp_affine(images, affine(magnitudes, H, W))``: a policy gathers the images of all affine ops
 at one gene position and warps them with a single ``warp_affine`` call instead of calling each
 op's kernel. The built-in ShearX, ShearY, TranslateX, TranslateY, Rotate and Zoom declare it.
@@ -312,7 +312,7 @@ def register_op(
             ``affine(magnitudes, height, width) -> matrices`` giving the inverse matrices
             ``[B, 2, 3]`` (output pixel -> input pixel, in pixel units centred on the image) for
             float magnitudes ``[B]``. The kernel must equal
-            ``evoaug.ops._geometric.warp_affine(images, affine(magnitudes, H, W))``: policies
+            ``evoaug.ops.warp_affine(images, affine(magnitudes, H, W))``: policies
             warp the images of all affine ops at a gene position with one call and do not call
             the kernel. Such a kernel cannot take a ``generator``.
 
