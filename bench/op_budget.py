@@ -61,9 +61,8 @@ if str(REPO_ROOT) not in sys.path:  # run from a checkout without installing evo
     sys.path.insert(0, str(REPO_ROOT))
 
 import evoaug
-from evoaug.ops import get_op
-from evoaug.ops._geometric import warp_nearest
-from evoaug.policy._policy import _CHUNK_ELEMENTS
+from evoaug.augment import CHUNK_ELEMENTS
+from evoaug.ops import get_op, warp_nearest
 
 GOAL_PER_IMAGE = 5.0  # evoaug TA per-sample / torchvision per image (issue 2)
 TV_WHOLE = "TrivialAugmentWide (whole transform)"
@@ -277,7 +276,7 @@ def measure(args: argparse.Namespace) -> dict[str, dict[str, float]]:
 
         return run, b * args.calls
 
-    chunk = max(1, _CHUNK_ELEMENTS // images[0].numel())
+    chunk = max(1, CHUNK_ELEMENTS // images[0].numel())
     floats = torch.empty((min(chunk, b), *images.shape[1:]), dtype=torch.float32)
     cases: dict[str, tuple[Callable[[], object], int]] = {}
     for name, policy in policies.items():

@@ -1,16 +1,16 @@
 """Policies: genes, sub-policies, presets and policy files."""
 
-from evoaug.policy._io import FORMAT_VERSION
-from evoaug.policy._policy import (
+from evoaug.policy._genes import (
     INTERPOLATIONS,
     MAGNITUDE_SAMPLINGS,
     Gene,
     Interpolation,
     MagnitudeSampling,
-    Policy,
     SubPolicy,
 )
-from evoaug.policy._presets import preset, presets, published_magnitude
+from evoaug.policy._io import FORMAT_VERSION
+from evoaug.policy._policy import Policy, preset
+from evoaug.policy._presets import presets, published_magnitude
 
 __all__ = [
     "FORMAT_VERSION",

@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 from evoaug.exceptions import ConfigError
 from evoaug.ops import get_op
-from evoaug.policy._policy import Gene, Policy
+from evoaug.policy._genes import Gene, PolicyLike
 
 if TYPE_CHECKING:
     import albumentations as A
@@ -199,7 +199,7 @@ def _gene_transform(A: Any, gene: Gene, uniform: bool, interpolation: int) -> An
     return build(A, magnitude, magnitude, p)
 
 
-def policy_to_albumentations(policy: Policy) -> A.Compose:
+def policy_to_albumentations(policy: PolicyLike) -> A.Compose:
     """Build the ``albumentations.Compose`` that applies ``policy`` to one image.
 
     The structure mirrors the policy: ``Compose([OneOf([Sequential(genes, p=1) per sub-policy],
@@ -237,9 +237,8 @@ def policy_to_albumentations(policy: Policy) -> A.Compose:
         (32, 32, 3)
 
     """
-    if not isinstance(policy, Policy):
-        raise ConfigError(f"`policy` must be an evoaug.Policy, got {type(policy).__name__}")
-    missing = [op for op in policy.ops if op not in _BUILDERS]
+    ops = dict.fromkeys(gene.op for sub in policy.sub_policies for gene in sub)
+    missing = [op for op in ops if op not in _BUILDERS]
     if missing:
         reasons = "; ".join(
             f"{op!r} ({_WHY_NOT.get(op, 'a custom op albumentations does not know')})"
@@ -262,6 +261,6 @@ def policy_to_albumentations(policy: Policy) -> A.Compose:
     interpolation = _CV2_INTERPOLATION[policy.interpolation]
     sub_policies = [
         A.Sequential([_gene_transform(A, gene, uniform, interpolation) for gene in sub], p=1.0)
-        for sub in policy
+        for sub in policy.sub_policies
     ]
     return A.Compose([A.OneOf(sub_policies, p=1.0)])

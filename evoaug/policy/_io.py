@@ -1,5 +1,10 @@
 """Policy files: a versioned dict of builtins, as YAML or JSON.
 
+Reading yields the arguments of a policy (:class:`~evoaug.policy._genes.PolicyFields`), which
+:meth:`evoaug.Policy.from_dict` and the other loaders turn into a policy; writing reads any
+policy (:class:`~evoaug.policy._genes.PolicyLike`). So this module does not import the policy
+module, which uses it.
+
 Files name ops by name, never by index, and carry ``format_version``. Loading uses
 ``yaml.safe_load`` only, so a policy file is pure data: a YAML tag such as
 ``!!python/object`` is rejected, never constructed. Every problem is a
@@ -13,20 +18,23 @@ import json
 import math
 import reprlib
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
 from evoaug._files import atomic_write_text
 from evoaug.exceptions import ConfigError, UnknownOpError
 from evoaug.ops import get_op
-from evoaug.policy._policy import (
+from evoaug.policy._genes import (
     INTERPOLATIONS,
     MAGNITUDE_SAMPLINGS,
     MAX_GENES,
     MAX_SUB_POLICIES,
     Gene,
-    Policy,
+    Interpolation,
+    MagnitudeSampling,
+    PolicyFields,
+    PolicyLike,
     SubPolicy,
 )
 
@@ -34,9 +42,10 @@ __all__ = [
     "FORMAT_VERSION",
     "MAX_GENES",
     "MAX_SUB_POLICIES",
-    "policy_from_dict",
-    "policy_from_json",
-    "policy_from_yaml",
+    "SUPPORTED_VERSIONS",
+    "fields_from_dict",
+    "fields_from_json",
+    "fields_from_yaml",
     "policy_to_dict",
     "policy_to_json",
     "policy_to_yaml",
@@ -60,7 +69,7 @@ def _short(value: object) -> str:
 _GENE_KEYS = ("op", "probability", "level")
 
 
-def policy_to_dict(policy: Policy) -> dict[str, Any]:
+def policy_to_dict(policy: PolicyLike) -> dict[str, Any]:
     """Builtins only, ops by name, with ``format_version``.
 
     ``interpolation`` is written only when it is not the default ``"bilinear"``, so files of
@@ -123,8 +132,8 @@ def _gene(where: str, data: object) -> Gene:
     return Gene(op, probability, level)
 
 
-def policy_from_dict(data: object) -> Policy:
-    """Validate ``data`` (e.g. a loaded file) and build a :class:`Policy`."""
+def fields_from_dict(data: object) -> PolicyFields:
+    """Validate ``data`` (e.g. a loaded file); return the arguments of its policy."""
     if not isinstance(data, dict):
         raise ConfigError(
             f"a policy must be a mapping with keys {list(_POLICY_KEYS)}, got "
@@ -183,7 +192,12 @@ def policy_from_dict(data: object) -> Policy:
                 f"`{where}` must hold between 1 and {MAX_GENES} genes, got {len(sub)}"
             )
         built.append(SubPolicy(tuple(_gene(f"{where}[{j}]", g) for j, g in enumerate(sub))))
-    return Policy(tuple(built), magnitude_sampling=sampling, name=name, interpolation=interpolation)
+    return PolicyFields(
+        sub_policies=tuple(built),
+        magnitude_sampling=cast(MagnitudeSampling, sampling),
+        name=name,
+        interpolation=cast(Interpolation, interpolation),
+    )
 
 
 def _read_source(source: str | Path, suffixes: tuple[str, ...]) -> tuple[str, str]:
@@ -211,7 +225,7 @@ def _describe_yaml_error(err: yaml.YAMLError) -> str:
     return f"{problem}{where}"
 
 
-def policy_from_yaml(source: str | Path) -> Policy:
+def fields_from_yaml(source: str | Path) -> PolicyFields:
     """Load from a YAML file or YAML text with ``yaml.safe_load`` (tags are rejected)."""
     text, label = _read_source(source, (".yaml", ".yml"))
     try:
@@ -221,20 +235,20 @@ def policy_from_yaml(source: str | Path) -> Policy:
             f"{label} is not a valid policy file: {_describe_yaml_error(err)}. Policy files are "
             "plain YAML data; tags such as !!python/object are never constructed"
         ) from err
-    return policy_from_dict(data)
+    return fields_from_dict(data)
 
 
-def policy_from_json(source: str | Path) -> Policy:
+def fields_from_json(source: str | Path) -> PolicyFields:
     """Load from a JSON file or JSON text."""
     text, label = _read_source(source, (".json",))
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise ConfigError(f"{label} is not valid JSON: {err}") from err
-    return policy_from_dict(data)
+    return fields_from_dict(data)
 
 
-def policy_to_yaml(policy: Policy, path: str | Path | None = None) -> str:
+def policy_to_yaml(policy: PolicyLike, path: str | Path | None = None) -> str:
     """YAML text of the policy; also written atomically to ``path`` when given."""
     text = yaml.safe_dump(policy_to_dict(policy), sort_keys=False, default_flow_style=None)
     if path is not None:
@@ -242,7 +256,7 @@ def policy_to_yaml(policy: Policy, path: str | Path | None = None) -> str:
     return text
 
 
-def policy_to_json(policy: Policy, path: str | Path | None = None) -> str:
+def policy_to_json(policy: PolicyLike, path: str | Path | None = None) -> str:
     """JSON text of the policy; also written atomically to ``path`` when given."""
     text = json.dumps(policy_to_dict(policy), indent=2) + "\n"
     if path is not None:

@@ -8,20 +8,22 @@ level space with :meth:`evoaug.ops.OpSpec.level_of`, so a preset applies the pub
 Differences from torchvision, by design: TrivialAugment draws a continuous level in ``[0, 1]``
 instead of one of 31 bins; warps interpolate bilinearly unless ``interpolation="nearest"``
 (torchvision's default).
+
+The builders yield the arguments of a policy (:class:`~evoaug.policy._genes.PolicyFields`);
+:func:`evoaug.policy.preset` builds the policy.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from itertools import product
 from typing import Any
 
 from evoaug.exceptions import ConfigError
 from evoaug.ops import get_op
-from evoaug.policy._policy import Gene, Interpolation, Policy, SubPolicy
+from evoaug.policy._genes import Gene, Interpolation, MagnitudeSampling, PolicyFields, SubPolicy
 
-__all__ = ["PRESETS", "preset", "presets", "published_magnitude"]
+__all__ = ["PRESETS", "preset_fields", "presets", "published_magnitude"]
 
 # (op, probability, magnitude index of 10 bins or None), as published.
 _AA_IMAGENET = (
@@ -158,7 +160,17 @@ def _level(op: str, magnitude: float | None) -> float:
     return 0.0 if magnitude is None else get_op(op).level_of(magnitude)
 
 
-def _autoaugment(table: tuple[tuple[tuple[str, float, int | None], ...], ...], name: str) -> Policy:
+def _fields(
+    subs: tuple[SubPolicy, ...], name: str, sampling: MagnitudeSampling = "fixed"
+) -> PolicyFields:
+    return PolicyFields(
+        sub_policies=subs, magnitude_sampling=sampling, name=name, interpolation="bilinear"
+    )
+
+
+def _autoaugment(
+    table: tuple[tuple[tuple[str, float, int | None], ...], ...], name: str
+) -> PolicyFields:
     subs = []
     for sub in table:
         genes = []
@@ -166,14 +178,16 @@ def _autoaugment(table: tuple[tuple[tuple[str, float, int | None], ...], ...], n
             mag = None if index is None else published_magnitude(op, index, 10)
             genes.append(Gene(op, prob, _level(op, mag)))
         subs.append(SubPolicy(tuple(genes)))
-    return Policy(tuple(subs), name=name)
+    return _fields(tuple(subs), name)
 
 
-def _identity() -> Policy:
-    return Policy((SubPolicy((Gene("Identity", 1.0, 0.0),)),), name="identity")
+def _identity() -> PolicyFields:
+    return _fields((SubPolicy((Gene("Identity", 1.0, 0.0),)),), "identity")
 
 
-def _randaugment(num_ops: int = 2, magnitude: int = 9, num_magnitude_bins: int = 31) -> Policy:
+def _randaugment(
+    num_ops: int = 2, magnitude: int = 9, num_magnitude_bins: int = 31
+) -> PolicyFields:
     for arg, value, low, high in (
         ("num_ops", num_ops, 0, 3),
         ("num_magnitude_bins", num_magnitude_bins, 2, 1000),
@@ -189,17 +203,17 @@ def _randaugment(num_ops: int = 2, magnitude: int = 9, num_magnitude_bins: int =
         )
     name = f"randaugment(num_ops={num_ops}, magnitude={magnitude})"
     if num_ops == 0:
-        return Policy(_identity().sub_policies, name=name)
+        return _fields(_identity()["sub_policies"], name)
     genes = [
         Gene(op, 1.0, _level(op, published_magnitude(op, magnitude, num_magnitude_bins)))
         for op in _RA_OPS
     ]
     # N independent uniform choices == one uniform choice among the 14**N sequences.
     subs = tuple(SubPolicy(combo) for combo in product(genes, repeat=num_ops))
-    return Policy(subs, name=name)
+    return _fields(subs, name)
 
 
-def _trivialaugment(image_size: int = 32) -> Policy:
+def _trivialaugment(image_size: int = 32) -> PolicyFields:
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
         raise ConfigError(f"`image_size` must be a positive int, got {image_size!r}")
     subs = []
@@ -208,10 +222,10 @@ def _trivialaugment(image_size: int = 32) -> Policy:
         if op in ("TranslateX", "TranslateY"):
             mag = min(1.0, 32.0 / image_size)  # 32 pixels, as a fraction of the side
         subs.append(SubPolicy((Gene(op, 1.0, _level(op, mag)),)))
-    return Policy(tuple(subs), magnitude_sampling="uniform", name="trivialaugment")
+    return _fields(tuple(subs), "trivialaugment", "uniform")
 
 
-PRESETS: dict[str, Callable[..., Policy]] = {
+PRESETS: dict[str, Callable[..., PolicyFields]] = {
     "identity": _identity,
     "randaugment": _randaugment,
     "trivialaugment": _trivialaugment,
@@ -226,33 +240,22 @@ def presets() -> list[str]:
     return list(PRESETS)
 
 
-def preset(name: str, *, interpolation: Interpolation = "bilinear", **kwargs: Any) -> Policy:
-    """Build a published policy.
+def preset_fields(
+    name: str, *, interpolation: Interpolation = "bilinear", **kwargs: Any
+) -> PolicyFields:
+    """The arguments of a published policy; :func:`evoaug.policy.preset` documents them.
 
-    Args:
-        name: One of :func:`presets`.
-        interpolation: ``"bilinear"`` (default) or ``"nearest"``, as torchvision's
-            auto-augment transforms do by default; see :class:`~evoaug.Policy`.
-        **kwargs: ``randaugment``: ``num_ops`` (N, default 2), ``magnitude`` (M, default 9),
-            ``num_magnitude_bins`` (default 31). ``trivialaugment``: ``image_size`` (default 32),
-            which turns the published 32-pixel translation into a fraction of the side.
-            Translations reach at most the whole side: below 32 pixels the largest shift is
-            the side (torchvision's, 32 pixels, can move an image out of the frame).
+    ``interpolation`` is not checked here: the policy built from the result checks it.
 
     Raises:
         ConfigError: Unknown name or keyword.
-
-    Example:
-        >>> preset("randaugment", num_ops=1, magnitude=9).name
-        'randaugment(num_ops=1, magnitude=9)'
 
     """
     if name not in PRESETS:
         raise ConfigError(f"`name` must be one of {presets()}, got {name!r}")
     try:
-        policy = PRESETS[name](**kwargs)
+        fields = PRESETS[name](**kwargs)
     except TypeError as err:
         raise ConfigError(f"preset {name!r} does not accept {sorted(kwargs)}: {err}") from err
-    if interpolation == policy.interpolation:
-        return policy
-    return dataclasses.replace(policy, interpolation=interpolation)  # checks the value
+    fields["interpolation"] = interpolation
+    return fields

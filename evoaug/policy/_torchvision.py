@@ -19,8 +19,8 @@ from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as F
 
 from evoaug.exceptions import ConfigError, InputError
-from evoaug.ops._random import fresh_generator
-from evoaug.policy._policy import Policy
+from evoaug.ops import fresh_generator
+from evoaug.policy._genes import PolicyLike
 
 __all__ = ["PolicyTransform"]
 
@@ -60,7 +60,8 @@ class PolicyTransform(torch.nn.Module):
             (in workers, from the worker's seed).
 
     Raises:
-        ConfigError: ``policy`` is not a :class:`~evoaug.Policy` or ``seed`` is not a
+        ConfigError: ``policy`` is not a :class:`~evoaug.Policy` (checked by what the module
+            uses: sub-policies, sampling, name, interpolation and a call) or ``seed`` is not a
             non-negative integer.
 
     Example:
@@ -79,9 +80,9 @@ class PolicyTransform(torch.nn.Module):
 
     """
 
-    def __init__(self, policy: Policy, *, seed: int | None = None) -> None:
+    def __init__(self, policy: PolicyLike, *, seed: int | None = None) -> None:
         super().__init__()
-        if not isinstance(policy, Policy):
+        if not isinstance(policy, PolicyLike):
             raise ConfigError(f"`policy` must be an evoaug.Policy, got {type(policy).__name__}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
             raise ConfigError(f"`seed` must be a non-negative int or None, got {seed!r}")
@@ -145,7 +146,7 @@ class PolicyTransform(torch.nn.Module):
 
     def extra_repr(self) -> str:
         """Policy name, sub-policy count, non-default sampling and interpolation, and seed."""
-        parts = [f"policy={self.policy.name!r}", f"sub_policies={len(self.policy)}"]
+        parts = [f"policy={self.policy.name!r}", f"sub_policies={len(self.policy.sub_policies)}"]
         if self.policy.magnitude_sampling != "fixed":
             parts.append(f"magnitude_sampling={self.policy.magnitude_sampling!r}")
         if self.policy.interpolation != "bilinear":

@@ -1,5 +1,7 @@
 """How a policy augments a batch: grouping by op, fused affine warps, chunks, uint8 images.
 
+The engine is :mod:`evoaug.augment`; a policy compiles its genes for it once per device.
+
 The reference below is the plain algorithm: for each gene position, each op in order of first
 use is applied to the images that drew it and fired, one kernel call per op. The policy must
 compute exactly the same floats, whatever it fuses or chunks.
@@ -7,6 +9,7 @@ compute exactly the same floats, whatever it fuses or chunks.
 
 from __future__ import annotations
 
+import gc
 import pickle
 
 import numpy as np
@@ -15,6 +18,7 @@ import torch
 
 import evoaug
 from evoaug import Policy
+from evoaug.augment import _execute
 from evoaug.ops import get_op
 from evoaug.policy import _policy
 
@@ -98,7 +102,7 @@ def test_chunks_do_not_change_the_result(
     images = torch.rand(64, 3, 7, 5, generator=_gen(2))
     expected = _reference(policy, images, _gen(3))
     expected_u8 = policy((images * 255).round().to(torch.uint8), generator=_gen(3))
-    monkeypatch.setattr(_policy, "_CHUNK_ELEMENTS", chunk_images * images[0].numel())
+    monkeypatch.setattr(_execute, "CHUNK_ELEMENTS", chunk_images * images[0].numel())
     assert torch.equal(policy(images, generator=_gen(3)), expected)
     u8 = policy((images * 255).round().to(torch.uint8), generator=_gen(3))
     assert torch.equal(u8, expected_u8)
@@ -178,12 +182,13 @@ def test_input_is_neither_modified_nor_returned(dtype: torch.dtype, probability:
     assert torch.equal(out, images) == (probability == 0.0)
 
 
-def test_a_compiled_policy_pickles_without_its_tables() -> None:
+def test_a_policy_that_has_run_pickles_as_plain_data() -> None:
     evoaug.register_op("TestLambdaDarken")(lambda images, mags: images * 0.5)
     try:
         policy = Policy.from_genes([[("TestLambdaDarken", 1.0, 0.0)], [("Rotate", 1.0, 0.5)]])
         images = torch.rand(8, 3, 6, 6, generator=_gen())
-        out = policy(images, generator=_gen())  # compiles: the tables hold the lambda
+        out = policy(images, generator=_gen())  # compiles: the compiled genes hold the lambda
+        assert set(vars(policy)) == {"sub_policies", "magnitude_sampling", "name", "interpolation"}
         copy = pickle.loads(pickle.dumps(policy))
         assert copy == policy
         assert torch.equal(copy(images, generator=_gen()), out)
@@ -191,13 +196,39 @@ def test_a_compiled_policy_pickles_without_its_tables() -> None:
         evoaug.ops.unregister_op("TestLambdaDarken")
 
 
+def test_replacing_an_op_recompiles_the_policies_that_use_it() -> None:
+    evoaug.register_op("TestReplacedDarken")(lambda images, mags: images * 0.5)
+    try:
+        policy = Policy.from_genes([[("TestReplacedDarken", 1.0, 0.0)]])
+        images = torch.ones(2, 1, 3, 3)
+        assert torch.equal(policy(images), images * 0.5)
+        evoaug.register_op("TestReplacedDarken", replace=True)(lambda images, mags: images * 0.25)
+        assert torch.equal(policy(images), images * 0.25)
+    finally:
+        evoaug.ops.unregister_op("TestReplacedDarken")
+
+
+def test_compiled_genes_are_cached_per_policy_and_dropped_with_it() -> None:
+    policy = Policy.from_genes([[("Rotate", 1.0, 0.5)], [("Invert", 0.5, 0.0)]])
+    key = id(policy)
+    policy(torch.rand(4, 3, 8, 8), generator=_gen())
+    version, by_device = _policy._COMPILED[key]
+    assert version == evoaug.ops.registry_version()
+    compiled = by_device[torch.device("cpu")]
+    policy(torch.rand(4, 3, 8, 8), generator=_gen(1))
+    assert _policy._COMPILED[key][1][torch.device("cpu")] is compiled  # not compiled again
+    del policy, by_device
+    gc.collect()
+    assert key not in _policy._COMPILED
+
+
 def test_uint8_rounding_is_half_to_even_and_clamped() -> None:
     scaled = torch.cat([torch.arange(-2.0, 258.0, 0.5), torch.rand(1000, generator=_gen()) * 255])
-    out = _policy._from_float(scaled / 255.0, torch.uint8)
+    out = _execute.from_float(scaled / 255.0, torch.uint8)
     assert out.dtype == torch.uint8
     assert torch.equal(out, (scaled / 255.0 * 255.0).round().clamp(0, 255).to(torch.uint8))
     assert out[torch.nonzero(scaled == 2.5)].item() == 2  # half to even
     assert out[torch.nonzero(scaled == 3.5)].item() == 4
     assert out[0].item() == 0 and out[torch.nonzero(scaled == 257.5)].item() == 255
-    doubles = _policy._from_float(scaled.double() / 255.0, torch.uint8)  # the int16 route
+    doubles = _execute.from_float(scaled.double() / 255.0, torch.uint8)  # the int16 route
     assert torch.equal(doubles, out)

@@ -12,8 +12,8 @@ import torch
 
 import evoaug
 from evoaug import ConfigError, GenomeSpace, Policy
+from evoaug.augment import _plan
 from evoaug.pipeline import PolicySlot
-from evoaug.policy import _policy
 from evoaug.search import Search
 
 WARPS = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Zoom")
@@ -61,7 +61,7 @@ def test_uint8_warps_equal_the_float_path_rounded_per_gene(
     fast = policy(images, generator=torch.Generator().manual_seed(1))
     # The same policy with the warp sent through the float chunks, as for bilinear.
     monkeypatch.setattr(
-        _policy._Work,
+        _plan.Work,
         "native",
         property(lambda work: work.spec is not None and work.spec.uint8 is not None),
     )

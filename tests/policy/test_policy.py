@@ -1,3 +1,6 @@
+import ast
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -176,3 +179,23 @@ def test_failing_op_raises_op_error_naming_it() -> None:
             Policy.from_genes([[("TestBroken", 1.0, 0.5)]])(torch.rand(2, 3, 4, 4))
     finally:
         evoaug.ops.unregister_op("TestBroken")
+
+
+def _policy_modules_imported_by(module: str) -> set[str]:
+    path = Path(evoaug.policy.__file__).parent / f"{module}.py"
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if name.startswith("evoaug.policy")}
+
+
+def test_the_policy_module_sits_above_files_presets_and_exports() -> None:
+    """One-way: the policy module uses them, they never import it (nor each other)."""
+    assert _policy_modules_imported_by("_genes") == set()
+    for module in ("_io", "_presets", "_torchvision", "_albumentations"):
+        imported = _policy_modules_imported_by(module)
+        assert imported and all(name.startswith("evoaug.policy._genes") for name in imported)
