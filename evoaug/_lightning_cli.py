@@ -15,18 +15,34 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.utilities import rank_zero_info
 
-from evoaug.callback._runinfo import command_line
+from evoaug._run_layout import RUN_SUBDIR
+from evoaug.callback._rundir import command_line
 from evoaug.exceptions import EvoAugError, find_evoaug_error
 
-__all__ = ["EvoAugCLI", "run_lightning_cli"]
+__all__ = ["EvoAugCLI", "cli_arguments", "run_lightning_cli"]
 
-LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
+
+@contextmanager
+def cli_arguments() -> Iterator[None]:
+    """Within the block, LightningCLI takes its arguments from ``args``, not ``sys.argv``.
+
+    LightningCLI warns when ``sys.argv`` holds arguments as well, so it is cut to the program
+    name; and Lightning's use of a jsonargparse API deprecated upstream, which users cannot act
+    on, is not reported.
+    """
+    os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
+    saved_argv, sys.argv = sys.argv, sys.argv[:1]
+    try:
+        yield
+    finally:
+        sys.argv = saved_argv
 
 
 class EvoAugCLI(LightningCLI):
@@ -49,7 +65,7 @@ class EvoAugCLI(LightningCLI):
 
     def _run_dir(self) -> Path:
         trainer = self.trainer
-        return Path(trainer.log_dir or trainer.default_root_dir) / "evoaug"
+        return Path(trainer.log_dir or trainer.default_root_dir) / RUN_SUBDIR
 
     def after_fit(self) -> None:
         """Test the final weights, then write the report, as configured."""
@@ -72,12 +88,8 @@ class EvoAugCLI(LightningCLI):
 
 def run_lightning_cli(argv: Sequence[str]) -> int:
     """Run a Lightning subcommand; return the exit status."""
-    # Lightning's CLI uses a jsonargparse API deprecated upstream; users can't act on it.
-    os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
-    # The arguments come in `args`; LightningCLI warns when sys.argv holds them as well.
-    saved_argv, sys.argv = sys.argv, sys.argv[:1]
     try:
-        with command_line(["evoaug", *argv]):
+        with cli_arguments(), command_line(["evoaug", *argv]):
             EvoAugCLI(
                 subclass_mode_model=True,
                 subclass_mode_data=True,
@@ -96,8 +108,6 @@ def run_lightning_cli(argv: Sequence[str]) -> int:
             raise
         print(f"evoaug: error: {cause}", file=sys.stderr)
         return 2
-    finally:
-        sys.argv = saved_argv
     return 0
 
 

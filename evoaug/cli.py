@@ -24,25 +24,17 @@ from pathlib import Path
 from typing import Any
 
 from evoaug._files import atomic_write_text
-from evoaug.exceptions import ConfigError, EvoAugError
+from evoaug.exceptions import EvoAugError
 from evoaug.ops import BUILTIN_OPS, available_ops, get_op
 from evoaug.policy import Policy, presets
+from evoaug.policy._source import resolve_policy
 
 __all__ = ["load_policy", "main"]
 
 
 def load_policy(source: str) -> Policy:
     """A preset name, or a policy file (``.yaml``, ``.yml`` or ``.json``)."""
-    if source in presets():
-        return Policy.preset(source)
-    if not source.endswith((".yaml", ".yml", ".json")) and not Path(source).is_file():
-        raise ConfigError(
-            f"`policy` must be a preset name {presets()} or a policy file (.yaml/.yml/.json), "
-            f"got {source!r}"
-        )
-    if source.endswith(".json"):
-        return Policy.from_json(Path(source))
-    return Policy.from_yaml(Path(source))
+    return resolve_policy(source, argument="policy")
 
 
 def _cmd_ops(args: argparse.Namespace) -> int:

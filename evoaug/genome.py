@@ -194,6 +194,39 @@ class GenomeSpace:
             raise ConfigError(f"`rng` must be a numpy.random.Generator, got {type(rng).__name__}")
         return rng.random(self.dim if n is None else (n, self.dim))
 
+    def fit(self, policy: Policy) -> Policy | None:
+        """``policy`` cut to this space's first K sub-policies and L genes.
+
+        Returns:
+            The cut policy (named as ``policy``), or ``None`` when it uses an op outside the
+            space's vocabulary.
+
+        Example:
+            >>> space = GenomeSpace(n_subpolicies=2, n_genes=1)
+            >>> fitted = space.fit(Policy.preset("autoaugment-cifar10"))
+            >>> len(fitted), fitted.max_genes
+            (2, 1)
+        """
+        subs = tuple(SubPolicy(sub.genes[: self.n_genes]) for sub in policy.sub_policies)
+        fitted = Policy(subs[: self.n_subpolicies], name=policy.name)
+        return fitted if set(fitted.ops) <= set(self.ops) else None
+
+    def fit_presets(self, names: Sequence[str]) -> list[Policy]:
+        """The named presets cut to the space by :meth:`fit`, in order, deduplicated.
+
+        Presets that use ops outside the space are left out. A search seeds its first
+        population with them.
+
+        Example:
+            >>> names = ["identity", "autoaugment-cifar10", "identity"]
+            >>> [p.name for p in GenomeSpace(n_subpolicies=2).fit_presets(names)]
+            ['identity', 'autoaugment-cifar10']
+            >>> [p.name for p in GenomeSpace(ops=["Identity", "Invert"]).fit_presets(names)]
+            ['identity']
+        """
+        fitted = [self.fit(Policy.preset(name)) for name in names]
+        return [p for p in dict.fromkeys(fitted) if p is not None]
+
     def __repr__(self) -> str:
         return (
             f"GenomeSpace(ops={len(self.ops)} ops, n_subpolicies={self.n_subpolicies}, "

@@ -1,21 +1,24 @@
-"""The callback for the ``lightning`` package's namespace (``lightning.pytorch.Trainer``).
+"""The callback under the ``lightning`` package's name, for ``lightning.pytorch`` scripts.
 
-``evoaug.EvoAugCallback`` subclasses ``pytorch_lightning.Callback``. Users of the unified
-``lightning`` package import the same callback from here; it also subclasses
-``lightning.pytorch.Callback``, which that Trainer requires.
+:class:`evoaug.EvoAugCallback` itself subclasses both ``pytorch_lightning.Callback`` and, when
+the ``lightning`` package is installed, ``lightning.pytorch.Callback``: it works in either
+Trainer and in either LightningCLI. This module keeps ``evoaug.lightning.EvoAugCallback`` as an
+alias of the same class, and says what to install when ``lightning`` is missing.
 
 Example:
-    >>> from evoaug.lightning import EvoAugCallback  # doctest: +SKIP
-    >>> trainer = lightning.pytorch.Trainer(callbacks=[EvoAugCallback()])  # doctest: +SKIP
+    >>> import evoaug
+    >>> from evoaug.lightning import EvoAugCallback
+    >>> EvoAugCallback is evoaug.EvoAugCallback
+    True
 """
 
 from __future__ import annotations
 
-from evoaug.callback import EvoAugCallback as _EvoAugCallback
+from evoaug.callback import EvoAugCallback
 from evoaug.exceptions import EvoAugError
 
 try:
-    import lightning.pytorch as _lightning_pytorch
+    import lightning.pytorch  # noqa: F401 (only checks that it is installed)
 except ImportError as err:  # pragma: no cover - depends on the environment
     raise EvoAugError(
         "evoaug.lightning needs the `lightning` package: pip install lightning "
@@ -23,7 +26,3 @@ except ImportError as err:  # pragma: no cover - depends on the environment
     ) from err
 
 __all__ = ["EvoAugCallback"]
-
-
-class EvoAugCallback(_EvoAugCallback, _lightning_pytorch.Callback):  # type: ignore[misc]
-    """:class:`evoaug.EvoAugCallback` for ``lightning.pytorch.Trainer``; same arguments."""

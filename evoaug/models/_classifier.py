@@ -17,6 +17,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 from typing_extensions import override
 
+from evoaug._run_layout import GROUPS_FROM_CLASSES, GROUPS_FROM_SENSITIVE, RUN_SUBDIR
 from evoaug.exceptions import ConfigError, EvoAugError
 from evoaug.models._checks import (
     check_choice,
@@ -40,13 +41,7 @@ from evoaug.models._optim import (
     build_optimizer,
     default_milestones,
 )
-from evoaug.models._predictions import (
-    GROUPS_FROM_CLASSES,
-    GROUPS_FROM_SENSITIVE,
-    Predictions,
-    gather_predictions,
-    write_predictions,
-)
+from evoaug.models._predictions import PredictionTensors, gather_predictions, write_predictions
 from evoaug.models._registry import build_model, check_model_kwargs
 
 __all__ = ["Classifier"]
@@ -157,7 +152,7 @@ class Classifier(pl.LightningModule):
         """The training loss; pass it to ``EvoAugCallback(loss_fn=...)`` for the look-ahead."""
         self.network: nn.Module | None = network
         self.groups_source: str | None = None
-        self._test_parts: list[Predictions] = []
+        self._test_parts: list[PredictionTensors] = []
         if network is None and self.num_classes is not None and self.in_channels is not None:
             self.network = self._build_network()
         if self.network is not None and self.num_classes is not None:
@@ -307,7 +302,9 @@ class Classifier(pl.LightningModule):
         )
         if dataloader_idx == 0:
             confidence = logits.detach().float().softmax(1).amax(1)
-            self._test_parts.append(Predictions(y.detach(), preds, groups.detach(), confidence))
+            self._test_parts.append(
+                PredictionTensors(y.detach(), preds, groups.detach(), confidence)
+            )
 
     @override
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
@@ -325,9 +322,11 @@ class Classifier(pl.LightningModule):
     @override
     def on_test_epoch_end(self) -> None:
         self._log_groups("test", self.test_groups)
-        predictions = gather_predictions(self, Predictions.concat(self._test_parts, self.device))
+        predictions = gather_predictions(
+            self, PredictionTensors.concat(self._test_parts, self.device)
+        )
         self._test_parts = []
-        run_dir = Path(self.trainer.log_dir or self.trainer.default_root_dir) / "evoaug"
+        run_dir = Path(self.trainer.log_dir or self.trainer.default_root_dir) / RUN_SUBDIR
         if self.trainer.is_global_zero:
             write_predictions(run_dir, predictions, self._meta(predictions))
 
@@ -348,7 +347,7 @@ class Classifier(pl.LightningModule):
             self.log(f"{stage}_acc_group/{label}", value, sync_dist=True)
         self.log(f"{stage}_worst_group_acc", min(accuracies.values()), sync_dist=True)
 
-    def _meta(self, predictions: Predictions) -> dict[str, Any]:
+    def _meta(self, predictions: PredictionTensors) -> dict[str, Any]:
         datamodule = trainer_datamodule(self.trainer)
         num_classes = self.num_classes or 0
         observed = int(predictions.group.max()) + 1 if len(predictions) else 0

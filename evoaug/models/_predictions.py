@@ -62,16 +62,16 @@ import pytorch_lightning as pl
 import torch
 
 from evoaug._files import atomic_write_text
+from evoaug._run_layout import (
+    TEST_META_FILE,
+    TEST_PREDICTIONS_FILE,
+)
 from evoaug.exceptions import EvoAugError
 
 __all__ = [
     "COLUMNS",
     "FORMAT_VERSION",
-    "GROUPS_FROM_CLASSES",
-    "GROUPS_FROM_SENSITIVE",
-    "META_FILE",
-    "PREDICTIONS_FILE",
-    "Predictions",
+    "PredictionTensors",
     "gather_predictions",
     "interleave_ranks",
     "write_predictions",
@@ -79,14 +79,10 @@ __all__ = [
 
 FORMAT_VERSION = 1
 COLUMNS = ("index", "y_true", "y_pred", "group", "confidence")
-PREDICTIONS_FILE = "test_predictions.csv"
-META_FILE = "test_meta.json"
-GROUPS_FROM_SENSITIVE = "sensitive attribute"
-GROUPS_FROM_CLASSES = "classes"
 
 
 @dataclass(frozen=True)
-class Predictions:
+class PredictionTensors:
     """Test predictions as 1-D tensors of equal length (on any device)."""
 
     y_true: torch.Tensor
@@ -95,12 +91,12 @@ class Predictions:
     confidence: torch.Tensor
 
     @staticmethod
-    def concat(parts: Sequence[Predictions], device: torch.device) -> Predictions:
-        """One :class:`Predictions` from batches (empty tensors when there are none)."""
+    def concat(parts: Sequence[PredictionTensors], device: torch.device) -> PredictionTensors:
+        """One :class:`PredictionTensors` from batches (empty tensors when there are none)."""
         if not parts:
             empty = torch.zeros(0, dtype=torch.long, device=device)
-            return Predictions(empty, empty, empty, torch.zeros(0, device=device))
-        return Predictions(
+            return PredictionTensors(empty, empty, empty, torch.zeros(0, device=device))
+        return PredictionTensors(
             torch.cat([p.y_true for p in parts]),
             torch.cat([p.y_pred for p in parts]),
             torch.cat([p.group for p in parts]),
@@ -134,7 +130,7 @@ def interleave_ranks(
     return rows if limit is None else rows[:limit]
 
 
-def write_predictions(run_dir: Path, predictions: Predictions, meta: dict[str, Any]) -> None:
+def write_predictions(run_dir: Path, predictions: PredictionTensors, meta: dict[str, Any]) -> None:
     """Write ``test_predictions.csv`` and ``test_meta.json`` (see the module docstring).
 
     Args:
@@ -161,13 +157,13 @@ def write_predictions(run_dir: Path, predictions: Predictions, meta: dict[str, A
         "num_samples": len(y_true),
         "test_acc": correct / len(y_true) if y_true else None,
     }
-    atomic_write_text(run_dir / PREDICTIONS_FILE, buffer.getvalue())
+    atomic_write_text(run_dir / TEST_PREDICTIONS_FILE, buffer.getvalue())
     merged = {**header, **{key: value for key, value in meta.items() if key not in header}}
     text = json.dumps(merged, indent=2, default=str)
-    atomic_write_text(run_dir / META_FILE, text + "\n")
+    atomic_write_text(run_dir / TEST_META_FILE, text + "\n")
 
 
-def gather_predictions(module: pl.LightningModule, local: Predictions) -> Predictions:
+def gather_predictions(module: pl.LightningModule, local: PredictionTensors) -> PredictionTensors:
     """Every rank's predictions in test-set order (see the module docstring); collective."""
     trainer = module.trainer
     world = trainer.world_size
@@ -183,7 +179,7 @@ def gather_predictions(module: pl.LightningModule, local: Predictions) -> Predic
         gathered = _tensor(module.all_gather(padded)).reshape(world, width)
         return interleave_ranks(gathered, sizes.tolist(), limit)
 
-    return Predictions(
+    return PredictionTensors(
         gather(local.y_true), gather(local.y_pred), gather(local.group), gather(local.confidence)
     )
 

@@ -30,7 +30,6 @@ import logging
 import os
 import random
 import signal
-import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -41,18 +40,27 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from evoaug.callback import EvoAugCallback
-from evoaug.callback._data import collect_samples, write_samples
-from evoaug.evaluate import Evaluator, OptimizerSpec, Probe, stratified_probe
+from evoaug._lightning_cli import EvoAugCLI, cli_arguments
+from evoaug._run_layout import SAMPLES_FILE
+from evoaug.callback import (
+    EvoAugCallback,
+    ProbeSet,
+    detached_trainer,
+    draw_probes,
+    pick_loader,
+    write_samples,
+)
+from evoaug.evaluate import Evaluator, OptimizerSpec
 from evoaug.exceptions import ConfigError, EvoAugError, find_evoaug_error
 from evoaug.genome import GenomeSpace
-from evoaug.policy import Policy, SubPolicy
+from evoaug.policy import Policy
 from evoaug.search import Selection
 
 __all__ = ["CALLBACK_PATHS", "RecipeTrainer", "load_recipe"]
 
 CALLBACK_PATHS = (
     "evoaug.EvoAugCallback",
+    "evoaug.lightning.EvoAugCallback",
     "evoaug.callback.EvoAugCallback",
     "evoaug.callback._callback.EvoAugCallback",
 )
@@ -106,12 +114,6 @@ def _callback_entry(config: Mapping[str, Any]) -> dict[str, Any]:
     return {"normalize": "datamodule"}
 
 
-def _fit_preset(policy: Policy, space: GenomeSpace) -> Policy | None:
-    subs = tuple(SubPolicy(sub.genes[: space.n_genes]) for sub in policy.sub_policies)
-    fitted = Policy(subs[: space.n_subpolicies], name=policy.name)
-    return fitted if set(fitted.ops) <= set(space.ops) else None
-
-
 @contextlib.contextmanager
 def _isolated_globals() -> Iterator[None]:
     """Training touches global RNGs and torch flags; give them back as they were."""
@@ -149,19 +151,16 @@ def _quiet_lightning() -> Iterator[None]:
 
 def _instantiate(config: dict[str, Any]) -> Any:
     """The recipe's trainer, model and datamodule, through evoaug's LightningCLI (not run)."""
-    from evoaug._lightning_cli import EvoAugCLI
-
-    os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
-    saved_argv, sys.argv = sys.argv, sys.argv[:1]
     try:
-        return EvoAugCLI(
-            subclass_mode_model=True,
-            subclass_mode_data=True,
-            args=config,
-            run=False,
-            save_config_callback=None,
-            parser_kwargs={"prog": "evoaug search"},
-        )
+        with cli_arguments():
+            return EvoAugCLI(
+                subclass_mode_model=True,
+                subclass_mode_data=True,
+                args=config,
+                run=False,
+                save_config_callback=None,
+                parser_kwargs={"prog": "evoaug search"},
+            )
     except SystemExit as err:  # jsonargparse printed why
         raise ConfigError(
             "the recipe is not a valid LightningCLI config (see the message above); check it "
@@ -172,8 +171,6 @@ def _instantiate(config: dict[str, Any]) -> Any:
         if cause is None:
             raise
         raise cause from err
-    finally:
-        sys.argv = saved_argv
 
 
 class RecipeTrainer:
@@ -231,8 +228,7 @@ class RecipeTrainer:
         self.objectives: tuple[str, ...] = tuple(cfg.objectives)
         self.space: GenomeSpace = callback.space
         self.selection: Selection = callback.selection
-        presets = [_fit_preset(Policy.preset(name), self.space) for name in cfg.initial_presets]
-        self.initial_policies = tuple(p for p in dict.fromkeys(presets) if p is not None)
+        self.initial_policies = tuple(self.space.fit_presets(cfg.initial_presets))
         self.population_size = int(cfg.population_size)
         self.seed = int(cfg.seed if seed is None else seed)
 
@@ -274,14 +270,13 @@ class RecipeTrainer:
                 datamodule.prepare_data()
                 datamodule.setup("fit")
                 callback = _find_callback(cli.trainer)
-                val = _val_samples(datamodule, callback, self.seed)
-            images, labels, groups, source = val
-            write_samples(run_dir / "samples.pt", images, labels, groups)
+                probes = _probes(datamodule.train_dataloader(), datamodule, callback, self.seed)
+            write_samples(run_dir / SAMPLES_FILE, *probes.pool)
             describe = getattr(datamodule, "describe", None)
             return {
                 "dataset": describe() if callable(describe) else None,
                 "model": type(cli.model).__name__,
-                "groups_source": source,
+                "groups_source": probes.groups_source,
             }
 
     def __call__(self, policy: Policy, *, seed: int) -> dict[str, float]:
@@ -342,31 +337,30 @@ def _find_callback(trainer: Any) -> EvoAugCallback:
     raise EvoAugError("the candidate's Trainer has no EvoAugCallback")  # pragma: no cover
 
 
-def _val_samples(
-    datamodule: Any, callback: EvoAugCallback, seed: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]:
-    """Validation images, labels and fairness groups (``groups_source`` as the callback says)."""
-    cfg = callback.config
+def _val_loader(datamodule: Any, index: int) -> Any:
+    """The datamodule's validation loader ``index``: candidates are scored on held-out data."""
     try:
-        loader = datamodule.val_dataloader()
+        loaders = datamodule.val_dataloader()
     except Exception as err:  # Lightning raises when the datamodule defines no validation data
         raise ConfigError(
             "the offline search scores candidates on held-out validation data: the recipe's "
             f"datamodule must provide `val_dataloader()` ({type(err).__name__}: {err})"
         ) from err
-    if isinstance(loader, (list, tuple)):
-        loader = loader[cfg.val_dataloader_idx]
-    g = torch.Generator().manual_seed(seed)
-    (images, labels, groups), _ = collect_samples(
-        loader, n=4 * cfg.val_probe_size, generator=g, batch_keys=cfg.batch_keys, where="validation"
+    return pick_loader(loaders, index)
+
+
+def _probes(train_loader: Any, datamodule: Any, callback: EvoAugCallback, seed: int) -> ProbeSet:
+    """The probes the online search would draw, with validation data from the datamodule."""
+    cfg = callback.config
+    return draw_probes(
+        train_loader,
+        _val_loader(datamodule, cfg.val_dataloader_idx),
+        train_size=cfg.train_probe_size,
+        val_size=cfg.val_probe_size,
+        fairness_groups=cfg.fairness_groups,
+        batch_keys=cfg.batch_keys,
+        generator=torch.Generator().manual_seed(seed),
     )
-    if cfg.fairness_groups == "sensitive" or (cfg.fairness_groups == "auto" and groups is not None):
-        if groups is None:
-            raise ConfigError(
-                "`fairness_groups='sensitive'` needs validation batches that carry group ids"
-            )
-        return images, labels, groups, "sensitive attribute"
-    return images, labels, labels, "classes"
 
 
 def _score(
@@ -374,13 +368,8 @@ def _score(
 ) -> dict[str, float]:
     callback = _find_callback(trainer)
     cfg = callback.config
-    g = torch.Generator().manual_seed(seed)
     loader = trainer.train_dataloader or datamodule.train_dataloader()
-    (images, labels, groups), _ = collect_samples(
-        loader, n=cfg.train_probe_size, generator=g, batch_keys=cfg.batch_keys
-    )
-    v_images, v_labels, v_groups, _ = _val_samples(datamodule, callback, seed)
-    val_probe = stratified_probe(v_images, v_labels, v_groups, size=cfg.val_probe_size, generator=g)
+    probes = _probes(loader, datamodule, callback, seed)
     evaluator = Evaluator(
         objectives=cfg.objectives,
         lookahead_steps=0,
@@ -390,16 +379,16 @@ def _score(
         fairness_metric=cfg.fairness_metric,
         normalize=callback.augmenter.normalize,
     )
-    model._trainer = None  # let the evaluator copy the module without its Trainer
-    result = evaluator.evaluate(
-        model,
-        cfg.loss_fn or F.cross_entropy,
-        OptimizerSpec("sgd", lr=0.1),  # unused: no look-ahead
-        Probe(images, labels, groups),
-        val_probe,
-        [policy],
-        seed=seed,
-    )[0]
+    with detached_trainer(model):  # let the evaluator copy the module without its Trainer
+        result = evaluator.evaluate(
+            model,
+            cfg.loss_fn or F.cross_entropy,
+            OptimizerSpec("sgd", lr=0.1),  # unused: no look-ahead
+            probes.train,
+            probes.val,
+            [policy],
+            seed=seed,
+        )[0]
     if not result.ok:
         raise EvoAugError(f"the trained model could not be scored: {result.failure}")
     return dict(result.objectives)

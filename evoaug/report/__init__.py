@@ -23,7 +23,7 @@ from evoaug.report._compare import Change, Comparison
 from evoaug.report._load import RunData, load_run
 from evoaug.report._metrics import BOOTSTRAP_SAMPLES, CONFIDENCE, GroupMetrics
 from evoaug.report._policy import ChosenPolicy
-from evoaug.report._predictions import Predictions
+from evoaug.report._predictions import PredictionTable
 from evoaug.report._report import Baseline, Report, build_report
 from evoaug.report._samples import Samples
 from evoaug.report._search import SearchSummary
@@ -38,7 +38,7 @@ __all__ = [
     "ChosenPolicy",
     "Comparison",
     "GroupMetrics",
-    "Predictions",
+    "PredictionTable",
     "Report",
     "RunData",
     "Samples",

@@ -33,16 +33,25 @@ from typing import Any
 
 import yaml
 
+from evoaug._run_layout import (
+    BEST_POLICY_FILE,
+    HISTORY_FILE,
+    PARETO_FILE,
+    RUN_FILE,
+    RUN_SUBDIR,
+    TEST_META_FILE,
+    TEST_PREDICTIONS_FILE,
+    TIMELINE_FILE,
+)
 from evoaug.exceptions import ConfigError, UnknownOpError
 from evoaug.policy import Policy
 from evoaug.policy._io import SUPPORTED_VERSIONS
-from evoaug.report._predictions import PREDICTIONS_FILE, Predictions, read_predictions
+from evoaug.report._predictions import PredictionTable, read_predictions
 from evoaug.report._samples import Samples, read_samples
 from evoaug.search import read_history
 
-__all__ = ["CONFIG_FILE", "META_FILE", "RunData", "load_run", "policy_dict"]
+__all__ = ["CONFIG_FILE", "RunData", "load_run", "policy_dict"]
 
-META_FILE = "test_meta.json"
 CONFIG_FILE = "config.yaml"
 _MAX_CONFIG_CHARS = 200_000
 
@@ -58,7 +67,7 @@ class RunData:
     run_dir: Path
     info: dict[str, Any]
     meta: dict[str, Any]
-    predictions: Predictions | None
+    predictions: PredictionTable | None
     history: list[dict[str, Any]]
     pareto: list[dict[str, Any]] | None
     best_policy: dict[str, Any] | None
@@ -70,7 +79,7 @@ class RunData:
     @property
     def label(self) -> str:
         """A short name: the log folder (``version_3``) for a directory named ``evoaug``."""
-        if self.run_dir.name == "evoaug" and self.run_dir.parent.name:
+        if self.run_dir.name == RUN_SUBDIR and self.run_dir.parent.name:
             return self.run_dir.parent.name
         return self.run_dir.name or str(self.run_dir)
 
@@ -94,15 +103,15 @@ def load_run(run_dir: str | Path) -> RunData:
     if not path.is_dir():
         raise ConfigError(f"run directory not found: {str(path)!r}")
     if _is_log_dir(path):  # given the Trainer's log dir: its run directory is evoaug/
-        path = path / "evoaug"
+        path = path / RUN_SUBDIR
     notes: list[str] = []
-    info = _read_json_object(path / "run.json", notes, "the summary shows less")
-    meta = _read_json_object(path / META_FILE, notes, "class and group names are ids")
-    predictions = read_predictions(path / PREDICTIONS_FILE, notes)
+    info = _read_json_object(path / RUN_FILE, notes, "the summary shows less")
+    meta = _read_json_object(path / TEST_META_FILE, notes, "class and group names are ids")
+    predictions = read_predictions(path / TEST_PREDICTIONS_FILE, notes)
     history = _read_history(path, notes)
     if predictions is None and not history:
         raise ConfigError(
-            f"{str(path)!r} holds neither test predictions ({PREDICTIONS_FILE!r}) nor an "
+            f"{str(path)!r} holds neither test predictions ({TEST_PREDICTIONS_FILE!r}) nor an "
             "evaluated candidate in the search history ('history.jsonl'), so there is nothing "
             "to report: " + " ".join(notes)
         )
@@ -112,9 +121,9 @@ def load_run(run_dir: str | Path) -> RunData:
         meta=meta,
         predictions=predictions,
         history=history,
-        pareto=_read_pareto(path / "pareto.yaml", notes),
-        best_policy=_read_policy(path / "best_policy.yaml", notes),
-        timeline=_read_jsonl(path / "timeline.jsonl", notes),
+        pareto=_read_pareto(path / PARETO_FILE, notes),
+        best_policy=_read_policy(path / BEST_POLICY_FILE, notes),
+        timeline=_read_jsonl(path / TIMELINE_FILE, notes),
         config_text=_read_config(path.parent / CONFIG_FILE),
         samples=read_samples(path, notes),
         notes=notes,
@@ -122,8 +131,8 @@ def load_run(run_dir: str | Path) -> RunData:
 
 
 def _is_log_dir(path: Path) -> bool:
-    own = ("history.jsonl", PREDICTIONS_FILE, "run.json")
-    return not any((path / name).exists() for name in own) and (path / "evoaug").is_dir()
+    own = (HISTORY_FILE, TEST_PREDICTIONS_FILE, RUN_FILE)
+    return not any((path / name).exists() for name in own) and (path / RUN_SUBDIR).is_dir()
 
 
 def _read_json_object(path: Path, notes: list[str], without: str) -> dict[str, Any]:
@@ -142,7 +151,7 @@ def _read_json_object(path: Path, notes: list[str], without: str) -> dict[str, A
 
 
 def _read_history(path: Path, notes: list[str]) -> list[dict[str, Any]]:
-    file = path / "history.jsonl"
+    file = path / HISTORY_FILE
     if not file.is_file():
         notes.append("history.jsonl is missing; the search plots are left out.")
         return []

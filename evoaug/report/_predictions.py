@@ -15,13 +15,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PREDICTIONS_FILE", "Predictions", "read_predictions"]
-
-PREDICTIONS_FILE = "test_predictions.csv"
+__all__ = ["PredictionTable", "read_predictions"]
 
 
 @dataclass(frozen=True)
-class Predictions:
+class PredictionTable:
     """Test predictions as NumPy arrays of equal length.
 
     ``group`` holds integer group ids; ``groups_from_classes`` is true when the CSV's ``group``
@@ -39,7 +37,7 @@ class Predictions:
         return int(self.y_true.shape[0])
 
 
-def read_predictions(path: Path, notes: list[str]) -> Predictions | None:
+def read_predictions(path: Path, notes: list[str]) -> PredictionTable | None:
     """The predictions, or ``None`` with a note saying why (missing or unreadable)."""
     without = "the per-group metrics are left out"
     if not path.is_file():
@@ -55,7 +53,7 @@ def read_predictions(path: Path, notes: list[str]) -> Predictions | None:
         return None
 
 
-def _parse_predictions(path: Path) -> Predictions:
+def _parse_predictions(path: Path) -> PredictionTable:
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         columns = reader.fieldnames or []
@@ -90,7 +88,7 @@ def _parse_predictions(path: Path) -> Predictions:
             confidence = values if np.all(np.isfinite(values)) else None
         except ValueError:
             confidence = None
-    return Predictions(y_true, y_pred, group, confidence, from_classes, labels)
+    return PredictionTable(y_true, y_pred, group, confidence, from_classes, labels)
 
 
 def _int(row: dict[str, Any], column: str, line: int) -> int:

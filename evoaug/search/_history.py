@@ -15,12 +15,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from evoaug._run_layout import HISTORY_FILE
 from evoaug.exceptions import ConfigError
 from evoaug.search._algorithm import Candidate
 
 __all__ = ["HISTORY_FILE", "HistoryWriter", "history_record", "read_history"]
 
-HISTORY_FILE = "history.jsonl"
 _log = logging.getLogger(__name__)
 
 

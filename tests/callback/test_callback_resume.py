@@ -175,3 +175,40 @@ def test_dataset_mode_resume_continues_the_augmentation_stream(tmp_path, lt) -> 
     assert resumed.search is not None and full.search is not None
     assert resumed.search.checksum() == full.search.checksum()
     assert _history(tmp_path / "part") == _history(tmp_path / "full")
+
+
+def test_state_key_names_the_settings_that_shape_the_search(lt) -> None:
+    cb = EvoAugCallback(**lt.SMALL)
+    assert cb.state_key.startswith("EvoAugCallback{")
+    for part in ("'population_size': 4", "'n_subpolicies': 2", "'n_genes': 1", "'seed': 0"):
+        assert part in cb.state_key
+    assert EvoAugCallback(**{**lt.SMALL, "seed": 1}).state_key != cb.state_key
+
+
+def test_checkpoint_under_the_old_state_key_still_resumes(tmp_path, lt) -> None:
+    _run(lt, tmp_path / "part", max_epochs=4, save=True, kill_at=2)
+    path = tmp_path / "part" / "ckpt" / "last.ckpt"
+    checkpoint = torch.load(path, weights_only=True)
+    [key] = [k for k in checkpoint["callbacks"] if str(k).startswith("EvoAugCallback")]
+    checkpoint["callbacks"]["EvoAugCallback"] = checkpoint["callbacks"].pop(key)
+    torch.save(checkpoint, path)
+    with pytest.warns(UserWarning, match="EvoAugCallback"):  # Lightning notes the unknown key
+        resumed = _run(
+            lt, tmp_path / "part", max_epochs=4, ckpt_path=path, save=True, ckpt_dir="c2"
+        )
+    full = _run(lt, tmp_path / "full", max_epochs=4)
+    assert resumed.generation == full.generation == 3
+    assert _history(tmp_path / "part") == _history(tmp_path / "full")
+
+
+def test_two_callbacks_in_one_trainer_are_refused(tmp_path, lt) -> None:
+    import evoaug
+
+    train, val = lt.loaders()
+    other = EvoAugCallback(**{**lt.SMALL, "seed": 1})
+    trainer = lt.trainer(tmp_path, [EvoAugCallback(**lt.SMALL), other])
+    with pytest.raises(evoaug.ConfigError, match="a Trainer takes one EvoAugCallback, got 2"):
+        trainer.fit(lt.TinyNet(), train, val)
+    # Two with the same settings share a state key: Lightning refuses them when it is built.
+    with pytest.raises(RuntimeError, match="more than one stateful callback of type `EvoAug"):
+        lt.trainer(tmp_path, [EvoAugCallback(**lt.SMALL), EvoAugCallback(**lt.SMALL)])

@@ -4,7 +4,7 @@ validation loaders, dict batches, schedulers."""
 import torch
 from torch.utils.data import DataLoader
 
-from evoaug import EvoAugCallback, search
+from evoaug import Evaluator, EvoAugCallback, search
 
 
 def test_mixed_precision_and_gradient_accumulation(tmp_path, lt) -> None:
@@ -50,7 +50,7 @@ def test_dict_batches_with_custom_keys(tmp_path, lt) -> None:
     assert cb.groups_source == "sensitive attribute"
 
 
-def test_lookahead_reads_the_scheduled_learning_rate(tmp_path, lt) -> None:
+def test_lookahead_reads_the_scheduled_learning_rate(tmp_path, lt, monkeypatch) -> None:
     seen = []
 
     class Net(lt.TinyNet):
@@ -59,14 +59,13 @@ def test_lookahead_reads_the_scheduled_learning_rate(tmp_path, lt) -> None:
             return [opt], [torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)]
 
     cb = EvoAugCallback(every_n_epochs=1, **lt.SMALL)
-    original = cb._optimizer_spec
+    original = Evaluator.evaluate
 
-    def spy(trainer):  # type: ignore[no-untyped-def]
-        spec = original(trainer)
-        seen.append(spec.lr)
-        return spec
+    def spy(self, model, loss_fn, optimizer, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(optimizer.lr)
+        return original(self, model, loss_fn, optimizer, *args, **kwargs)
 
-    cb._optimizer_spec = spy  # type: ignore[method-assign]
+    monkeypatch.setattr(Evaluator, "evaluate", spy)
     train, val = lt.loaders()
     lt.trainer(tmp_path, [cb], max_epochs=3).fit(Net(), train, val)
     # generations at the ends of epochs 0 and 1; the scheduler halves the rate each epoch

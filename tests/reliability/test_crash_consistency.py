@@ -12,7 +12,7 @@ import pytest
 
 from evoaug import Policy
 from evoaug._files import atomic_write_text
-from evoaug.callback._runinfo import append_timeline, truncate_timeline
+from evoaug.callback._rundir import append_timeline, truncate_timeline
 from evoaug.report import write_report
 from evoaug.report._examples import example_run
 from evoaug.search import HistoryWriter, read_history, write_best_policy, write_pareto

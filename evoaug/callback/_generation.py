@@ -1,0 +1,210 @@
+"""The online search of one fit: generations scored on the live model, sharded across ranks.
+
+Each generation NSGA-II proposes candidates (:class:`~evoaug.search.Search`), every rank scores
+its slice on the live model (:class:`~evoaug.evaluate.Evaluator`: look-ahead on an isolated copy),
+the results are all-gathered and told to the search in candidate order on every rank, and the
+selection rule picks the policy the next epochs train with. The search state stays identical on
+all ranks (checked by checksum after every generation).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from evoaug.callback._distributed import all_gather_objects, check_identical, merge_shards, shard
+from evoaug.callback._lightning import detached_trainer
+from evoaug.callback._probes import ProbeSet
+from evoaug.callback._settings import CallbackConfig
+from evoaug.evaluate import CandidateResult, Evaluator, OptimizerSpec
+from evoaug.exceptions import ConfigError
+from evoaug.genome import GenomeSpace
+from evoaug.policy import Policy
+from evoaug.search import Search, history_record
+
+__all__ = ["Generation", "OnlineSearch"]
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What one generation found.
+
+    Attributes:
+        index: The generation's number (0 for the first).
+        records: One history record per candidate, in candidate order.
+        chosen: The policy selected to train next (named after its front member), or ``None``
+            when the front is empty.
+        objectives: The chosen policy's objectives (empty when none was chosen).
+        failed: How many candidates failed.
+        seconds: Wall time of the generation on this rank.
+    """
+
+    index: int
+    records: list[dict[str, Any]]
+    chosen: Policy | None
+    objectives: dict[str, float]
+    failed: int
+    seconds: float
+
+
+class OnlineSearch:
+    """NSGA-II over policies, scored on the live model, from the callback's settings.
+
+    Args:
+        config: The callback's validated settings.
+        space: The genome space searched.
+        normalize: Applied to images after augmentation, before the model (as in training).
+
+    Attributes:
+        search: The NSGA-II search (ask/tell; its state goes into checkpoints).
+        evaluator: Scores candidates on the live model.
+        generation: Generations run so far.
+        front: The current Pareto front, ``(policy, objectives)`` pairs.
+    """
+
+    def __init__(
+        self,
+        config: CallbackConfig,
+        space: GenomeSpace,
+        *,
+        normalize: Callable[[torch.Tensor], torch.Tensor] | None,
+    ) -> None:
+        self.config = config
+        self.evaluator = Evaluator(
+            objectives=config.objectives,
+            lookahead_steps=config.lookahead_steps,
+            batch_size=config.lookahead_batch_size,
+            repeats=config.lookahead_repeats,
+            feature_layer=config.feature_layer,
+            fairness_metric=config.fairness_metric,
+            normalize=normalize,
+        )
+        self.search = Search(
+            space,
+            config.objectives,
+            population_size=config.population_size,
+            seed=config.seed,
+            initial_policies=space.fit_presets(config.initial_presets)[: config.population_size],
+        )
+        self.generation = 0
+        self.front: list[tuple[Policy, dict[str, float]]] = []
+
+    def run(
+        self,
+        module: Any,
+        optimizer: Any,
+        probes: ProbeSet,
+        *,
+        epoch: int,
+        rank: int,
+        world_size: int,
+    ) -> Generation:
+        """Score one generation (this rank's shard), merge the shards, tell the search, select.
+
+        Args:
+            module: The live LightningModule (left exactly as it was).
+            optimizer: The training optimizer; the look-ahead uses its type and current rate.
+            probes: The probes of this fit.
+            epoch: The training epoch the generation runs after (for the history).
+            rank: This process's global rank.
+            world_size: The number of ranks.
+
+        Raises:
+            SearchStateMismatchError: The ranks' search states differ after the generation.
+        """
+        started = time.perf_counter()
+        candidates = self.search.ask()
+        mine = shard(len(candidates), rank, world_size)
+        with detached_trainer(module):
+            results = self.evaluator.evaluate(
+                module,
+                self.config.loss_fn or F.cross_entropy,
+                OptimizerSpec.from_optimizer(optimizer),
+                probes.train,
+                probes.val,
+                [candidates[i].policy for i in mine],
+                seed=self.config.seed * 1_000_003 + self.generation,
+            )
+        local = [(i, (r, rank)) for i, r in zip(mine, results, strict=True)]
+        merged: list[tuple[CandidateResult, int]] = merge_shards(
+            len(candidates), all_gather_objects(local)
+        )
+        self.search.tell([r.objectives if r.ok else None for r, _ in merged])
+        check_identical(self.search.checksum())
+        self.front = self.search.pareto_front()
+        chosen, objectives = None, {}
+        index = self.config.selection.select(self.front) if self.front else None
+        if index is not None:
+            policy, values = self.front[index]
+            label = f"evoaug generation {self.generation} front member {index}"
+            chosen, objectives = dataclasses.replace(policy, name=label), dict(values)
+        records = [
+            history_record(
+                generation=self.generation,
+                epoch=epoch,
+                rank=r_rank,
+                candidate=c,
+                objectives=r.objectives,
+                failure=r.failure,
+                seconds=r.seconds,
+            )
+            for c, (r, r_rank) in zip(candidates, merged, strict=True)
+        ]
+        outcome = Generation(
+            index=self.generation,
+            records=records,
+            chosen=chosen,
+            objectives=objectives,
+            failed=sum(1 for r, _ in merged if not r.ok),
+            seconds=time.perf_counter() - started,
+        )
+        self.generation += 1
+        return outcome
+
+    def scoring_images(self) -> int:
+        """Images one candidate's scoring forwards besides its look-ahead (for the schedule)."""
+        return self.evaluator.scoring_images(
+            train_probe=self.config.train_probe_size, val_probe=self.config.val_probe_size
+        )
+
+    @property
+    def hypervolume(self) -> float | None:
+        """The front's hypervolume after the last generation (``None`` before the first)."""
+        history = self.search.hypervolume_history
+        return history[-1] if history else None
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain-value state: the generation count and the search's own state."""
+        return {"generation": self.generation, "search": self.search.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved.
+
+        Raises:
+            ConfigError: The state does not fit this search (see :meth:`Search.load_state_dict`).
+        """
+        generation = state.get("generation")
+        if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
+            raise ConfigError(f"checkpoint `generation` must be an int >= 0, got {generation!r}")
+        self.generation = generation
+        if state.get("search") is not None:
+            self.search.load_state_dict(state["search"])
+        self.front = self.search.pareto_front() if self.generation else []
+
+
+def optimizer_of(trainer: Any) -> torch.optim.Optimizer:
+    """The Trainer's first optimizer, which the look-ahead copies.
+
+    Raises:
+        ConfigError: The LightningModule configured no optimizer.
+    """
+    if not trainer.optimizers:
+        raise ConfigError("EvoAugCallback needs the LightningModule to configure an optimizer")
+    optimizer: torch.optim.Optimizer = trainer.optimizers[0]
+    return optimizer
