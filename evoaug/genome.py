@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from evoaug._checks import check_int
 from evoaug.exceptions import ConfigError
 from evoaug.ops import BUILTIN_OPS, get_op
 from evoaug.policy import (
@@ -29,12 +30,6 @@ from evoaug.policy import (
 __all__ = ["GENE_WIDTH", "GenomeSpace"]
 
 GENE_WIDTH = 3  # op, probability, level
-
-
-def _positive_int(name: str, value: object, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
-        raise ConfigError(f"`{name}` must be an int in [1, {high}], got {value!r}")
-    return value
 
 
 class GenomeSpace:
@@ -93,8 +88,8 @@ class GenomeSpace:
                 f"`interpolation` must be one of {INTERPOLATIONS}, got {interpolation!r}"
             )
         self.ops: tuple[str, ...] = names
-        self.n_subpolicies = _positive_int("n_subpolicies", n_subpolicies, 256)
-        self.n_genes = _positive_int("n_genes", n_genes, 16)
+        self.n_subpolicies = check_int("n_subpolicies", n_subpolicies, low=1, high=256)
+        self.n_genes = check_int("n_genes", n_genes, low=1, high=16)
         self.magnitude_sampling: MagnitudeSampling = magnitude_sampling
         self.interpolation: Interpolation = interpolation
         self._index = {n: i for i, n in enumerate(names)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from evoaug import _checks as checks
 from evoaug.exceptions import ConfigError
 
 __all__ = ["check_choice", "check_fraction", "check_int", "check_root", "check_split_fractions"]
@@ -12,26 +13,22 @@ __all__ = ["check_choice", "check_fraction", "check_int", "check_root", "check_s
 
 def check_int(name: str, value: object, minimum: int, *, optional: bool = False) -> None:
     """Raise a ConfigError unless ``value`` is an int >= ``minimum`` (or None when optional)."""
-    if optional and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        none = " or None" if optional else ""
-        raise ConfigError(f"`{name}` must be an int >= {minimum}{none}, got {value!r}")
+    if not optional:
+        checks.check_int(name, value, low=minimum)
+    elif value is not None:
+        try:
+            checks.check_int(name, value, low=minimum)
+        except ConfigError as err:
+            raise ConfigError(f"{err}".replace(", got", " or None, got", 1)) from None
 
 
 def check_fraction(
     name: str, value: object, *, allow_zero: bool = False, allow_one: bool = False
 ) -> None:
     """Raise a ConfigError unless ``value`` is a float in (0, 1), ends included on request."""
-    low, high = ("[" if allow_zero else "("), ("]" if allow_one else ")")
-    ok = (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and (value >= 0.0 if allow_zero else value > 0.0)
-        and (value <= 1.0 if allow_one else value < 1.0)
+    checks.check_number(
+        name, value, low=0.0, high=1.0, low_open=not allow_zero, high_open=not allow_one
     )
-    if not ok:
-        raise ConfigError(f"`{name}` must be a number in {low}0, 1{high}, got {value!r}")
 
 
 def check_choice(name: str, value: object, choices: Sequence[object]) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from evoaug._checks import check_number
 from evoaug.exceptions import ConfigError
 
 __all__ = ["OPTIMIZERS", "OptimizerSpec"]
@@ -16,15 +17,11 @@ __all__ = ["OPTIMIZERS", "OptimizerSpec"]
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "adamw", "rmsprop")
 
 
-def _number(name: str, value: object, *, low: float = 0.0, high: float = math.inf) -> float:
+def _number(name: str, value: object, *, high: float = math.inf) -> float:
+    """A non-negative rate, also from the one-element tensor a scheduler may store."""
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         value = float(value.item())
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"`{name}` must be a number, got {value!r} ({type(value).__name__})")
-    if not (math.isfinite(value) and low <= value < high):
-        interval = f"[{low}, {high})" if math.isfinite(high) else f">= {low}"
-        raise ConfigError(f"`{name}` must be a finite number {interval}, got {value!r}")
-    return float(value)
+    return check_number(name, value, low=0.0, high=high, high_open=True)
 
 
 @dataclass(frozen=True)

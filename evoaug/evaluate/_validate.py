@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from evoaug._checks import check_int
 from evoaug._probe import Probe
 from evoaug.evaluate._optim import OptimizerSpec
 from evoaug.exceptions import ConfigError, InputError
@@ -18,12 +19,6 @@ from evoaug.objectives import FAIRNESS_METRICS, Objective, available_objectives,
 from evoaug.policy import Policy
 
 __all__ = ["check_call", "check_labels", "check_settings", "feature_module_name"]
-
-
-def _int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"`{name}` must be an int >= {minimum}, got {value!r}")
-    return value
 
 
 def check_settings(
@@ -42,14 +37,14 @@ def check_settings(
     repeats: int,
 ) -> dict[str, Objective]:
     """Validate the Evaluator's settings; return the objective instances by name."""
-    _int("repeats", repeats, 1)
+    check_int("repeats", repeats, low=1)
     if not isinstance(vectorize, bool) and vectorize != "auto":
         raise ConfigError(f"`vectorize` must be True, False or 'auto', got {vectorize!r}")
-    _int("lookahead_steps", lookahead_steps, 0)
-    _int("batch_size", batch_size, 1)
-    _int("recalibration_size", recalibration_size, 1)
-    _int("difficulty_size", difficulty_size, 1)
-    _int("diversity_size", diversity_size, 2)
+    check_int("lookahead_steps", lookahead_steps, low=0)
+    check_int("batch_size", batch_size, low=1)
+    check_int("recalibration_size", recalibration_size, low=1)
+    check_int("difficulty_size", difficulty_size, low=1)
+    check_int("diversity_size", diversity_size, low=2)
     if not isinstance(recalibrate_bn, bool):
         raise ConfigError(f"`recalibrate_bn` must be a bool, got {recalibrate_bn!r}")
     if feature_layer is not None and (not isinstance(feature_layer, str) or not feature_layer):

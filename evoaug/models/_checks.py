@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from evoaug import _checks as checks
 from evoaug.exceptions import ConfigError
 
 __all__ = ["check_choice", "check_int", "check_milestones", "check_positive", "check_rate"]
@@ -9,16 +10,12 @@ __all__ = ["check_choice", "check_int", "check_milestones", "check_positive", "c
 
 def check_int(name: str, value: object, minimum: int) -> int:
     """``value`` if it is an int >= ``minimum`` (bools rejected), else a :class:`ConfigError`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"`{name}` must be an int >= {minimum}, got {value!r}")
-    return value
+    return checks.check_int(name, value, low=minimum)
 
 
 def check_rate(name: str, value: object, *, high: float = 1.0) -> float:
     """``value`` as a float in ``[0, high)``, else a :class:`ConfigError`."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < high:
-        raise ConfigError(f"`{name}` must be a number in [0, {high}), got {value!r}")
-    return float(value)
+    return checks.check_number(name, value, low=0.0, high=high, high_open=True)
 
 
 def check_choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
@@ -30,11 +27,7 @@ def check_choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
 
 def check_positive(name: str, value: object, *, allow_zero: bool = False) -> float:
     """``value`` as a float > 0 (>= 0 with ``allow_zero``), else a :class:`ConfigError`."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not number or not (value >= 0 if allow_zero else value > 0):  # type: ignore[operator]
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"`{name}` must be a number {bound}, got {value!r}")
-    return float(value)  # type: ignore[arg-type]
+    return checks.check_number(name, value, low=0.0, low_open=not allow_zero)
 
 
 def check_milestones(milestones: object) -> list[int]:

@@ -24,6 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 from urllib.parse import urlsplit
 
+from evoaug._checks import check_int
 from evoaug.exceptions import ConfigError
 from evoaug.offline._task import LowerLevel, evaluate_task, failure_result
 
@@ -41,12 +42,6 @@ __all__ = [
 
 RUNNERS = ("process", "ray", "dask", "serial")
 _log = logging.getLogger(__name__)
-
-
-def _int(name: str, value: object, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"`{name}` must be an int >= {low}, got {value!r}")
-    return value
 
 
 class Runner(ABC):
@@ -137,10 +132,10 @@ class ProcessRunner(Runner):
     name = "process"
 
     def __init__(self, workers: int = 2, *, threads_per_worker: int | None = None) -> None:
-        self.workers = _int("workers", workers, 1)
+        self.workers = check_int("workers", workers, low=1)
         if threads_per_worker is None:
             threads_per_worker = max(1, (os.cpu_count() or 1) // self.workers)
-        self.threads_per_worker = _int("threads_per_worker", threads_per_worker, 1)
+        self.threads_per_worker = check_int("threads_per_worker", threads_per_worker, low=1)
         self._pool: cf.ProcessPoolExecutor | None = None
 
     def _executor(self) -> cf.ProcessPoolExecutor:
@@ -254,7 +249,7 @@ class RayRunner(Runner):
             ray = importlib.import_module("ray")
         except ImportError as err:
             raise _missing_extra("ray", err) from err
-        self.workers = _int("workers", workers, 1)
+        self.workers = check_int("workers", workers, low=1)
         if address is not None and address != "auto":
             check_address(address, timeout=connect_timeout, default_port=6379, what="Ray")
         self._ray = ray
@@ -313,7 +308,7 @@ class DaskRunner(Runner):
             distributed = importlib.import_module("distributed")
         except ImportError as err:
             raise _missing_extra("dask", err) from err
-        self.workers = _int("workers", workers, 1)
+        self.workers = check_int("workers", workers, low=1)
         self._pending: dict[cf.Future[Any], Any] = {}
         self._cluster: Any = None
         if address is None:
@@ -432,7 +427,7 @@ def run_tasks(
         ConfigError: ``max_attempts`` below 1.
 
     """
-    _int("max_attempts", max_attempts, 1)
+    check_int("max_attempts", max_attempts, low=1)
     queue = deque(tasks)
     attempts: dict[str, int] = {}  # times run
     counted: dict[str, int] = {}  # failures while running alone

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from evoaug._checks import check_int, check_number
 from evoaug._files import atomic_write_text
 from evoaug.exceptions import ConfigError
 from evoaug.genome import GenomeSpace
@@ -67,20 +68,6 @@ _FIXED = (
     "objectives", "ops", "n_subpolicies", "n_genes", "population_size", "n_offsprings",
     "pool_size", "surrogate", "seed", "budget_epochs", "lower", "recipe_sha256",
 )  # fmt: skip
-
-
-def _number(name: str, value: object, low: float, high: float | None = None) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value <= low or (high is not None and value > high):  # type: ignore[operator]
-        bound = f"in ({low:g}, {high:g}]" if high is not None else f"> {low:g}"
-        raise ConfigError(f"`{name}` must be a number {bound}, got {value!r}")
-    return float(value)  # type: ignore[arg-type]
-
-
-def _int(name: str, value: object, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"`{name}` must be an int >= {low}, got {value!r}")
-    return value
 
 
 class OfflineSearch:
@@ -158,20 +145,20 @@ class OfflineSearch:
         self.objectives: tuple[str, ...] = lower.objectives
         self.out = Path(out)
         self.run_dir = self.out / RUN_SUBDIR
-        self.generations = _int("generations", generations, 1)
+        self.generations = check_int("generations", generations, low=1)
         if population_size is None:
             population_size = getattr(lower, "population_size", 16)
-        self.population_size = _int("population_size", population_size, 4)
+        self.population_size = check_int("population_size", population_size, low=4)
         self.space = space if space is not None else getattr(lower, "space", None) or GenomeSpace()
-        self.seed = _int("seed", getattr(lower, "seed", 0) if seed is None else seed, 0)
+        self.seed = check_int("seed", getattr(lower, "seed", 0) if seed is None else seed, low=0)
         if surrogate not in SURROGATES:
             raise ConfigError(f"`surrogate` must be one of {list(SURROGATES)}, got {surrogate!r}")
         self.surrogate_kind = surrogate
-        self.pool_factor = _number("pool_factor", pool_factor, 0.0)
-        if self.pool_factor < 1:
-            raise ConfigError(f"`pool_factor` must be a number >= 1, got {pool_factor!r}")
-        self.keep_fraction = _number("keep_fraction", keep_fraction, 0.0, 1.0)
-        self.max_attempts = _int("max_attempts", max_attempts, 1)
+        self.pool_factor = check_number("pool_factor", pool_factor, low=1.0)
+        self.keep_fraction = check_number(
+            "keep_fraction", keep_fraction, low=0.0, high=1.0, low_open=True
+        )
+        self.max_attempts = check_int("max_attempts", max_attempts, low=1)
         if initial_policies is None:
             initial_policies = getattr(lower, "initial_policies", ())
         self.initial_policies = tuple(initial_policies)[: self.population_size]

@@ -202,18 +202,56 @@ def test_searched_policies_keep_the_callbacks_interpolation(tmp_path, lt) -> Non
 
 
 def test_worst_group_gain_reaches_the_evaluator_and_the_history(tmp_path, lt) -> None:
-    cb = EvoAugCallback(
-        objectives=("accuracy", "fairness"), fairness_metric="worst_group_gain", **lt.SMALL
-    )
+    """The history holds the worst-group gain of each candidate: the same values as an
+    Evaluator scoring the same candidates from the same weights, probes and seed."""
+    import copy
+
+    import pytorch_lightning as pl
+
+    snapshots = []
+
+    class Snapshot(pl.Callback):  # runs before EvoAugCallback's generation at each epoch end
+        def on_train_epoch_end(self, trainer, pl_module):  # type: ignore[no-untyped-def]
+            snapshots.append(copy.deepcopy(pl_module.state_dict()))
+
+    settings = dict(objectives=("accuracy", "fairness"), **lt.SMALL)
+    cb = EvoAugCallback(fairness_metric="worst_group_gain", **settings)
     train, val = lt.loaders(groups=True)
-    lt.trainer(tmp_path, [cb], max_epochs=2, limit_train_batches=2).fit(lt.TinyNet(), train, val)
+    trainer = lt.trainer(tmp_path, [Snapshot(), cb], max_epochs=2, limit_train_batches=2)
+    trainer.fit(lt.TinyNet(), train, val)
+    assert cb._online is not None and cb._probes is not None
     assert cb._online.evaluator.objectives["fairness"].metric == "worst_group_gain"
     records, _ = evoaug.search.read_history(
         tmp_path / "logs" / "version_0" / "evoaug" / "history.jsonl"
     )
-    gains = [r["objectives"]["fairness"] for r in records if r["failure"] is None]
-    assert len(gains) == 8  # 2 generations x 4 candidates, none failed
-    assert all(-1.0 <= g <= 1.0 for g in gains)
+    first = [r for r in records if r["generation"] == 0]
+    assert len(records) == 8 and len(first) == 4  # 2 generations of 4 candidates (at epoch 0)
+    model = lt.TinyNet()
+    model.load_state_dict(snapshots[0])
+    policies = [Policy.from_dict(r["policy"]) for r in first]
+
+    def score(metric: str) -> list[float]:
+        evaluator = evoaug.Evaluator(
+            objectives=settings["objectives"],
+            lookahead_steps=lt.SMALL["lookahead_steps"],
+            batch_size=lt.SMALL["lookahead_batch_size"],
+            fairness_metric=metric,
+        )
+        optimizer = evoaug.OptimizerSpec("sgd", lr=0.05, momentum=0.9)
+        results = evaluator.evaluate(
+            model,
+            torch.nn.functional.cross_entropy,
+            optimizer,
+            cb._probes.train,
+            cb._probes.val,
+            policies,
+            seed=0,
+        )
+        return [r.objectives["fairness"] for r in results]
+
+    gains = score("worst_group_gain")
+    assert [r["objectives"]["fairness"] for r in first] == pytest.approx(gains, abs=1e-6)
+    assert gains != pytest.approx(score("worst_group_accuracy"))  # not the accuracy itself
 
 
 def test_validation_probe_comes_from_validation_before_lightning_first_validates(
@@ -279,6 +317,8 @@ def test_a_second_fit_with_the_same_callback_is_refused_and_keeps_its_files(tmp_
 
 
 def test_run_json_records_every_setting_that_shapes_the_run(tmp_path, lt) -> None:
+    import dataclasses
+    import inspect
     import json
 
     train, val = lt.loaders()
@@ -288,9 +328,38 @@ def test_run_json_records_every_setting_that_shapes_the_run(tmp_path, lt) -> Non
     lt.trainer(tmp_path, [cb], max_epochs=2, logger=False).fit(lt.TinyNet(), train, val)
     assert cb.run_dir is not None
     settings = json.loads((cb.run_dir / "run.json").read_text(encoding="utf-8"))["evoaug"]
-    assert settings["search"] is True and settings["every_n_epochs"] == 1
-    assert settings["min_generations"] == 0 and settings["warmup_epochs"] == 1
-    assert settings["train_probe_size"] == lt.SMALL["train_probe_size"]
-    assert settings["val_probe_size"] == lt.SMALL["val_probe_size"]
-    assert settings["normalize"] == "Normalize(mean=[0.5], std=[0.25])"
-    assert settings["initial_presets"] and settings["ops"] is None
+    parameters = list(inspect.signature(EvoAugCallback.__init__).parameters)[1:]
+    assert list(settings) == sorted(parameters)  # every setting, nothing else
+    expected = {**lt.SMALL, "every_n_epochs": 1, "min_generations": 0}
+    for name, parameter in inspect.signature(EvoAugCallback.__init__).parameters.items():
+        if name == "self":
+            continue
+        given = expected.get(name, parameter.default)
+        recorded = settings[name]
+        if name == "normalize":
+            assert recorded == "Normalize(mean=[0.5], std=[0.25])"
+        elif name == "selection":
+            assert recorded == repr(cb.selection) and recorded.startswith("Weights(")
+        elif name == "initial_policy":
+            assert recorded == "identity"
+        elif name == "interpolation":
+            assert recorded == "bilinear"  # the initial policy's, as resolved
+        elif name == "batch_keys":
+            assert recorded == {}
+        elif name == "loss_fn":
+            assert recorded is None
+        else:
+            plain = list(given) if isinstance(given, tuple) else given
+            assert recorded == plain, name
+    assert [f.name for f in dataclasses.fields(cb.config)] == parameters
+
+
+def test_every_setting_is_documented_once_in_the_docstring() -> None:
+    import inspect
+    import re
+
+    parameters = list(inspect.signature(EvoAugCallback.__init__).parameters)[1:]
+    doc = inspect.getdoc(EvoAugCallback) or ""
+    args = doc.split("Args:")[1].split("Example:")[0]
+    documented = re.findall(r"^    (\w+):", args, flags=re.MULTILINE)
+    assert documented == parameters

@@ -217,7 +217,7 @@ def test_cosine_needs_max_epochs() -> None:
         ({"optimizer": "rmsprop"}, r"`optimizer` must be one of \('sgd', 'adam', 'adamw'\)"),
         ({"scheduler": "linear"}, r"`scheduler` must be one of \('cosine', 'step', 'none'\)"),
         ({"lr": 0}, "`lr` must be a number > 0, got 0"),
-        ({"momentum": 1.0}, r"`momentum` must be a number in \[0, 1.0\)"),
+        ({"momentum": 1.0}, r"`momentum` must be a number in \[0, 1\)"),
         ({"momentum": 0.0}, "`nesterov=True` needs `momentum` > 0"),
         ({"nesterov": "yes"}, "`nesterov` must be a bool"),
         ({"weight_decay": -1e-4}, "`weight_decay` must be a number >= 0"),
@@ -225,7 +225,7 @@ def test_cosine_needs_max_epochs() -> None:
         ({"milestones": [5, 2]}, "`milestones` must be increasing epochs >= 1"),
         ({"milestones": [1.5]}, "`milestones` must be a list of ints or None"),
         ({"gamma": 0}, "`gamma` must be a number > 0"),
-        ({"label_smoothing": 1.0}, r"`label_smoothing` must be a number in \[0, 1.0\)"),
+        ({"label_smoothing": 1.0}, r"`label_smoothing` must be a number in \[0, 1\)"),
         ({"num_classes": 1}, "`num_classes` must be an int >= 2, got 1"),
         ({"in_channels": 0}, "`in_channels` must be an int >= 1, got 0"),
     ],
@@ -235,8 +235,23 @@ def test_bad_arguments(kwargs: dict[str, Any], match: str) -> None:
         Classifier(**kwargs)
 
 
-def test_adam_ignores_nesterov_without_momentum() -> None:
-    Classifier(optimizer="adam", momentum=0.0)
+@pytest.mark.parametrize(
+    ("kwargs", "optimizer", "nesterov"),
+    [
+        # Adam and AdamW have no Nesterov momentum: the default nesterov=True needs no momentum.
+        ({"optimizer": "adam", "momentum": 0.0}, "Adam", None),
+        ({"optimizer": "adamw", "momentum": 0.0}, "AdamW", None),
+        ({"optimizer": "sgd", "momentum": 0.0, "nesterov": False}, "SGD", False),
+        ({"optimizer": "sgd", "momentum": 0.5}, "SGD", True),
+    ],
+)
+def test_nesterov_applies_to_sgd_only(
+    kwargs: dict[str, Any], optimizer: str, nesterov: bool | None
+) -> None:
+    built, _ = _configured(1, scheduler="none", **kwargs)
+    assert type(built).__name__ == optimizer
+    assert built.defaults.get("nesterov") == nesterov
+    assert built.defaults.get("momentum", 0.0) == kwargs["momentum"]
 
 
 def test_without_datamodule_num_classes_is_required(tmp_path: Path) -> None:

@@ -79,7 +79,7 @@ def test_wide_resnet_depth_must_be_6n_plus_4(depth: object) -> None:
     [
         ({"num_classes": 1}, "`num_classes` must be an int >= 2, got 1"),
         ({"in_channels": 0}, "`in_channels` must be an int >= 1, got 0"),
-        ({"dropout": 1.0}, r"`dropout` must be a number in \[0, 1.0\), got 1.0"),
+        ({"dropout": 1.0}, r"`dropout` must be a number in \[0, 1\), got 1.0"),
         ({"width": "wide"}, "`width` must be an int >= 1, got 'wide'"),
     ],
 )

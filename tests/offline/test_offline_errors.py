@@ -22,7 +22,7 @@ LOWER = SyntheticObjectives(("accuracy", "fairness"))
         ({"population_size": 3}, r"`population_size` must be an int >= 4, got 3"),
         ({"surrogate": "xgb"}, r"`surrogate` must be one of \['rf', 'gp', 'none'\], got 'xgb'"),
         ({"pool_factor": 0.5}, r"`pool_factor` must be a number >= 1, got 0.5"),
-        ({"pool_factor": float("nan")}, r"`pool_factor` must be a number > 0, got nan"),
+        ({"pool_factor": float("nan")}, r"`pool_factor` must be a number >= 1, got nan"),
         ({"keep_fraction": 0}, r"`keep_fraction` must be a number in \(0, 1\], got 0"),
         ({"keep_fraction": 1.5}, r"`keep_fraction` must be a number in \(0, 1\], got 1.5"),
         ({"max_attempts": 0}, r"`max_attempts` must be an int >= 1, got 0"),
