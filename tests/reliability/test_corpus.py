@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +198,48 @@ def test_bad_input_gives_a_clear_error_or_documented_handling(
     assert not (CORPUS / name).parent.joinpath(SIDE_EFFECT).exists()
 
 
-def test_expected_index_is_plain_data() -> None:
-    # The index itself is read with safe_load and holds only strings, ints and mappings.
-    json.dumps(EXPECTED)
+PYTHON_TAG = "tag:yaml.org,2002:python/"
+
+
+def _nodes(node: yaml.Node) -> Iterator[yaml.Node]:
+    """Every node under ``node``, once each (aliases share nodes: the alias bomb stays small)."""
+    seen: set[int] = set()
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        yield node
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(item for pair in node.value for item in pair)
+
+
+def _python_tags(path: Path) -> list[yaml.Node]:
+    """The nodes of a YAML file tagged as Python objects (composing constructs nothing)."""
+    root = yaml.compose(path.read_text())
+    return [] if root is None else [n for n in _nodes(root) if n.tag.startswith(PYTHON_TAG)]
+
+
+def _words(node: yaml.Node) -> set[str]:
+    return {w for n in _nodes(node) if isinstance(n, yaml.ScalarNode) for w in n.value.split()}
+
+
+def test_python_tags_in_the_corpus_would_run_code_and_are_refused() -> None:
+    """The tagged files are real attacks: constructed, each would create ``SIDE_EFFECT`` in the
+    working directory, where the test above looks. Both loaders get one (policies, recipes), and
+    each file must be refused with an error naming the tag, never handled "gracefully"."""
+    found = {name: _python_tags(CORPUS / name) for name in FILES if name.endswith(".yaml")}
+    tagged = {name: tags for name, tags in found.items() if tags}
+    assert {name.split("/")[0] for name in tagged} == {"policies", "recipes"}, tagged
+    for name, tags in tagged.items():
+        for tag in tags:
+            assert tag.tag.endswith((":os.system", ":subprocess.Popen")), (name, tag.tag)
+            assert _words(tag) == {"touch", SIDE_EFFECT}, (name, _words(tag))  # relative path
+        expected = EXPECTED[name]
+        assert "graceful" not in expected and expected.get("exit", 2) == 2, (name, expected)
+        assert expected.get("error", "ConfigError") == "ConfigError", (name, expected)
+        names = ["constructor for the tag", *(tag.tag.removeprefix(PYTHON_TAG) for tag in tags)]
+        assert any(text in expected["match"] for text in names), (name, expected)
