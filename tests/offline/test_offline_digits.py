@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -39,7 +41,11 @@ def test_two_worker_pool_search_writes_a_run_directory_the_report_reads(
     identity = next(r for r in records if r["candidate"] == "g0000-c000")
     assert set(Policy.from_dict(identity["policy"]).ops) == {"Identity"}
     assert identity["objectives"]["difficulty"] == 0.0  # no augmentation, no loss change
-    assert len({r["worker"] for r in records}) >= 1
+    # Two candidates in flight on a pool of two: both worker processes train, this one never.
+    workers = {r["worker"] for r in records}
+    assert len(workers) == 2, workers
+    assert {w.rsplit(":", 1)[0] for w in workers} == {socket.gethostname()}
+    assert str(os.getpid()) not in {w.rsplit(":", 1)[1] for w in workers}
     assert all(r["predicted"] is not None for r in records if r["generation"] == 1)
 
     front = read_pareto(run_dir / "pareto.yaml")
