@@ -8,6 +8,7 @@ Example:
 """
 
 from evoaug import data, evaluate, models, objectives, offline, ops, search
+from evoaug._version import __version__
 from evoaug.callback import EvoAugCallback
 from evoaug.evaluate import Evaluator, OptimizerSpec, Probe
 from evoaug.exceptions import ConfigError, EvoAugError, InputError, OpError, UnknownOpError
@@ -18,8 +19,6 @@ from evoaug.ops import OpSpec, available_ops, get_op, register_op
 from evoaug.pipeline import AugmentedDataset, PolicySlot
 from evoaug.policy import Gene, Policy, SubPolicy
 from evoaug.search import Constraint, Knee, Search, Selection, Weights
-
-__version__ = "0.1.0.dev0"
 
 __all__ = [
     "AugmentedDataset",

@@ -13,8 +13,11 @@ classes that get instantiated. Policy files, by contrast, are pure data.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,10 +26,47 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.utilities import rank_zero_info
 
 from evoaug._run_layout import RUN_SUBDIR
-from evoaug.callback._rundir import command_line
+from evoaug.callback import command_line
 from evoaug.exceptions import EvoAugError, find_evoaug_error
 
-__all__ = ["EvoAugCLI", "cli_arguments", "run_lightning_cli"]
+__all__ = ["EvoAugCLI", "cli_arguments", "quiet_lightning_notices", "run_lightning_cli"]
+
+# Lightning's loggers of rank-zero messages, in both namespaces.
+_RANK_ZERO_LOGGERS = (
+    "pytorch_lightning.utilities.rank_zero",
+    "lightning.pytorch.utilities.rank_zero",
+    "lightning_fabric.utilities.rank_zero",
+    "lightning.fabric.utilities.rank_zero",
+)
+
+
+class _NoTips(logging.Filter):
+    """Drop Lightning's advertisements ("💡 Tip: ... try installing litlogger")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip:")
+
+
+@contextmanager
+def quiet_lightning_notices() -> Iterator[None]:
+    """Within the block, Lightning's tips and a deprecation users cannot act on are not shown.
+
+    Lightning logs advertisements for its cloud products at every fit, and warns that its own
+    code uses a deprecated torch API (``LeafSpec``); neither says anything about the run. Both
+    are filtered the ways Lightning leaves open to a caller: a logging filter on its rank-zero
+    loggers and a warnings filter.
+    """
+    loggers = [logging.getLogger(name) for name in _RANK_ZERO_LOGGERS]
+    tips = _NoTips()
+    for logger in loggers:
+        logger.addFilter(tips)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*LeafSpec.*", category=FutureWarning)
+            yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(tips)
 
 
 @contextmanager
@@ -81,15 +121,35 @@ class EvoAugCLI(LightningCLI):
             except EvoAugError as err:  # the run succeeded; say why there is no report
                 rank_zero_info(f"evoaug: no report: {err}")
             else:
-                rank_zero_info(f"evoaug: report written to {paths[0]}")
+                for line in result_lines(paths[2]):
+                    print(line)
+                print(f"evoaug: report {paths[0]}")
         if self.trainer.is_global_zero:
             print(f"evoaug: run directory {run_dir}")
+
+
+def result_lines(report_json: Path) -> list[str]:
+    """The run's result in two lines: test accuracy, and the worst group with its interval."""
+    try:
+        data = json.loads(report_json.read_text(encoding="utf-8"))
+        metrics = data["metrics"]
+        overall, worst = metrics["overall"], metrics["worst_group"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    lines = [f"evoaug: test accuracy {overall['accuracy']:.1%} on {overall['count']} images"]
+    low, high = worst.get("accuracy_ci") or (None, None)
+    interval = f" [{low:.1%}, {high:.1%}]" if low is not None and high is not None else ""
+    lines.append(
+        f"evoaug: worst group ({data.get('groups_source', 'groups')}) {worst['group']!r}: "
+        f"{worst['accuracy']:.1%}{interval}"
+    )
+    return lines
 
 
 def run_lightning_cli(argv: Sequence[str]) -> int:
     """Run a Lightning subcommand; return the exit status."""
     try:
-        with cli_arguments(), command_line(["evoaug", *argv]):
+        with cli_arguments(), quiet_lightning_notices(), command_line(["evoaug", *argv]):
             EvoAugCLI(
                 subclass_mode_model=True,
                 subclass_mode_data=True,

@@ -26,8 +26,7 @@ from typing import Any
 from evoaug._files import atomic_write_text
 from evoaug.exceptions import EvoAugError
 from evoaug.ops import BUILTIN_OPS, available_ops, get_op
-from evoaug.policy import Policy, presets
-from evoaug.policy._source import resolve_policy
+from evoaug.policy import Policy, presets, resolve_policy
 
 __all__ = ["load_policy", "main"]
 
@@ -97,7 +96,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    from evoaug.offline._command import run_search_command
+    from evoaug.offline import run_search_command
 
     return run_search_command(args)
 

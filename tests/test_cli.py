@@ -104,3 +104,43 @@ def test_console_script_is_installed() -> None:
     proc = subprocess.run([str(exe), "ops"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0
     assert "ShearX" in proc.stdout and "0.99" in proc.stdout
+
+
+def test_the_fit_ends_with_the_result_the_report_holds(tmp_path: Path) -> None:
+    from evoaug._lightning_cli import result_lines
+    from evoaug.report import write_report
+    from evoaug.report._examples import example_run
+
+    _, _, report_json = write_report(example_run(tmp_path), n_bootstrap=50)
+    metrics = json.loads(report_json.read_text(encoding="utf-8"))["metrics"]
+    accuracy, worst = metrics["overall"]["accuracy"], metrics["worst_group"]
+    low, high = worst["accuracy_ci"]
+    assert result_lines(report_json) == [
+        f"evoaug: test accuracy {accuracy:.1%} on {metrics['overall']['count']} images",
+        f"evoaug: worst group (sensitive attribute) 'minority': {worst['accuracy']:.1%} "
+        f"[{low:.1%}, {high:.1%}]",
+    ]
+    assert result_lines(tmp_path / "missing.json") == []
+
+
+def test_lightning_tips_and_its_leafspec_warning_are_not_shown(caplog) -> None:  # type: ignore[no-untyped-def]
+    import logging
+    import warnings
+
+    import pytorch_lightning as pl
+
+    from evoaug._lightning_cli import quiet_lightning_notices
+
+    with caplog.at_level(logging.INFO):
+        pl.Trainer(logger=False, enable_progress_bar=False)
+    assert "Tip:" in caplog.text  # Lightning advertises...
+    caplog.clear()
+    with caplog.at_level(logging.INFO), quiet_lightning_notices():
+        pl.Trainer(logger=False, enable_progress_bar=False)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with quiet_lightning_notices():
+                warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated", FutureWarning)
+    assert "Tip:" not in caplog.text  # ...not inside `evoaug fit`
+    assert "GPU available" in caplog.text  # the rest of its messages stay
+    assert caught == []

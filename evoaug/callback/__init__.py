@@ -18,7 +18,7 @@ from evoaug.callback._probes import (
     pick_loader,
     resolve_groups,
 )
-from evoaug.callback._rundir import write_samples
+from evoaug.callback._rundir import command_line, write_samples
 from evoaug.callback._schedule import Schedule, plan_schedule
 from evoaug.callback._settings import CallbackConfig
 
@@ -30,6 +30,7 @@ __all__ = [
     "Schedule",
     "SearchStateMismatchError",
     "collect_samples",
+    "command_line",
     "detached_trainer",
     "draw_probes",
     "pick_loader",

@@ -22,8 +22,7 @@ from evoaug.callback._batch import DEFAULT_KEYS
 from evoaug.exceptions import ConfigError
 from evoaug.objectives import FAIRNESS_METRICS, available_objectives
 from evoaug.pipeline import Normalize
-from evoaug.policy import INTERPOLATIONS, Policy, presets
-from evoaug.policy._source import resolve_policy
+from evoaug.policy import INTERPOLATIONS, Policy, presets, resolve_policy
 from evoaug.search import Selection, get_selection
 
 __all__ = [

@@ -15,6 +15,8 @@ seed the callback (``initial_policy=path``).
   :class:`DaskRunner` (optional extras ``evoaug[ray]``, ``evoaug[dask]``): where candidates run.
 """
 
+from evoaug.offline._command import run_search_command
+from evoaug.offline._features import op_usage
 from evoaug.offline._runner import (
     RUNNERS,
     DaskRunner,
@@ -28,7 +30,7 @@ from evoaug.offline._runner import (
 )
 from evoaug.offline._search import OfflineSearch
 from evoaug.offline._surrogate import SURROGATES, ScreenedMating, Surrogate, prediction_error
-from evoaug.offline._synthetic import SyntheticObjectives, op_usage
+from evoaug.offline._synthetic import SyntheticObjectives
 from evoaug.offline._task import LowerLevel, candidate_id, evaluate_task
 from evoaug.offline._trainer import RecipeTrainer
 
@@ -52,5 +54,6 @@ __all__ = [
     "make_runner",
     "op_usage",
     "prediction_error",
+    "run_search_command",
     "run_tasks",
 ]

@@ -22,7 +22,7 @@ from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from evoaug.exceptions import ConfigError
 from evoaug.genome import GenomeSpace
-from evoaug.offline._synthetic import op_usage
+from evoaug.offline._features import op_usage
 
 __all__ = ["SURROGATES", "ScreenedMating", "Surrogate", "prediction_error", "surrogate_summary"]
 

@@ -8,14 +8,17 @@ from evoaug.policy._genes import (
     MagnitudeSampling,
     SubPolicy,
 )
-from evoaug.policy._io import FORMAT_VERSION
+from evoaug.policy._io import FORMAT_VERSION, SUPPORTED_VERSIONS
 from evoaug.policy._policy import Policy, preset
 from evoaug.policy._presets import presets, published_magnitude
+from evoaug.policy._source import POLICY_SUFFIXES, resolve_policy
 
 __all__ = [
     "FORMAT_VERSION",
     "INTERPOLATIONS",
     "MAGNITUDE_SAMPLINGS",
+    "POLICY_SUFFIXES",
+    "SUPPORTED_VERSIONS",
     "Gene",
     "Interpolation",
     "MagnitudeSampling",
@@ -24,4 +27,5 @@ __all__ = [
     "preset",
     "presets",
     "published_magnitude",
+    "resolve_policy",
 ]

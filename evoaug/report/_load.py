@@ -44,8 +44,7 @@ from evoaug._run_layout import (
     TIMELINE_FILE,
 )
 from evoaug.exceptions import ConfigError, UnknownOpError
-from evoaug.policy import Policy
-from evoaug.policy._io import SUPPORTED_VERSIONS
+from evoaug.policy import SUPPORTED_VERSIONS, Policy
 from evoaug.report._predictions import PredictionTable, read_predictions
 from evoaug.report._samples import Samples, read_samples
 from evoaug.search import read_history

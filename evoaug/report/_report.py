@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import evoaug
+from evoaug._version import __version__
 from evoaug.exceptions import ConfigError
 from evoaug.report._compare import Comparison
 from evoaug.report._findings import findings
@@ -193,7 +193,7 @@ class Report:
         """The numbers as plain JSON values (``report.json``)."""
         return {
             "format_version": FORMAT_VERSION,
-            "evoaug_version": evoaug.__version__,
+            "evoaug_version": __version__,
             "run": {"label": self.label, "run_dir": str(self.run.run_dir)},
             "summary": dict(self.summary),
             "groups_source": self.groups_source,
