@@ -140,7 +140,9 @@ def test_lightning_tips_and_its_leafspec_warning_are_not_shown(caplog) -> None: 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             with quiet_lightning_notices():
-                warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated", FutureWarning)
+                warnings.warn(
+                    "`isinstance(treespec, LeafSpec)` is deprecated", FutureWarning, stacklevel=1
+                )
     assert "Tip:" not in caplog.text  # ...not inside `evoaug fit`
     assert "GPU available" in caplog.text  # the rest of its messages stay
     assert caught == []
