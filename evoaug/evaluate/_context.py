@@ -29,7 +29,7 @@ from evoaug.evaluate._isolation import (
 from evoaug.evaluate._optim import OptimizerSpec
 from evoaug.evaluate._validate import feature_module_name
 from evoaug.exceptions import ConfigError
-from evoaug.objectives import CandidateFailure, Predictions
+from evoaug.objectives import CandidateFailure, ProbePredictions
 from evoaug.policy import Policy
 
 __all__ = ["BLOCK", "NOT_SCALAR", "LossFn", "eval_chunk"]
@@ -255,7 +255,7 @@ class _Context:
         self._lookahead_done = False
         self._stash: dict[str, torch.Tensor] | None = None
         self._passes: dict[str, Pass] = {}
-        self._predictions: Predictions | None = None
+        self._predictions: ProbePredictions | None = None
         self._vectorized: tuple[dict[str, torch.Tensor], torch.Tensor] | Exception | None = None
 
     # ------------------------------------------------------------------ helpers for objectives
@@ -343,15 +343,15 @@ class _Context:
         call.scratch.eval()
         return call.scratch
 
-    def lookahead_predictions(self) -> Predictions:
+    def lookahead_predictions(self) -> ProbePredictions:
         if self._predictions is None:
             self._predictions = self._val_predictions(self.lookahead_model(), "after look-ahead")
         return self._predictions
 
-    def reference_predictions(self) -> Predictions:
+    def reference_predictions(self) -> ProbePredictions:
         return self.shared("evoaug.reference_predictions", self._reference_predictions)
 
-    def _reference_predictions(self) -> Predictions:
+    def _reference_predictions(self) -> ProbePredictions:
         """θ on the validation probe, its BatchNorm statistics recalibrated as θ''s are.
 
         Computed once per call, by whichever candidate asks first; the scratch holds θ again
@@ -371,7 +371,7 @@ class _Context:
         call.load_theta()
         return predictions
 
-    def _val_predictions(self, model: nn.Module, which: str) -> Predictions:
+    def _val_predictions(self, model: nn.Module, which: str) -> ProbePredictions:
         call, val = self._call, self.val_probe
         with torch.no_grad():
             chunks = torch.split(val.images, call.chunk)

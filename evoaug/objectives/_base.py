@@ -34,7 +34,7 @@ __all__ = [
     "CandidateContext",
     "CandidateFailure",
     "Objective",
-    "Predictions",
+    "ProbePredictions",
     "available_objectives",
     "get_objective",
     "register_objective",
@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-Predictions = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
+ProbePredictions = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
 """``(y_true, y_pred, groups)`` on the validation probe (``groups`` is None without groups)."""
 
 
@@ -103,11 +103,11 @@ class CandidateContext(Protocol):
         """The model at θ' (after the look-ahead and BatchNorm recalibration), in eval mode."""
         ...
 
-    def lookahead_predictions(self) -> Predictions:
+    def lookahead_predictions(self) -> ProbePredictions:
         """``(y_true, y_pred, groups)`` of θ' on the validation probe (computed once)."""
         ...
 
-    def reference_predictions(self) -> Predictions:
+    def reference_predictions(self) -> ProbePredictions:
         """``(y_true, y_pred, groups)`` of θ on the validation probe (once per evaluation).
 
         θ's BatchNorm statistics are recalibrated as θ''s are (when the evaluator recalibrates),

@@ -18,7 +18,7 @@ from evoaug.objectives._base import (
     CandidateContext,
     CandidateFailure,
     Objective,
-    Predictions,
+    ProbePredictions,
     register_objective,
 )
 
@@ -107,7 +107,7 @@ class Fairness(Objective):
                     "'worst_group_accuracy' or 'accuracy_difference' for multi-class tasks"
                 )
 
-    def prepare(self, ctx: CandidateContext) -> Predictions:
+    def prepare(self, ctx: CandidateContext) -> ProbePredictions:
         """θ' predictions on the validation probe: the candidate's look-ahead runs here.
 
         For ``"worst_group_gain"`` θ's predictions are computed here too (once per evaluation,
@@ -140,7 +140,7 @@ class Fairness(Objective):
 
         if not contexts:
             return []
-        predictions: list[Predictions] = [
+        predictions: list[ProbePredictions] = [
             ctx.lookahead_predictions() if p is None else p
             for ctx, p in zip(contexts, prepared, strict=True)
         ]
