@@ -14,35 +14,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "evoaug"
 
-# Cycles outside the objectives/evaluate/search packages that are being removed now, each as the
-# modules of one strongly connected component; a cycle found must lie inside one of them.
-# removed as issue 19 item 9 lands
-KNOWN_CYCLES: tuple[frozenset[str], ...] = (
-    frozenset(
-        {
-            "evoaug.policy._albumentations",
-            "evoaug.policy._io",
-            "evoaug.policy._policy",
-            "evoaug.policy._presets",
-            "evoaug.policy._torchvision",
-        }
-    ),
-    frozenset(
-        {
-            "evoaug",
-            "evoaug._lightning_cli",
-            "evoaug.offline",
-            "evoaug.offline._trainer",
-            "evoaug.report",
-            "evoaug.report._figures",
-            "evoaug.report._markdown",
-            "evoaug.report._render",
-            "evoaug.report._report",
-            "evoaug.report._tables",
-            "evoaug.report._write",
-        }
-    ),
-)
+# Import cycles allowed, each as the modules of one strongly connected component: none.
+KNOWN_CYCLES: tuple[frozenset[str], ...] = ()
 
 
 def _module_name(path: Path) -> str:
@@ -165,3 +138,46 @@ def test_imports_count_inside_functions_type_checking_and_relative() -> None:
 def test_cycles_are_the_strongly_connected_components() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": {"e"}, "e": {"d"}, "f": {"a"}}
     assert sorted(map(sorted, cycles(graph))) == [["a", "b", "c"], ["d", "e"]]
+
+
+# The layers of docs/contributing.md, earliest first: a module imports only from its own layer
+# and earlier ones (a package's __init__ re-exports its own modules).
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("evoaug.exceptions", "evoaug._checks", "evoaug._files", "evoaug._run_layout"),
+    ("evoaug._version",),
+    ("evoaug.ops",),
+    ("evoaug.augment",),
+    ("evoaug.policy",),
+    ("evoaug.genome", "evoaug._demo"),
+    ("evoaug.pipeline",),
+    ("evoaug._probe", "evoaug.objectives"),
+    ("evoaug.evaluate",),
+    ("evoaug.search",),
+    ("evoaug.callback",),
+    ("evoaug.report",),
+    ("evoaug.data", "evoaug.models"),
+    ("evoaug._lightning_cli",),
+    ("evoaug.offline",),
+    ("evoaug.cli", "evoaug.lightning", "evoaug"),
+)
+
+
+def layer(module: str) -> int:
+    """The index in :data:`LAYERS` of the longest prefix naming ``module``'s layer."""
+    best, found = -1, -1
+    for index, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
+                best, found = len(prefix), index
+    assert found >= 0, f"{module} belongs to no layer of LAYERS: add it"
+    return found
+
+
+def test_imports_follow_the_layers_never_backwards() -> None:
+    backwards = sorted(
+        f"{module} (layer {layer(module)}) imports {target} (layer {layer(target)})"
+        for module, targets in import_graph().items()
+        for target in targets
+        if layer(target) > layer(module)
+    )
+    assert not backwards, "imports from a later layer:\n" + "\n".join(backwards)
