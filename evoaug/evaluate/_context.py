@@ -1,42 +1,35 @@
-"""The per-call state and the per-candidate context the objectives read.
+"""The per-candidate context the objectives read: :class:`Context`.
 
-:class:`_Call` holds what all candidates of one ``evaluate()`` share: the scratch copy of the
-model, θ, the probes on the model's device, the minibatch order and the caches of clean passes.
-:class:`_Context` is the concrete :class:`evoaug.objectives.CandidateContext`: it runs the
-look-ahead at most once per candidate, whichever objectives ask for it and in whatever order.
+The concrete :class:`evoaug.objectives.CandidateContext`: clean and augmented passes over the
+training probe, the model at θ and after the look-ahead (θ'), and their predictions on the
+validation probe. It runs the look-ahead at most once per candidate, whichever objectives ask
+for it and in whatever order; what all candidates share is on its :class:`~._call.Call`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import torch
 from torch import nn
 
 from evoaug._probe import Probe
+from evoaug.evaluate._call import Call, Pass
 from evoaug.evaluate._isolation import (
-    capture_modes,
     derive_seed,
-    model_device,
     preserved_rng,
     recalibrate_batchnorm,
     restore_modes,
-    scratch_copy,
     seed_global_rng,
 )
-from evoaug.evaluate._optim import OptimizerSpec
-from evoaug.evaluate._validate import feature_module_name
 from evoaug.exceptions import ConfigError
 from evoaug.objectives import CandidateFailure, ProbePredictions
 from evoaug.policy import Policy
 
-__all__ = ["BLOCK", "NOT_SCALAR", "LossFn", "eval_chunk"]
+__all__ = ["BLOCK", "NOT_SCALAR", "Context"]
 
 T = TypeVar("T")
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-Pass = tuple[torch.Tensor, torch.Tensor]
 
 # Clean passes are computed in fixed blocks of the shuffled training probe, each block with its
 # own augmentation seed, so a pass over n images is a prefix of a pass over more (difficulty and
@@ -48,26 +41,6 @@ BLOCK = 64
 AUGMENT_CHUNK = 512
 AUGMENT_ELEMENTS = 1 << 24
 
-
-def eval_chunk(device: torch.device) -> int:
-    """Images per no-grad forward pass: 64 on CPU, else 512.
-
-    On 2 CPU cores, 256 images forwarded in chunks of 64 took 0.65x (small CNN, 3x32x32) to
-    0.87x (ResNet-18) the time of chunks of 128, in ``channels_last``: larger chunks fall out
-    of the caches.
-    """
-    return 64 if device.type == "cpu" else 512
-
-
-def recalibration_chunk(device: torch.device) -> int:
-    """Images per BatchNorm recalibration pass: 128 on CPU, else 512.
-
-    Larger than :func:`eval_chunk`: a recalibration in one pass gives the exact statistics of
-    its images (the default 128), in several an average of per-chunk variances.
-    """
-    return 128 if device.type == "cpu" else 512
-
-
 NOT_SCALAR = "`loss_fn` must return a scalar (mean) loss tensor, got {got}"
 
 
@@ -77,75 +50,6 @@ def _shape(value: object) -> str:
     return type(value).__name__
 
 
-def _identity(images: torch.Tensor) -> torch.Tensor:
-    return images
-
-
-class _Layout:
-    """The scratch model's memory layout: its own for steps, ``channels_last`` for scoring.
-
-    On the CPU, oneDNN runs convolutions, BatchNorm and pooling on ``channels_last`` tensors
-    faster than on the default layout (no-grad passes of 128 images on 2 cores: small CNNs
-    1.7-2.5x, ResNet-18 1.15x). The passes that score candidates (validation probe,
-    recalibration, difficulty and diversity draws: several hundred images per candidate) are
-    most of what a generation costs beyond its look-ahead steps, so they run ``channels_last``;
-    the look-ahead steps keep the model's own layout, so they train as the model trains. The
-    switch reassigns the data of the scratch's 4-d parameters and buffers that are in another
-    layout (those already ``channels_last`` are left alone); the live model is never touched.
-    Values differ from a default-layout pass by float rounding only (~1e-7).
-    """
-
-    def __init__(self, model: nn.Module, device: torch.device) -> None:
-        tensors = [*model.parameters(), *model.buffers()]
-        self._tensors = (
-            [t for t in tensors if t.ndim == 4 and not t.is_contiguous(memory_format=_CL)]
-            if device.type == "cpu"
-            else []
-        )
-        self.scoring = False
-
-    def for_scoring(self) -> None:
-        """Put the 4-d weights in ``channels_last`` (no-op when inactive or already there)."""
-        self._switch(True)
-
-    @contextmanager
-    def training(self) -> Iterator[None]:
-        """The model's own layout inside (look-ahead steps), ``channels_last`` again after."""
-        self._switch(False)
-        try:
-            yield
-        finally:
-            self._switch(True)
-
-    def disable(self) -> None:
-        """Keep the model's own layout from now on (a model whose forward needs it)."""
-        self._switch(False)
-        self._tensors = []
-
-    @property
-    def active(self) -> bool:
-        """Whether the scoring passes run in ``channels_last`` now."""
-        return self.scoring and bool(self._tensors)
-
-    def images(self, images: torch.Tensor) -> torch.Tensor:
-        """``images`` in the layout of the current passes."""
-        if self.active and images.ndim == 4:
-            return images.contiguous(memory_format=_CL)
-        return images
-
-    def _switch(self, scoring: bool) -> None:
-        if scoring == self.scoring:
-            return
-        layout = _CL if scoring else torch.contiguous_format
-        with torch.no_grad():
-            for t in self._tensors:
-                t.data = t.data.contiguous(memory_format=layout)
-        self.scoring = scoring
-
-
-_CL = torch.channels_last
-
-
 def _predict(outputs: torch.Tensor) -> torch.Tensor:
     """Class predictions: argmax of logits ``[N, C]``, or ``logit > 0`` for ``[N]``/``[N, 1]``."""
     if outputs.ndim == 1 or (outputs.ndim == 2 and outputs.shape[1] == 1):
@@ -153,100 +57,10 @@ def _predict(outputs: torch.Tensor) -> torch.Tensor:
     return outputs.argmax(dim=1)
 
 
-class _Call:
-    """State shared by all candidates of one ``evaluate()`` call."""
-
-    def __init__(
-        self,
-        model: nn.Module,
-        loss_fn: LossFn,
-        optimizer: OptimizerSpec,
-        train: Probe,
-        val: Probe,
-        seed: int,
-        *,
-        steps: int,
-        batch_size: int,
-        recalibrate: int | None,
-        feature_layer: str | None,
-        normalize: Callable[[torch.Tensor], torch.Tensor] | None,
-    ) -> None:
-        self.device = model_device(model)
-        self.chunk = eval_chunk(self.device)
-        self.recalibration_chunk = recalibration_chunk(self.device)
-        self.scratch = scratch_copy(model)
-        self.layout = _Layout(self.scratch, self.device)
-        self.layout.for_scoring()
-        self.theta = model.state_dict()  # references: the live model is never written
-        self.holds_theta = True
-        self.owner: _Context | None = None  # the candidate whose θ' the scratch holds, if any
-        modes = capture_modes(model)
-        self.train_modes = modes if model.training else [True] * len(modes)
-        self.loss_fn, self.optimizer, self.seed = loss_fn, optimizer, seed
-        self.normalize = normalize or _identity
-        self.train, self.val = train.to(self.device), val.to(self.device)
-        self.steps, self.recalibrate = steps, recalibrate
-        self.feature_layer = feature_module_name(self.scratch, feature_layer)
-        self.cache: dict[str, Any] = {}
-        cpu = torch.Generator().manual_seed(derive_seed(seed, "subset"))
-        self.subset_order = torch.randperm(len(train), generator=cpu).to(self.device)
-        cpu.manual_seed(derive_seed(seed, "minibatches"))
-        n, need = len(train), steps * batch_size
-        perms = [torch.randperm(n, generator=cpu) for _ in range(-(-need // n))]
-        order = torch.cat(perms) if perms else torch.empty(0, dtype=torch.int64)
-        self.order = order[:need].view(steps, batch_size).to(self.device)
-
-    def forward(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = model(self.layout.images(self.normalize(images)))
-        return out
-
-    def check_forward(self) -> torch.Tensor:
-        """θ's outputs on one validation image: the model runs on these probes.
-
-        A model whose forward cannot run in ``channels_last`` (``x.view(...)`` on a feature
-        map, say) gets its own layout back for the whole call; a forward that fails in both
-        raises.
-        """
-        images = self.val.images[:1]
-        with torch.no_grad():
-            try:
-                return self.forward(self.load_theta().eval(), images)
-            except Exception:
-                if not self.layout.active:
-                    raise
-            self.layout.disable()
-            return self.forward(self.load_theta().eval(), images)
-
-    @torch.no_grad()
-    def outputs_and_features(self, model: nn.Module, images: torch.Tensor) -> Pass:
-        """Outputs and features (input of the feature layer, or pixels) in chunks, no grad."""
-        captured: list[torch.Tensor] = []
-
-        def hook(_module: nn.Module, args: tuple[Any, ...]) -> None:
-            captured.append(args[0].flatten(1))
-
-        name = self.feature_layer
-        handle = None if name is None else model.get_submodule(name).register_forward_pre_hook(hook)
-        try:
-            outputs = [self.forward(model, x) for x in torch.split(images, self.chunk)]
-        finally:
-            if handle is not None:
-                handle.remove()
-        features = images.flatten(1) if name is None else torch.cat(captured)
-        return torch.cat(outputs), features
-
-    def load_theta(self) -> nn.Module:
-        if not self.holds_theta:
-            self.scratch.load_state_dict(self.theta)
-            self.holds_theta = True
-        self.owner = None
-        return self.scratch
-
-
-class _Context:
+class Context:
     """The concrete :class:`evoaug.objectives.CandidateContext` of one candidate."""
 
-    def __init__(self, call: _Call, policy: Policy) -> None:
+    def __init__(self, call: Call, policy: Policy) -> None:
         self._call = call
         self.policy = policy
         self.seed = call.seed

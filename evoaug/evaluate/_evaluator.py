@@ -3,7 +3,7 @@
 One :meth:`Evaluator.evaluate` call scores a generation. All candidates share one seed (common
 random numbers: the same minibatch order, augmentation seeds and dropout masks), one scratch copy
 of the model, and the clean baselines (clean loss, clean features). Each candidate gets a
-:class:`_Context` that runs the look-ahead at most once, however many objectives need it.
+:class:`Context` that runs the look-ahead at most once, however many objectives need it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from evoaug._probe import Probe
-from evoaug.evaluate._context import LossFn, _Call, _Context
+from evoaug.evaluate._call import Call, LossFn
+from evoaug.evaluate._context import Context
 from evoaug.evaluate._isolation import derive_seed, model_device, preserved_rng, seed_global_rng
 from evoaug.evaluate._optim import OptimizerSpec
 from evoaug.evaluate._validate import check_call, check_labels, check_settings
@@ -302,7 +303,7 @@ class Evaluator:
         device = model_device(model)
         # The look-ahead trains: a caller's torch.no_grad() must not fail every candidate.
         with preserved_rng(device), torch.enable_grad():
-            call = _Call(
+            call = Call(
                 model,
                 loss_fn,
                 optimizer,
@@ -321,7 +322,7 @@ class Evaluator:
             )
             outputs = call.check_forward()
             check_labels(outputs, {"train_probe": call.train, "val_probe": call.val})
-            contexts = [_Context(call, p) for p in policies]
+            contexts = [Context(call, p) for p in policies]
             shared = 0.0
             if self._vectorizes(call) and len(contexts) > 1:
                 start = time.perf_counter()
@@ -332,7 +333,7 @@ class Evaluator:
             shared += self._score_together(contexts, scores)
         return [score.result(self.objective_names, shared) for score in scores]
 
-    def _vectorizes(self, call: _Call) -> bool:
+    def _vectorizes(self, call: Call) -> bool:
         uses_lookahead = any(o.uses_lookahead for o in self.objectives.values())
         if not (uses_lookahead and self.lookahead_steps):
             return False
@@ -342,7 +343,7 @@ class Evaluator:
             return call.device.type != "cpu"
         return self.vectorize
 
-    def _score(self, call: _Call, index: int, ctx: _Context) -> _Score:
+    def _score(self, call: Call, index: int, ctx: Context) -> _Score:
         """One candidate's objectives; those that score together are only prepared here."""
         start = time.perf_counter()
         score = _Score(index)
@@ -360,7 +361,7 @@ class Evaluator:
         score.seconds = time.perf_counter() - start
         return score
 
-    def _score_together(self, contexts: Sequence[_Context], scores: Sequence[_Score]) -> float:
+    def _score_together(self, contexts: Sequence[Context], scores: Sequence[_Score]) -> float:
         """Score the objectives that score all candidates at once; return seconds per candidate.
 
         Candidates that already failed are left out; a call that raises fails every candidate

@@ -33,7 +33,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from evoaug.evaluate._context import NOT_SCALAR, _Call, _Context
+from evoaug.evaluate._call import Call
+from evoaug.evaluate._context import NOT_SCALAR, Context
 from evoaug.evaluate._isolation import derive_seed, restore_modes, seed_global_rng
 from evoaug.exceptions import ConfigError
 
@@ -46,7 +47,7 @@ VECTOR_IMAGES = 1024
 in groups of ``VECTOR_IMAGES // batch_size`` candidates."""
 
 
-def vectorized_lookahead(call: _Call, contexts: Sequence[_Context]) -> bool:
+def vectorized_lookahead(call: Call, contexts: Sequence[Context]) -> bool:
     """Run the look-ahead of every context in vectorized groups; store each result on it.
 
     A candidate whose augmentation fails gets that failure recorded (raised when an objective
@@ -109,10 +110,10 @@ class _Stack:
         return {key: stacked[i].detach() for key, stacked in self.keys.items()}
 
 
-def _images(call: _Call, group: Sequence[_Context]) -> Iterator[tuple[int, list[torch.Tensor]]]:
+def _images(call: Call, group: Sequence[Context]) -> Iterator[tuple[int, list[torch.Tensor]]]:
     """Per step, every candidate's augmented images; a failing candidate gets clean images.
 
-    Each candidate's batches come from :meth:`_Context.lookahead_batches` on its own generator,
+    Each candidate's batches come from :meth:`Context.lookahead_batches` on its own generator,
     so it sees exactly what it would see training alone.
     """
     streams = [ctx.lookahead_batches(ctx.generator("lookahead")) for ctx in group]
@@ -143,12 +144,12 @@ def _images(call: _Call, group: Sequence[_Context]) -> Iterator[tuple[int, list[
         first += n_steps
 
 
-def _run_group(call: _Call, group: Sequence[_Context]) -> None:
+def _run_group(call: Call, group: Sequence[Context]) -> None:
     with call.layout.training():
         _train_group(call, group)
 
 
-def _train_group(call: _Call, group: Sequence[_Context]) -> None:
+def _train_group(call: Call, group: Sequence[Context]) -> None:
     model = call.scratch
     call.load_theta()
     restore_modes(model, call.train_modes)

@@ -8,7 +8,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from evoaug import Policy
-from evoaug.evaluate import Evaluator, OptimizerSpec, Probe, _context
+from evoaug.evaluate import Evaluator, OptimizerSpec, Probe
+from evoaug.evaluate._call import Call
+from evoaug.evaluate._layout import Layout
 
 CL = torch.channels_last
 POLICIES = [Policy.preset("identity"), Policy.preset("trivialaugment")]
@@ -58,13 +60,13 @@ def _evaluate(model: nn.Module, **kwargs: object) -> list[dict[str, float]]:
 
 def _default_layout_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every evaluation from here on keeps the model's own layout: the reference."""
-    real = _context._Layout.__init__
+    real = Layout.__init__
 
-    def inactive(self: _context._Layout, model: nn.Module, device: torch.device) -> None:
+    def inactive(self: Layout, model: nn.Module, device: torch.device) -> None:
         real(self, model, device)
         self._tensors = []
 
-    monkeypatch.setattr(_context._Layout, "__init__", inactive)
+    monkeypatch.setattr(Layout, "__init__", inactive)
 
 
 def _copy_of(model: Spy) -> Spy:
@@ -77,14 +79,14 @@ def test_scoring_runs_channels_last_and_steps_the_model_layout(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     seen: list[tuple[bool, bool, bool]] = []
-    real_forward = _context._Call.forward
+    real_forward = Call.forward
 
-    def spying(self: _context._Call, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    def spying(self: Call, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
         out = real_forward(self, model, images)
         seen.extend(model.calls[-1:])  # type: ignore[operator]
         return out
 
-    monkeypatch.setattr(_context._Call, "forward", spying)
+    monkeypatch.setattr(Call, "forward", spying)
     torch.manual_seed(0)
     _evaluate(Spy())
     steps = [call for call in seen if call[0]]
@@ -117,7 +119,7 @@ def test_a_model_that_needs_its_layout_gets_it_back(monkeypatch: pytest.MonkeyPa
 
 def test_a_model_already_channels_last_keeps_its_layout() -> None:
     model = Spy().to(memory_format=CL)
-    layout = _context._Layout(model, torch.device("cpu"))
+    layout = Layout(model, torch.device("cpu"))
     layout.for_scoring()
     with layout.training():
         assert model.conv.weight.is_contiguous(memory_format=CL)
@@ -129,7 +131,7 @@ def test_the_switch_round_trips_values_and_parameters() -> None:
     model = Spy()
     weight = model.conv.weight
     before = weight.detach().clone()
-    layout = _context._Layout(model, torch.device("cpu"))
+    layout = Layout(model, torch.device("cpu"))
     layout.for_scoring()
     assert model.conv.weight is weight and weight.is_contiguous(memory_format=CL)
     assert torch.equal(weight, before)
@@ -144,7 +146,7 @@ def test_the_switch_round_trips_values_and_parameters() -> None:
 
 def test_other_devices_keep_the_model_layout() -> None:
     model = Spy()
-    layout = _context._Layout(model, torch.device("meta"))
+    layout = Layout(model, torch.device("meta"))
     layout.for_scoring()
     assert model.conv.weight.is_contiguous()
     images = torch.rand(2, 3, 8, 8)

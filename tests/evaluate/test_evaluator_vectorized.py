@@ -16,7 +16,8 @@ from torch import nn
 import evoaug
 from evoaug import Policy
 from evoaug.evaluate import CandidateResult, Evaluator, OptimizerSpec, Probe, _vectorized
-from evoaug.evaluate._context import _Call, _Context
+from evoaug.evaluate._call import Call
+from evoaug.evaluate._context import Context
 from evoaug.evaluate._vectorized import vectorized_lookahead
 from evoaug.exceptions import ConfigError
 
@@ -85,11 +86,11 @@ def test_vectorized_lookahead_trains_each_candidate_as_alone(
     policies = _policies()
     states = []
     for vectorize in (False, True):
-        call = _Call(
+        call = Call(
             model, F.cross_entropy, sgd, *probes, 3, steps=4, batch_size=32, recalibrate=128,
             feature_layer=None, normalize=None,
         )  # fmt: skip
-        contexts = [_Context(call, p) for p in policies]
+        contexts = [Context(call, p) for p in policies]
         if vectorize:
             assert vectorized_lookahead(call, contexts)
         states.append([
