@@ -29,19 +29,24 @@ from evoaug._run_layout import RUN_SUBDIR
 from evoaug.callback import _lightning
 from evoaug.callback._batch_hook import BatchHook
 from evoaug.callback._generation import OnlineSearch, optimizer_of
-from evoaug.callback._probes import NO_GROUPS, ProbeSet, draw_probes, pick_loader
-from evoaug.callback._rundir import RunDirectory
-from evoaug.callback._schedule import FORWARD_COST, Schedule, plan_schedule
-from evoaug.callback._settings import DEFAULT_INITIAL_PRESETS, DEFAULT_OBJECTIVES, CallbackConfig
+from evoaug.callback._probes import ProbeSet, check_groups, probes_for_fit
+from evoaug.callback._rundir import RunDirectory, run_info
+from evoaug.callback._schedule import Schedule, plan_for_trainer
+from evoaug.callback._settings import (
+    DEFAULT_INITIAL_PRESETS,
+    DEFAULT_OBJECTIVES,
+    CallbackConfig,
+    resolve_normalize,
+)
+from evoaug.callback._state import CallbackState
 from evoaug.exceptions import ConfigError, EvoAugError
 from evoaug.genome import GenomeSpace
-from evoaug.pipeline import AugmentedDataset, BatchAugmenter, Normalize, PolicySlot
+from evoaug.pipeline import AugmentedDataset, BatchAugmenter, PolicySlot
 from evoaug.policy import Policy
 from evoaug.search import Search, Selection
 
 __all__ = ["EvoAugCallback"]
 
-_STATE_VERSION = 1
 _LEGACY_STATE_KEY = "EvoAugCallback"  # checkpoints saved before state keys named the settings
 
 
@@ -238,7 +243,7 @@ class EvoAugCallback(_lightning.CallbackBase):
                 f"{len(others) + 1}: each would augment and normalize every batch again. Put "
                 "every objective and setting into one callback"
             )
-        normalize = self._resolve_normalize(trainer)
+        normalize = resolve_normalize(self.config.normalize, trainer)
         self.augmenter.normalize = normalize
         self._hook.normalize = normalize
         # Ranks augment different samples: give each its own stream.
@@ -261,18 +266,6 @@ class EvoAugCallback(_lightning.CallbackBase):
                 "data before the first validation, and a resumed run may repeat a generation"
             )
 
-    def _resolve_normalize(self, trainer: Any) -> Callable[[torch.Tensor], torch.Tensor] | None:
-        value = self.config.normalize
-        if value != "datamodule":
-            return value  # type: ignore[return-value]
-        stats = getattr(getattr(trainer, "datamodule", None), "normalization", None)
-        if stats is None:
-            raise ConfigError(
-                "`normalize='datamodule'` needs a datamodule with a `normalization` attribute "
-                "((mean, std) per channel); pass `normalize=(mean, std)` instead"
-            )
-        return Normalize(*stats)
-
     @override
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         resumed = self._pending_state is not None
@@ -293,10 +286,11 @@ class EvoAugCallback(_lightning.CallbackBase):
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._check_training_data(trainer)
-        self.schedule = self._plan(trainer)
+        scoring = self._online.scoring_images() if self._online is not None else 0
+        self.schedule = plan_for_trainer(trainer, self.config, scoring_images=scoring)
         self._info(self.schedule.describe())
         if self._run is not None:
-            self._run.write_info(self._run_info(trainer))
+            self._run.write_info(run_info(trainer, self.config, self.schedule))
         # A checkpoint saved at validation end precedes that epoch's generations: run them now,
         # on the same weights they would have seen, and record the epoch in the timeline.
         if self.config.search:
@@ -315,65 +309,8 @@ class EvoAugCallback(_lightning.CallbackBase):
                 "`train_set = callback.wrap_dataset(train_set)` before building the "
                 f"DataLoader; got {type(dataset).__name__}. Or use mode='batch'."
             )
-        if "fairness" not in self.config.objectives or self.config.fairness_groups != "sensitive":
-            return
-        while isinstance(dataset, AugmentedDataset):
-            dataset = dataset.dataset
-        try:
-            batch = trainer.train_dataloader.collate_fn([dataset[0]])  # type: ignore[index]
-        except Exception:  # an unusual data source: checked again at the first generation
-            return
-        if self._hook.layout_of(batch).group is None:
-            raise ConfigError(NO_GROUPS)
-
-    def _plan(self, trainer: Any) -> Schedule:
-        max_epochs = trainer.max_epochs if trainer.max_epochs not in (None, -1) else None
-        sized = trainer.num_training_batches != float("inf")
-        batches = int(trainer.num_training_batches) if sized else 0
-        if max_epochs is None or batches == 0:
-            if self.config.every_n_epochs is None:
-                raise ConfigError(
-                    "cannot plan generations from `search_budget` without `max_epochs` and a "
-                    "sized training loader; set `every_n_epochs`"
-                )
-            max_epochs = max_epochs or 10**6
-        train_batch = getattr(trainer.train_dataloader, "batch_size", None) or 1
-        scoring = self._online.scoring_images() if self._online is not None else 0
-        cfg = self.config
-        schedule = plan_schedule(
-            max_epochs=max_epochs,
-            batches_per_epoch=max(batches, 1),
-            population_size=cfg.population_size,
-            lookahead_steps=cfg.lookahead_steps,
-            lookahead_batch_fraction=cfg.lookahead_batch_size / train_batch,
-            scoring_batch_fraction=scoring * FORWARD_COST / train_batch,
-            repeats=cfg.lookahead_repeats,
-            search_budget=cfg.search_budget,
-            every_n_epochs=cfg.every_n_epochs,
-            warmup_epochs=cfg.warmup_epochs,
-            min_generations=cfg.min_generations,
-        )
-        if not cfg.search:
-            return Schedule({}, schedule.train_batches, 0, note="Search disabled.")
-        return schedule
-
-    def _run_info(self, trainer: Any) -> dict[str, Any]:
-        describe = getattr(getattr(trainer, "datamodule", None), "describe", None)
-        module = trainer.lightning_module
-        schedule = self.schedule
-        return {
-            "evoaug": self.config.record(),
-            "schedule": {
-                "generations_at": {str(k): v for k, v in schedule.generations_at.items()}
-                if schedule
-                else {},
-                "description": schedule.describe() if schedule else "",
-            },
-            "dataset": describe() if callable(describe) else None,
-            "model": type(module).__name__ if module is not None else None,
-            "max_epochs": trainer.max_epochs,
-            "world_size": trainer.world_size,
-        }
+        if "fairness" in self.config.objectives and self.config.fairness_groups == "sensitive":
+            check_groups(trainer.train_dataloader, self.config.batch_keys)
 
     # ------------------------------------------------------------------ teardown
 
@@ -449,24 +386,7 @@ class EvoAugCallback(_lightning.CallbackBase):
     def _draw_probes(self, trainer: Any) -> ProbeSet:
         if self._probes is not None:
             return self._probes
-        cfg = self.config
-        if trainer.train_dataloader is None:
-            raise EvoAugError("the Trainer has no training dataloader")
-        val_loaders = trainer.val_dataloaders
-        if val_loaders is None:
-            val_loaders = _lightning.setup_val_dataloaders(trainer)
-        val_loader = pick_loader(val_loaders, cfg.val_dataloader_idx)
-        if val_loader is None:
-            self._info("evoaug: no validation data; the validation probe comes from training")
-        probes = draw_probes(
-            trainer.train_dataloader,
-            val_loader,
-            train_size=cfg.train_probe_size,
-            val_size=cfg.val_probe_size,
-            fairness_groups=cfg.fairness_groups,
-            batch_keys=cfg.batch_keys,
-            generator=torch.Generator().manual_seed(cfg.seed),
-        )
+        probes = probes_for_fit(trainer, self.config, log=self._info)
         self.groups_source = probes.groups_source
         self._info(f"evoaug: fairness groups are the {probes.groups_source}")
         if self._run is not None:
@@ -508,23 +428,21 @@ class EvoAugCallback(_lightning.CallbackBase):
 
     @override
     def state_dict(self) -> dict[str, Any]:
-        online = self._online.state_dict() if self._online is not None else {}
         trained = self._epoch_done
         if self._trainer is not None:
             trained = _lightning.trained_epochs(self._trainer, fallback=self._epoch_done)
-        return {
-            "version": _STATE_VERSION,
-            "generation": online.get("generation", 0),
-            "search": online.get("search"),
-            "active_policy": self._active.to_dict(),
-            "active_objectives": dict(self._active_objectives),
-            "augmenter": self.augmenter.state_dict(),
-            "history_lines": self._history_lines,
-            "epoch_done": self._epoch_done,
-            "trained_epoch": trained,
-            "config_seed": self.config.seed,
-            "datasets": [d.state_dict() for d in self._wrapped_datasets()],
-        }
+        return CallbackState(
+            generation=self.generation,
+            search=self.search.state_dict() if self.search is not None else None,
+            active_policy=self._active.to_dict(),
+            active_objectives=dict(self._active_objectives),
+            augmenter=self.augmenter.state_dict(),
+            history_lines=self._history_lines,
+            epoch_done=self._epoch_done,
+            trained_epoch=trained,
+            config_seed=self.config.seed,
+            datasets=[d.state_dict() for d in self._wrapped_datasets()],
+        ).to_dict()
 
     def _wrapped_datasets(self) -> list[AugmentedDataset]:
         """The datasets :meth:`wrap_dataset` made that are still alive, in order."""
@@ -543,25 +461,19 @@ class EvoAugCallback(_lightning.CallbackBase):
         if self.state_key not in states and _LEGACY_STATE_KEY in states:
             self.load_state_dict(states[_LEGACY_STATE_KEY])
 
-    def _apply_state(self, state: dict[str, Any]) -> None:
-        if state.get("version") != _STATE_VERSION:
-            raise ConfigError(
-                f"checkpoint has evoaug callback state version {state.get('version')!r}; "
-                f"this evoaug reads version {_STATE_VERSION}"
-            )
+    def _apply_state(self, saved: dict[str, Any]) -> None:
+        state = CallbackState.from_dict(saved)
         if self._online is not None:
-            self._online.load_state_dict(state)
-        self._active = Policy.from_dict(state["active_policy"])
-        self._active_objectives = dict(state["active_objectives"])
-        self.augmenter.load_state_dict(state["augmenter"])
+            self._online.load_state_dict(state.generation, state.search)
+        self._active = Policy.from_dict(state.active_policy)
+        self._active_objectives = dict(state.active_objectives)
+        self.augmenter.load_state_dict(state.augmenter)
         # Dataset mode: the main process's streams (checkpoints before this key have none).
-        for dataset, saved in zip(
-            self._wrapped_datasets(), state.get("datasets", []), strict=False
-        ):
-            dataset.load_state_dict(saved)
-        self._history_lines = int(state["history_lines"])
-        self._epoch_done = int(state["epoch_done"])
-        self._trained_epoch = int(state["trained_epoch"])
+        for dataset, stream in zip(self._wrapped_datasets(), state.datasets, strict=False):
+            dataset.load_state_dict(stream)
+        self._history_lines = state.history_lines
+        self._epoch_done = state.epoch_done
+        self._trained_epoch = state.trained_epoch
         if self._run is not None:
             # Lines the killed run wrote after this checkpoint would otherwise appear twice.
             self._run.rewind(history_records=self._history_lines, last_epoch=self._epoch_done)

@@ -179,22 +179,15 @@ class OnlineSearch:
         history = self.search.hypervolume_history
         return history[-1] if history else None
 
-    def state_dict(self) -> dict[str, Any]:
-        """Plain-value state: the generation count and the search's own state."""
-        return {"generation": self.generation, "search": self.search.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` saved.
+    def load_state_dict(self, generation: int, search: dict[str, Any] | None) -> None:
+        """Continue from a checkpoint: ``generation`` generations ran; the search's state.
 
         Raises:
             ConfigError: The state does not fit this search (see :meth:`Search.load_state_dict`).
         """
-        generation = state.get("generation")
-        if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
-            raise ConfigError(f"checkpoint `generation` must be an int >= 0, got {generation!r}")
         self.generation = generation
-        if state.get("search") is not None:
-            self.search.load_state_dict(state["search"])
+        if search is not None:
+            self.search.load_state_dict(search)
         self.front = self.search.pareto_front() if self.generation else []
 
 

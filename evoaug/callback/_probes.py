@@ -10,7 +10,7 @@ probes and resolve their fairness groups with the same functions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,17 +19,21 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from evoaug._run_layout import GROUPS_FROM_CLASSES, GROUPS_FROM_SENSITIVE
 from evoaug.callback._batch import BatchLayout
+from evoaug.callback._lightning import setup_val_dataloaders
+from evoaug.callback._settings import CallbackConfig
 from evoaug.evaluate import Probe, stratified_probe
-from evoaug.exceptions import ConfigError, InputError
+from evoaug.exceptions import ConfigError, EvoAugError, InputError
 from evoaug.pipeline import AugmentedDataset
 
 __all__ = [
     "NO_GROUPS",
     "ProbeSet",
     "Samples",
+    "check_groups",
     "collect_samples",
     "draw_probes",
     "pick_loader",
+    "probes_for_fit",
     "resolve_groups",
 ]
 
@@ -203,3 +207,51 @@ def draw_probes(
         pool=(v_images, v_labels, fairness),
         layout=layout,
     )
+
+
+def probes_for_fit(trainer: Any, config: CallbackConfig, *, log: Callable[[str], Any]) -> ProbeSet:
+    """The probes of a fit, drawn from the Trainer's loaders with the callback's settings.
+
+    The validation probe comes from validation loader ``val_dataloader_idx`` (built now when
+    Lightning has not validated yet), else, saying so, from training data.
+
+    Raises:
+        EvoAugError: The Trainer has no training dataloader.
+    """
+    if trainer.train_dataloader is None:
+        raise EvoAugError("the Trainer has no training dataloader")
+    val_loaders = trainer.val_dataloaders
+    if val_loaders is None:
+        val_loaders = setup_val_dataloaders(trainer)
+    val_loader = pick_loader(val_loaders, config.val_dataloader_idx)
+    if val_loader is None:
+        log("evoaug: no validation data; the validation probe comes from training")
+    return draw_probes(
+        trainer.train_dataloader,
+        val_loader,
+        train_size=config.train_probe_size,
+        val_size=config.val_probe_size,
+        fairness_groups=config.fairness_groups,
+        batch_keys=config.batch_keys,
+        generator=torch.Generator().manual_seed(config.seed),
+    )
+
+
+def check_groups(loader: DataLoader[Any], batch_keys: Mapping[str, int | str]) -> None:
+    """Fail early when the training batches carry no groups (``fairness_groups="sensitive"``).
+
+    Reads one sample of a map-style dataset; other data sources are checked at the first
+    generation instead.
+
+    Raises:
+        ConfigError: The batches have no group entry.
+    """
+    dataset = getattr(loader, "dataset", None)
+    while isinstance(dataset, AugmentedDataset):
+        dataset = dataset.dataset
+    try:
+        batch = loader.collate_fn([dataset[0]])  # type: ignore[index]
+    except Exception:  # an unusual data source: checked again at the first generation
+        return
+    if BatchLayout.infer(batch, batch_keys).group is None:
+        raise ConfigError(NO_GROUPS)

@@ -37,6 +37,8 @@ from evoaug._run_layout import (
     SAMPLES_FILE,
     TIMELINE_FILE,
 )
+from evoaug.callback._schedule import Schedule
+from evoaug.callback._settings import CallbackConfig
 from evoaug.policy import Policy
 from evoaug.search import HistoryWriter, write_best_policy, write_pareto
 
@@ -45,6 +47,7 @@ __all__ = [
     "append_timeline",
     "command_line",
     "package_versions",
+    "run_info",
     "truncate_timeline",
     "write_run_info",
     "write_samples",
@@ -152,6 +155,25 @@ def truncate_timeline(run_dir: Path, *, last_epoch: int) -> int:
     if removed:
         atomic_write_text(path, "".join(kept))
     return removed
+
+
+def run_info(trainer: Any, config: CallbackConfig, schedule: Schedule | None) -> dict[str, Any]:
+    """What ``run.json`` records of a fit: settings, schedule, dataset, model, scale."""
+    describe = getattr(getattr(trainer, "datamodule", None), "describe", None)
+    module = trainer.lightning_module
+    return {
+        "evoaug": config.record(),
+        "schedule": {
+            "generations_at": {str(k): v for k, v in schedule.generations_at.items()}
+            if schedule
+            else {},
+            "description": schedule.describe() if schedule else "",
+        },
+        "dataset": describe() if callable(describe) else None,
+        "model": type(module).__name__ if module is not None else None,
+        "max_epochs": trainer.max_epochs,
+        "world_size": trainer.world_size,
+    }
 
 
 def write_samples(

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
+from evoaug.callback._settings import CallbackConfig
 from evoaug.exceptions import ConfigError
 
-__all__ = ["FORWARD_COST", "Schedule", "plan_schedule"]
+__all__ = ["FORWARD_COST", "Schedule", "plan_for_trainer", "plan_schedule"]
 
 # A no-grad forward pass of an image costs about a third of a training step on it (forward and
 # backward are about three forwards). On 2 CPU cores a small CNN's default-layout forwards cost
@@ -146,3 +148,45 @@ def plan_schedule(
         base, extra = divmod(total, len(eligible))
         plan = {e: base + (1 if i < extra else 0) for i, e in enumerate(eligible)}
     return Schedule(plan, train_batches, per_generation * sum(plan.values()), note=note)
+
+
+def plan_for_trainer(trainer: Any, config: CallbackConfig, *, scoring_images: int) -> Schedule:
+    """:func:`plan_schedule` for a fit: batches from the Trainer, the rest from the settings.
+
+    With ``search=False`` the schedule has no generation.
+
+    Args:
+        trainer: The Trainer, its training loader set up (``on_train_start``).
+        config: The callback's settings.
+        scoring_images: Images one candidate's scoring forwards besides its look-ahead.
+
+    Raises:
+        ConfigError: Neither ``max_epochs`` and a sized loader nor ``every_n_epochs``.
+    """
+    max_epochs = trainer.max_epochs if trainer.max_epochs not in (None, -1) else None
+    sized = trainer.num_training_batches != float("inf")
+    batches = int(trainer.num_training_batches) if sized else 0
+    if max_epochs is None or batches == 0:
+        if config.every_n_epochs is None:
+            raise ConfigError(
+                "cannot plan generations from `search_budget` without `max_epochs` and a "
+                "sized training loader; set `every_n_epochs`"
+            )
+        max_epochs = max_epochs or 10**6
+    train_batch = getattr(trainer.train_dataloader, "batch_size", None) or 1
+    schedule = plan_schedule(
+        max_epochs=max_epochs,
+        batches_per_epoch=max(batches, 1),
+        population_size=config.population_size,
+        lookahead_steps=config.lookahead_steps,
+        lookahead_batch_fraction=config.lookahead_batch_size / train_batch,
+        scoring_batch_fraction=scoring_images * FORWARD_COST / train_batch,
+        repeats=config.lookahead_repeats,
+        search_budget=config.search_budget,
+        every_n_epochs=config.every_n_epochs,
+        warmup_epochs=config.warmup_epochs,
+        min_generations=config.min_generations,
+    )
+    if not config.search:
+        return Schedule({}, schedule.train_batches, 0, note="Search disabled.")
+    return schedule

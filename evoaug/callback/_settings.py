@@ -31,6 +31,7 @@ __all__ = [
     "FAIRNESS_GROUPS",
     "MODES",
     "CallbackConfig",
+    "resolve_normalize",
 ]
 
 DEFAULT_OBJECTIVES = ("accuracy", "difficulty", "diversity", "fairness")
@@ -114,6 +115,23 @@ class CallbackConfig:
         record["initial_policy"] = self.initial_policy.name or "custom"
         record["selection"] = repr(self.selection)
         return record
+
+
+def resolve_normalize(value: Normalizer | str | None, trainer: Any) -> Normalizer | None:
+    """The ``normalize`` setting once the Trainer is known (``"datamodule"`` resolved).
+
+    Raises:
+        ConfigError: ``"datamodule"`` and the attached datamodule has no ``normalization``.
+    """
+    if not isinstance(value, str):
+        return value
+    stats = getattr(getattr(trainer, "datamodule", None), "normalization", None)
+    if stats is None:
+        raise ConfigError(
+            "`normalize='datamodule'` needs a datamodule with a `normalization` attribute "
+            "((mean, std) per channel); pass `normalize=(mean, std)` instead"
+        )
+    return Normalize(*stats)
 
 
 # ---------------------------------------------------------------- one check per setting
