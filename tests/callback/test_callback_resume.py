@@ -113,12 +113,24 @@ def test_history_beyond_the_checkpoint_is_dropped(tmp_path, lt) -> None:
     assert generations == [0] * 4 + [1] * 4  # the extra copy is gone; epoch 2 is the last
 
 
-@pytest.mark.parametrize("bad", [{"version": 99}])
-def test_unknown_state_version_is_refused(tmp_path, lt, bad) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"version": 99}, "callback state version 99"),
+        ({"version": 1, "generation": 0}, r"state is missing \['search', 'active_policy'"),
+        (
+            {"version": 1, **dict.fromkeys(("search", "active_policy", "active_objectives",
+             "augmenter"), {}), "generation": -1, "history_lines": 0, "epoch_done": -1,
+             "trained_epoch": -1, "config_seed": 0},
+            r"checkpoint `generation` must be an int >= 0, got -1",
+        ),
+    ],
+)  # fmt: skip
+def test_bad_callback_state_is_refused(lt, bad, message) -> None:  # type: ignore[no-untyped-def]
     import evoaug
 
     cb = EvoAugCallback(**lt.SMALL)
-    with pytest.raises(evoaug.ConfigError, match="callback state version 99"):
+    with pytest.raises(evoaug.ConfigError, match=message):
         cb._apply_state(bad)
 
 
