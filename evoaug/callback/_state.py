@@ -80,8 +80,11 @@ class CallbackState:
                 f"{sorted(map(str, state))}"
             )
         values = {name: state[name] for name in names if name in state}
-        for name in ("generation", "history_lines", "config_seed"):
-            check_int(f"checkpoint `{name}`", values[name], low=0)
-        for name in ("epoch_done", "trained_epoch"):
-            check_int(f"checkpoint `{name}`", values[name], low=-1)
+        try:
+            for name in ("generation", "history_lines", "config_seed"):
+                check_int(name, values[name], low=0)
+            for name in ("epoch_done", "trained_epoch"):
+                check_int(name, values[name], low=-1)
+        except ConfigError as err:
+            raise ConfigError(f"checkpoint's evoaug callback state: {err}") from None
         return cls(**values)

@@ -119,10 +119,10 @@ def test_history_beyond_the_checkpoint_is_dropped(tmp_path, lt) -> None:
         ({"version": 99}, "callback state version 99"),
         ({"version": 1, "generation": 0}, r"state is missing \['search', 'active_policy'"),
         (
-            {"version": 1, **dict.fromkeys(("search", "active_policy", "active_objectives",
-             "augmenter"), {}), "generation": -1, "history_lines": 0, "epoch_done": -1,
+            {"version": 1, "search": None, "active_policy": {}, "active_objectives": {},
+             "augmenter": {}, "generation": -1, "history_lines": 0, "epoch_done": -1,
              "trained_epoch": -1, "config_seed": 0},
-            r"checkpoint `generation` must be an int >= 0, got -1",
+            r"callback state: `generation` must be an int >= 0, got -1",
         ),
     ],
 )  # fmt: skip
