@@ -1,8 +1,13 @@
-"""Offline-search fixtures: a tiny digits recipe and a counting synthetic lower level."""
+"""Offline-search fixtures: a tiny digits recipe, a counting synthetic lower level, the optional
+cluster extras and the worker-side test module."""
 
 from __future__ import annotations
 
+import importlib
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -79,3 +84,37 @@ class CountingObjectives(SyntheticObjectives):
 @pytest.fixture
 def counting() -> type[CountingObjectives]:
     return CountingObjectives
+
+
+REQUIRE_EXTRAS = "EVOAUG_REQUIRE_EXTRAS"
+WORKER_TASKS = Path(__file__).parent / "importable"
+
+
+def _import_extra(module: str, extra: str) -> ModuleType:
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        reason = f"{module} is not installed: pip install -e '.[{extra}]' ({err})"
+    if os.environ.get(REQUIRE_EXTRAS) == "1":
+        pytest.fail(f"{reason}; {REQUIRE_EXTRAS}=1 forbids skipping", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def import_extra() -> Callable[[str, str], ModuleType]:
+    """``import_extra(module, extra)``: the module of an optional extra (``evoaug[ray]``, ...).
+
+    Without it the test skips, naming what to install; with ``EVOAUG_REQUIRE_EXTRAS=1`` (set by
+    ``.ci/run``) it fails instead, so CI cannot skip the cluster tests silently.
+    """
+    return _import_extra
+
+
+@pytest.fixture(scope="module")
+def worker_tasks() -> Iterator[ModuleType]:
+    """``tests/offline/importable/offline_test_tasks.py``, importable by name here and in every
+    worker process started while the fixture lives (it is on ``sys.path`` and ``PYTHONPATH``)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(WORKER_TASKS))
+        patch.setenv("PYTHONPATH", str(WORKER_TASKS), prepend=os.pathsep)
+        yield importlib.import_module("offline_test_tasks")
