@@ -15,19 +15,11 @@ seed the callback (``initial_policy=path``).
   :class:`DaskRunner` (optional extras ``evoaug[ray]``, ``evoaug[dask]``): where candidates run.
 """
 
+from evoaug.offline._cluster import DaskRunner, RayRunner, check_address
 from evoaug.offline._command import run_search_command
+from evoaug.offline._dispatch import RUNNERS, make_runner, run_tasks
 from evoaug.offline._features import op_usage
-from evoaug.offline._runner import (
-    RUNNERS,
-    DaskRunner,
-    ProcessRunner,
-    RayRunner,
-    Runner,
-    SerialRunner,
-    check_address,
-    make_runner,
-    run_tasks,
-)
+from evoaug.offline._runner import ProcessRunner, Runner, SerialRunner
 from evoaug.offline._search import OfflineSearch
 from evoaug.offline._surrogate import SURROGATES, ScreenedMating, Surrogate, prediction_error
 from evoaug.offline._synthetic import SyntheticObjectives

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from evoaug.offline._runner import make_runner
+from evoaug.offline._dispatch import make_runner
 from evoaug.offline._search import OfflineSearch
 from evoaug.offline._trainer import RecipeTrainer
 

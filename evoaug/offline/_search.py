@@ -34,7 +34,8 @@ from evoaug._checks import check_int, check_number
 from evoaug._files import atomic_write_text
 from evoaug.exceptions import ConfigError
 from evoaug.genome import GenomeSpace
-from evoaug.offline._runner import ProcessRunner, Runner, run_tasks
+from evoaug.offline._dispatch import run_tasks
+from evoaug.offline._runner import ProcessRunner, Runner
 from evoaug.offline._surrogate import (
     SURROGATES,
     ScreenedMating,
