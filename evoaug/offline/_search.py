@@ -14,27 +14,41 @@ Run directory (``out/evoaug/``, the callback's layout, so ``evoaug report out`` 
 ``resume=True`` rebuilds it by replaying the history: each generation is asked again, the
 recorded results are told, and only candidates without a record are evaluated. No candidate is
 evaluated twice and none is lost; a history that does not match the settings is an error.
+
+The records and their checks on resume are in :mod:`evoaug.offline._records`, the other files of
+the run directory in :mod:`evoaug.offline._rundir`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
-import math
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from evoaug._checks import check_int, check_number
-from evoaug._files import atomic_write_text
+from evoaug._run_layout import RUN_SUBDIR
 from evoaug.exceptions import ConfigError
 from evoaug.genome import GenomeSpace
 from evoaug.offline._dispatch import run_tasks
+from evoaug.offline._records import (
+    Records,
+    check_genomes,
+    load_records,
+    offline_record,
+    record_result,
+    record_values,
+)
+from evoaug.offline._rundir import (
+    run_info,
+    write_config,
+    write_front,
+    write_info,
+    write_surrogate_log,
+)
 from evoaug.offline._runner import ProcessRunner, Runner
 from evoaug.offline._surrogate import (
     SURROGATES,
@@ -46,29 +60,17 @@ from evoaug.offline._surrogate import (
 from evoaug.offline._task import LowerLevel, candidate_id
 from evoaug.policy import Policy
 from evoaug.search import (
-    HISTORY_FILE,
     Candidate,
     HistoryWriter,
     Search,
     Selection,
     build_nsga2,
     get_selection,
-    history_record,
-    read_history,
-    write_best_policy,
-    write_pareto,
 )
 
-__all__ = ["RUN_SUBDIR", "OfflineSearch"]
+__all__ = ["OfflineSearch"]
 
-RUN_SUBDIR = "evoaug"
-SURROGATE_FILE = "surrogate.jsonl"
 _log = logging.getLogger("evoaug.offline")
-# Settings that must match between a run and its resumption (generations may grow).
-_FIXED = (
-    "objectives", "ops", "n_subpolicies", "n_genes", "population_size", "n_offsprings",
-    "pool_size", "surrogate", "seed", "budget_epochs", "lower", "recipe_sha256",
-)  # fmt: skip
 
 
 class OfflineSearch:
@@ -182,7 +184,7 @@ class OfflineSearch:
         self.surrogate_log: list[dict[str, Any]] = []
         """One entry per generation screened by the surrogate (``surrogate.jsonl``)."""
         self.search: Search | None = None
-        self._records: dict[tuple[int, int], dict[str, Any]] = {}
+        self._records: Records = {}
 
     # ------------------------------------------------------------------ settings
 
@@ -229,85 +231,6 @@ class OfflineSearch:
         assert self.surrogate is not None  # only installed with a surrogate
         return self.surrogate.rank(genomes, k)
 
-    # ------------------------------------------------------------------ run directory
-
-    def _read_info(self) -> dict[str, Any]:
-        path = self.run_dir / "run.json"
-        if not path.is_file():
-            return {}
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    def _write_info(self, update: Mapping[str, Any]) -> None:
-        info = self._read_info()
-        for key, value in update.items():
-            if isinstance(value, Mapping) and isinstance(info.get(key), dict):
-                info[key] = {**info[key], **value}
-            else:
-                info[key] = value
-        text = json.dumps(info, indent=2, sort_keys=True, allow_nan=False, default=repr)
-        atomic_write_text(self.run_dir / "run.json", text + "\n")
-
-    def _load_history(self, resume: bool) -> None:
-        path = self.run_dir / HISTORY_FILE
-        self._records = {}
-        if not path.is_file():
-            return
-        records, warnings = read_history(path)
-        if records and not resume:
-            raise ConfigError(
-                f"`out` {str(self.out)!r} already holds a search ({len(records)} candidates in "
-                f"{path}); pass `resume=True` (--resume) to continue it, or choose another `out`"
-            )
-        for message in warnings:
-            _log.warning("%s", message)
-        saved = self._read_info().get("offline", {}).get("settings", {})
-        mine = self.settings()
-        changed = [k for k in _FIXED if k in saved and saved[k] != mine[k]]
-        if changed:
-            diff = ", ".join(f"{k}: {saved[k]!r} -> {mine[k]!r}" for k in changed)
-            raise ConfigError(
-                f"cannot resume {str(self.out)!r} with other settings ({diff}); use the "
-                "settings of the run, or another `out`"
-            )
-        for record in records:
-            key = (int(record["generation"]), int(record["index"]))
-            if key in self._records:
-                _log.warning("%s: %s appears twice; the first is kept", path, candidate_id(*key))
-                continue
-            self._records[key] = record
-
-    def _info_base(self, prepared: Mapping[str, Any]) -> dict[str, Any]:
-        mine = self.settings()
-        evo = {
-            "objectives": mine["objectives"],
-            "selection": mine["selection"],
-            "population_size": self.population_size,
-            "n_subpolicies": self.space.n_subpolicies,
-            "n_genes": self.space.n_genes,
-            "seed": self.seed,
-            "mode": "offline",
-        }
-        description = (
-            f"Offline search: {self.generations} generations; each candidate trained from "
-            f"scratch for {mine['budget_epochs']} epochs; "
-            + (
-                f"surrogate {self.surrogate_kind} trains {self.n_offsprings} of "
-                f"{self.pool_size} children per generation."
-                if self.surrogate is not None
-                else f"{self.n_offsprings} children per generation, no surrogate."
-            )
-        )
-        return {
-            **dict(prepared),
-            "evoaug": evo,
-            "schedule": {"description": description},
-            "offline": {"settings": mine},
-        }
-
     # ------------------------------------------------------------------ the loop
 
     def run(self, runner: Runner | None = None, *, resume: bool = False) -> list[Any]:
@@ -326,7 +249,7 @@ class OfflineSearch:
                 with other settings or does not match them.
 
         """
-        self._load_history(resume)
+        self._records = load_records(self.run_dir, self.out, self.settings(), resume=resume)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if self._records:
             _log.info("resuming %s: %d candidates in the history", self.run_dir, len(self._records))
@@ -334,9 +257,8 @@ class OfflineSearch:
         prepared = prepare(self.run_dir) if callable(prepare) else {}
         config = getattr(self.lower, "config", None)
         if isinstance(config, Mapping):
-            text = yaml.safe_dump(dict(config), sort_keys=False, default_flow_style=None)
-            atomic_write_text(self.out / "config.yaml", text)
-        self._write_info(self._info_base(prepared))
+            write_config(self.out, config)
+        write_info(self.run_dir, run_info(self.settings(), prepared))
         self.search = self._build_search()
         self.surrogate_log = []
         own = runner is None
@@ -354,16 +276,8 @@ class OfflineSearch:
             return
         keys = sorted(k for k in self._records if k[0] < generation)
         X = np.array([self._records[k]["genome"] for k in keys], dtype=np.float64)
-        Y = np.array([self._values(self._records[k]) for k in keys], dtype=np.float64)
-        self.surrogate.fit(X, Y)
-
-    def _values(self, record: Mapping[str, Any]) -> list[float]:
-        objectives = record.get("objectives") or {}
-        out = []
-        for name in self.objectives:
-            value = objectives.get(name)
-            out.append(math.nan if value is None else float(value))
-        return out
+        Y = [record_values(self._records[k], self.objectives) for k in keys]
+        self.surrogate.fit(X, np.array(Y, dtype=np.float64))
 
     def _generation(self, runner: Runner, generation: int) -> None:
         search = self.search
@@ -375,21 +289,12 @@ class OfflineSearch:
         predicted = None
         if self.surrogate is not None and self.surrogate.fitted and generation > 0:
             predicted = self.surrogate.predict(genomes)[0]
-        for c in candidates:
-            record = self._records.get((generation, c.index))
-            if record is not None and not np.array_equal(
-                np.asarray(record["genome"], dtype=np.float64), c.genome
-            ):
-                raise ConfigError(
-                    f"{self.run_dir / HISTORY_FILE}: {candidate_id(generation, c.index)} has "
-                    "another genome than this search asks for; the history was written with "
-                    "other settings or edited. Use another `out`"
-                )
+        check_genomes(self._records, generation, candidates, self.run_dir)
         missing = [c for c in candidates if (generation, c.index) not in self._records]
         if missing:
             self._evaluate(runner, generation, missing, predicted)
         records = [self._records[(generation, c.index)] for c in candidates]
-        search.tell([self._result(r) for r in records])
+        search.tell([record_result(r, self.objectives) for r in records])
         self._write_generation(generation, records, predicted)
         failed = sum(1 for r in records if r.get("failure"))
         _log.info(
@@ -404,11 +309,6 @@ class OfflineSearch:
             len(search.pareto_front()),
             search.hypervolume_history[-1],
         )
-
-    def _result(self, record: Mapping[str, Any]) -> dict[str, float] | None:
-        if record.get("failure") or not isinstance(record.get("objectives"), Mapping):
-            return None
-        return dict(zip(self.objectives, self._values(record), strict=True))
 
     def _evaluate(
         self,
@@ -430,22 +330,19 @@ class OfflineSearch:
             key = (generation, c.index)
             if key in self._records:  # a result can only be recorded once
                 return
-            record = history_record(
-                generation=generation,
-                epoch=epochs,
-                rank=0,
-                candidate=c,
-                objectives=result["objectives"],
-                failure=result["failure"],
-                seconds=result["seconds"],
-            )
-            record["candidate"] = task["candidate"]
-            record["attempts"] = attempts
-            record["worker"] = result.get("worker")
-            record["predicted"] = (
+            guess = (
                 None
                 if predicted is None
                 else dict(zip(self.objectives, map(float, predicted[c.index]), strict=True))
+            )
+            record = offline_record(
+                c,
+                result,
+                generation=generation,
+                epochs=epochs,
+                task_id=task["candidate"],
+                attempts=attempts,
+                predicted=guess,
             )
             writer.append([record])
             self._records[key] = record
@@ -462,40 +359,30 @@ class OfflineSearch:
     ) -> None:
         search = self.search
         assert search is not None
-        front = search.pareto_front()
-        write_pareto(self.run_dir / "pareto.yaml", front)
-        if front:
-            chosen = self.selection.select(front)
-            policy, objectives = front[chosen]
-            label = f"evoaug offline generation {generation} front member {chosen}"
-            write_best_policy(
-                self.run_dir / "best_policy.yaml",
-                dataclasses.replace(policy, name=label),
-                objectives,
-            )
+        write_front(self.run_dir, search.pareto_front(), self.selection, generation)
         if predicted is not None and self.surrogate is not None:
-            actual = np.array([self._values(r) for r in records], dtype=np.float64)
-            error = prediction_error(self.objectives, predicted, actual)
+            actual = [record_values(r, self.objectives) for r in records]
+            error = prediction_error(self.objectives, predicted, np.array(actual, dtype=np.float64))
             entry = surrogate_summary(
                 generation, self.surrogate, self.pool_size, len(records), error
             )
             self.surrogate_log.append(entry)
-            lines = "".join(json.dumps(e, allow_nan=False) + "\n" for e in self.surrogate_log)
-            atomic_write_text(self.run_dir / SURROGATE_FILE, lines)
+            write_surrogate_log(self.run_dir, self.surrogate_log)
             _log.info(
                 "surrogate at generation %d: MAE %s; Spearman %s",
                 generation,
                 _fmt(error["mae"]),
                 _fmt(error["spearman"]),
             )
-        self._write_info(
+        write_info(
+            self.run_dir,
             {
                 "offline": {
                     "generations_done": generation + 1,
                     "evaluations": len(self._records),
                     "hypervolume": list(search.hypervolume_history),
                 }
-            }
+            },
         )
 
 

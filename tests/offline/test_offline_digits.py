@@ -124,7 +124,7 @@ def test_a_changed_recipe_changes_the_fingerprint_a_resume_compares(
     tiny_recipe: Path, tmp_path: Path
 ) -> None:
     from evoaug.offline import OfflineSearch
-    from evoaug.offline._search import _FIXED
+    from evoaug.offline._records import FIXED_SETTINGS
 
     other = tmp_path / "other.yaml"
     other.write_text(tiny_recipe.read_text().replace("lr: 0.1", "lr: 0.5"))
@@ -137,4 +137,4 @@ def test_a_changed_recipe_changes_the_fingerprint_a_resume_compares(
     assert RecipeTrainer(other, budget_epochs=1).fingerprint != first.fingerprint
     search = OfflineSearch(first, out=tmp_path / "out", generations=1)
     assert search.settings()["recipe_sha256"] == first.fingerprint
-    assert "recipe_sha256" in _FIXED  # a resume with another recipe is refused
+    assert "recipe_sha256" in FIXED_SETTINGS  # a resume with another recipe is refused
