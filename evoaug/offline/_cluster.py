@@ -166,6 +166,9 @@ class DaskRunner(Runner):
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
+                # The scheduler's HTTP server: any free port, not 8787 (taken by a dashboard
+                # or a second local cluster, which would warn and, in tests, fail).
+                scheduler_kwargs={"dashboard_address": ":0"},
             )
             target: Any = self._cluster
         else:
