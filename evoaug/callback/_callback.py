@@ -1,16 +1,7 @@
 """EvoAugCallback: online policy search inside a Lightning Trainer.
 
-The callback is the glue: Lightning's hooks, in order, call the pieces that do the work.
-
-- :mod:`._settings`: the settings, validated once (:class:`CallbackConfig`);
-- :mod:`._batch_hook`: augmenting training batches, normalizing every batch;
-- :mod:`._probes`: the probes of the search and the fairness groups;
-- :mod:`._generation`: running generations on the live model, sharded across ranks;
-- :mod:`._schedule`: when generations run, from the search budget;
-- :mod:`._rundir`: the run directory's files;
-- :mod:`._lightning`: both Lightning namespaces, and the internals read without public API.
-
-The callback owns the state that checkpoints carry (:meth:`EvoAugCallback.state_dict`).
+The callback is the glue: its Lightning hooks call the modules beside it, each with one job
+(``docs/contributing.md`` lists them), and it owns the state checkpoints carry.
 """
 
 from __future__ import annotations
