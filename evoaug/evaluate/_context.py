@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from evoaug._probe import Probe
+from evoaug.evaluate._alignment import ValidationGradients, alignment, check_last_linear
 from evoaug.evaluate._call import Call, Pass
 from evoaug.evaluate._isolation import (
     derive_seed,
@@ -126,6 +127,42 @@ class Context:
             outputs.append(out)
             features.append(feat)
         return torch.cat(outputs)[:n], torch.cat(features)[:n]
+
+    def validation_gradients(self) -> ValidationGradients:
+        """θ's last-layer validation gradients, once per evaluation.
+
+        Raises:
+            ConfigError: The model's outputs are not its feature layer's (an ``nn.Linear``).
+        """
+        return self.shared("evoaug.val_gradients", self._val_gradients)
+
+    def alignment_gains(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        gradients = self.validation_gradients()
+        labels = self.train_subset(size).labels
+
+        def cosines(outputs: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+            return torch.stack(
+                [
+                    alignment(outputs, features, labels, gradients.balanced),
+                    alignment(outputs, features, labels, gradients.worst),
+                ]
+            )
+
+        clean = self.shared(
+            f"evoaug.clean_alignment.{len(labels)}", lambda: cosines(*self.clean_pass(size))
+        )
+        gains = cosines(*self.clean_pass(size, draw=0)) - clean
+        if not bool(torch.isfinite(gains).all()):
+            raise CandidateFailure("non-finite gradient alignment of the augmented images")
+        return gains[0], gains[1]
+
+    def _val_gradients(self) -> ValidationGradients:
+        """θ's last-layer validation gradients (eval mode), once per evaluation."""
+        call, val = self._call, self.val_probe
+        model = self.clean_model()
+        outputs, features = call.outputs_and_features(model, val.images)
+        check_last_linear(model, call.feature_layer, outputs[:8], features[:8])
+        return ValidationGradients(outputs, features, val.labels, val.groups)
 
     # ------------------------------------------------------------------ models
 

@@ -126,6 +126,12 @@ class Evaluator:
             grouped convolutions that vmap produces run slower than separate ones. Results agree
             with the one-by-one path to float rounding. A model that vmap cannot run falls back
             to one by one.
+        estimator: How accuracy and fairness are estimated: ``"lookahead"`` (θ' after the
+            look-ahead, as above) or ``"alignment"`` (the gain in last-layer gradient alignment
+            with the validation gradient, augmented over clean training images: forward passes
+            only; see ``evoaug/evaluate/_alignment.py``). The model's outputs must then be its
+            last ``nn.Linear`` (the feature layer).
+        alignment_size: Training-probe images the alignment estimator averages over.
         repeats: Score every candidate this many times, each with its own seed (minibatch
             order, augmentation draws, dropout masks), and report the mean of each objective.
             One look-ahead is a noisy estimate; ``bench/proxy_fidelity.py`` measured the rank
@@ -168,6 +174,8 @@ class Evaluator:
         diversity_size: int = 64,
         vectorize: bool | Literal["auto"] = "auto",
         repeats: int = 1,
+        estimator: str = "lookahead",
+        alignment_size: int = 256,
     ) -> None:
         self.objectives: dict[str, Objective] = check_settings(
             objectives=objectives,
@@ -182,7 +190,10 @@ class Evaluator:
             diversity_size=diversity_size,
             vectorize=vectorize,
             repeats=repeats,
+            estimator=estimator,
+            alignment_size=alignment_size,
         )
+        self.estimator, self.alignment_size = estimator, alignment_size
         self.vectorize = vectorize
         self.repeats = repeats
         self._vectorize_failed = False
@@ -225,8 +236,10 @@ class Evaluator:
             if self.recalibrate_bn and self.lookahead_steps:
                 images += min(self.recalibration_size, train_probe)
         first_draw = 0
+        if self.estimator == "alignment" and {"accuracy", "fairness"} & set(objectives):
+            first_draw = min(self.alignment_size, train_probe)  # draw 0, shared
         if "difficulty" in objectives:
-            first_draw = min(self.difficulty_size, train_probe)
+            first_draw = max(first_draw, min(self.difficulty_size, train_probe))
         if "diversity" in objectives:
             diversity = min(self.diversity_size, train_probe)
             first_draw = max(first_draw, diversity)  # draw 0 is shared with difficulty
@@ -323,6 +336,8 @@ class Evaluator:
             outputs = call.check_forward()
             check_labels(outputs, {"train_probe": call.train, "val_probe": call.val})
             contexts = [Context(call, p) for p in policies]
+            if self._aligns and contexts:
+                contexts[0].validation_gradients()  # a model it cannot score fails here, once
             shared = 0.0
             if self._vectorizes(call) and len(contexts) > 1:
                 start = time.perf_counter()
@@ -332,6 +347,13 @@ class Evaluator:
             scores = [self._score(call, i, ctx) for i, ctx in enumerate(contexts)]
             shared += self._score_together(contexts, scores)
         return [score.result(self.objective_names, shared) for score in scores]
+
+    @property
+    def _aligns(self) -> bool:
+        """Whether an objective reads gradient alignment."""
+        return self.estimator == "alignment" and bool(
+            {"accuracy", "fairness"} & set(self.objectives)
+        )
 
     def _vectorizes(self, call: Call) -> bool:
         uses_lookahead = any(o.uses_lookahead for o in self.objectives.values())
@@ -396,7 +418,8 @@ class Evaluator:
         return (
             f"Evaluator(objectives={self.objective_names}, lookahead_steps={self.lookahead_steps}, "
             f"batch_size={self.batch_size}, recalibrate_bn={self.recalibrate_bn}, "
-            f"vectorize={self.vectorize!r}, repeats={self.repeats})"
+            f"vectorize={self.vectorize!r}, repeats={self.repeats}, "
+            f"estimator={self.estimator!r})"
         )
 
 

@@ -15,7 +15,13 @@ from evoaug._checks import check_int
 from evoaug._probe import Probe
 from evoaug.evaluate._optim import OptimizerSpec
 from evoaug.exceptions import ConfigError, InputError
-from evoaug.objectives import FAIRNESS_METRICS, Objective, available_objectives, get_objective
+from evoaug.objectives import (
+    FAIRNESS_METRICS,
+    Objective,
+    available_objectives,
+    check_estimator,
+    get_objective,
+)
 from evoaug.policy import Policy
 
 __all__ = ["check_call", "check_labels", "check_settings", "feature_module_name"]
@@ -35,6 +41,8 @@ def check_settings(
     diversity_size: int,
     vectorize: object,
     repeats: int,
+    estimator: str = "lookahead",
+    alignment_size: int = 256,
 ) -> dict[str, Objective]:
     """Validate the Evaluator's settings; return the objective instances by name."""
     check_int("repeats", repeats, low=1)
@@ -45,6 +53,8 @@ def check_settings(
     check_int("recalibration_size", recalibration_size, low=1)
     check_int("difficulty_size", difficulty_size, low=1)
     check_int("diversity_size", diversity_size, low=2)
+    check_int("alignment_size", alignment_size, low=1)
+    check_estimator(estimator)
     if not isinstance(recalibrate_bn, bool):
         raise ConfigError(f"`recalibrate_bn` must be a bool, got {recalibrate_bn!r}")
     if feature_layer is not None and (not isinstance(feature_layer, str) or not feature_layer):
@@ -64,9 +74,10 @@ def check_settings(
             f"got {objectives!r}"
         )
     options: dict[str, dict[str, Any]] = {
+        "accuracy": {"estimator": estimator, "size": alignment_size},
         "difficulty": {"size": difficulty_size},
         "diversity": {"size": diversity_size},
-        "fairness": {"metric": fairness_metric},
+        "fairness": {"metric": fairness_metric, "estimator": estimator, "size": alignment_size},
     }
     built: dict[str, Objective] = {}
     for name in objectives:

@@ -4,11 +4,13 @@ Built-ins: ``accuracy``, ``difficulty``, ``diversity`` and ``fairness``; all "hi
 """
 
 from evoaug.objectives._base import (
+    ESTIMATORS,
     CandidateContext,
     CandidateFailure,
     Objective,
     ProbePredictions,
     available_objectives,
+    check_estimator,
     get_objective,
     register_objective,
     unregister_objective,
@@ -18,6 +20,7 @@ from evoaug.objectives._fairness import BINARY_FAIRNESS_METRICS, FAIRNESS_METRIC
 
 __all__ = [
     "BINARY_FAIRNESS_METRICS",
+    "ESTIMATORS",
     "FAIRNESS_METRICS",
     "Accuracy",
     "CandidateContext",
@@ -28,6 +31,7 @@ __all__ = [
     "Objective",
     "ProbePredictions",
     "available_objectives",
+    "check_estimator",
     "get_objective",
     "register_objective",
     "unregister_objective",

@@ -31,9 +31,11 @@ if TYPE_CHECKING:
     from evoaug.policy import Policy
 
 __all__ = [
+    "ESTIMATORS",
     "CandidateContext",
     "CandidateFailure",
     "Objective",
+    "check_estimator",
     "ProbePredictions",
     "available_objectives",
     "get_objective",
@@ -42,6 +44,23 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+ESTIMATORS = ("lookahead", "alignment")
+"""How accuracy and fairness are estimated: after a look-ahead (θ'), or by gradient alignment."""
+
+
+def check_estimator(value: object) -> str:
+    """``value`` if it is one of :data:`ESTIMATORS`, else a ConfigError listing them.
+
+    Example:
+        >>> check_estimator("alignment")
+        'alignment'
+    """
+    if value not in ESTIMATORS:
+        raise ConfigError(f"`estimator` must be one of {list(ESTIMATORS)}, got {value!r}")
+    return str(value)
+
+
 ProbePredictions = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
 """``(y_true, y_pred, groups)`` on the validation probe (``groups`` is None without groups)."""
 
@@ -119,6 +138,16 @@ class CandidateContext(Protocol):
         """``[N, D]`` features of ``images`` (see ``Evaluator(feature_layer=...)``), no grad."""
         ...
 
+    def alignment_gains(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per image of ``train_subset(size)``: how much better the policy's draw 0 points.
+
+        The cosine of the image's last-layer loss gradient at θ with the validation gradient,
+        augmented minus clean, toward the balanced direction and the worst group's (see
+        ``evoaug/evaluate/_alignment.py``): two ``[N]`` tensors, positive where augmenting
+        gives a more useful training step.
+        """
+        ...
+
     def clean_pass(self, size: int, draw: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(outputs, features)`` of θ (eval mode) on ``train_subset(size)``.
 
@@ -164,8 +193,8 @@ class Objective(ABC):
     """
 
     name: ClassVar[str] = ""
-    uses_lookahead: ClassVar[bool] = True
-    scores_together: ClassVar[bool] = False
+    uses_lookahead: bool = True
+    scores_together: bool = False
 
     def check(self, train_probe: Probe, val_probe: Probe) -> None:
         """Validate the probes before any work.

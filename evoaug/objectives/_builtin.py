@@ -17,6 +17,7 @@ from evoaug.objectives._base import (
     CandidateContext,
     CandidateFailure,
     Objective,
+    check_estimator,
     register_objective,
 )
 
@@ -41,18 +42,33 @@ def _mean_loss(ctx: CandidateContext, outputs: torch.Tensor, labels: torch.Tenso
 
 @register_objective("accuracy")
 class Accuracy(Objective):
-    """Validation accuracy of θ', the weights after k look-ahead steps on the policy's images.
+    """How much the policy helps the model's accuracy, by one of two estimators.
 
-    The look-ahead (an isolated copy, the caller's optimizer type and current learning rate, then
-    BatchNorm recalibrated on clean images) is shared with the fairness objective.
+    - ``"lookahead"``: validation accuracy of θ', the weights after k look-ahead steps on the
+      policy's images (an isolated copy, the caller's optimizer type and current learning rate,
+      then BatchNorm recalibrated on clean images; shared with the fairness objective).
+    - ``"alignment"``: the mean gain in gradient alignment with the group-balanced validation
+      gradient, augmented over clean training images (``CandidateContext.alignment_gains``):
+      a forward pass, no training; identity scores 0.
+
+    Args:
+        estimator: ``"lookahead"`` or ``"alignment"``.
+        size: Training-probe images the alignment estimator averages over.
 
     Example:
-        >>> Accuracy().uses_lookahead
-        True
+        >>> Accuracy().uses_lookahead, Accuracy(estimator="alignment").uses_lookahead
+        (True, False)
 
     """
 
+    def __init__(self, estimator: str = "lookahead", size: int = 256) -> None:
+        self.estimator = check_estimator(estimator)
+        self.size = _size("alignment_size", size, 1)
+        self.uses_lookahead = self.estimator == "lookahead"
+
     def _compute(self, ctx: CandidateContext) -> float:
+        if self.estimator == "alignment":
+            return float(ctx.alignment_gains(self.size)[0].mean())
         y_true, y_pred, _ = ctx.lookahead_predictions()
         return float(np.mean(y_true == y_pred))
 

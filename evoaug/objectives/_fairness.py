@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from evoaug._checks import check_int
 from evoaug.exceptions import ConfigError
 from evoaug.objectives._base import (
     CandidateContext,
     CandidateFailure,
     Objective,
     ProbePredictions,
+    check_estimator,
     register_objective,
 )
 
@@ -74,26 +76,37 @@ class Fairness(Objective):
       ``fairlearn.metrics`` functions of the same name, for binary labels in ``{0, 1}`` only
       (fairlearn's versions are binary-only); a prediction counts as positive when it is 1.
 
+    With ``estimator="alignment"`` no look-ahead runs and the metric is not used: the value is
+    the mean gain in gradient alignment with the validation gradient of the worst group (the
+    group with the highest validation loss at θ), augmented over clean training images (see
+    :class:`~evoaug.objectives.Accuracy`). The worst group's is the direction a policy must
+    serve to lift the group that is left behind.
+
     Args:
         metric: One of :data:`FAIRNESS_METRICS`.
+        estimator: ``"lookahead"`` or ``"alignment"``.
+        size: Training-probe images the alignment estimator averages over.
 
     Raises:
-        ConfigError: Unknown metric.
+        ConfigError: Unknown metric or estimator.
 
     Example:
-        >>> Fairness().metric
-        'worst_group_accuracy'
+        >>> Fairness().metric, Fairness(estimator="alignment").scores_together
+        ('worst_group_accuracy', False)
 
     """
 
-    scores_together = True
-
-    def __init__(self, metric: str = "worst_group_accuracy") -> None:
+    def __init__(
+        self, metric: str = "worst_group_accuracy", estimator: str = "lookahead", size: int = 256
+    ) -> None:
         if metric not in FAIRNESS_METRICS:
             raise ConfigError(
                 f"`fairness_metric` must be one of {FAIRNESS_METRICS}, got {metric!r}"
             )
         self.metric = metric
+        self.estimator = check_estimator(estimator)
+        self.size = check_int("alignment_size", size, low=1)
+        self.uses_lookahead = self.scores_together = self.estimator == "lookahead"
 
     def _check(self, train_probe: Probe, val_probe: Probe) -> None:
         if val_probe.groups is None:
@@ -107,7 +120,7 @@ class Fairness(Objective):
                     "'worst_group_accuracy' or 'accuracy_difference' for multi-class tasks"
                 )
 
-    def prepare(self, ctx: CandidateContext) -> ProbePredictions:
+    def prepare(self, ctx: CandidateContext) -> ProbePredictions:  # lookahead estimator only
         """θ' predictions on the validation probe: the candidate's look-ahead runs here.
 
         For ``"worst_group_gain"`` θ's predictions are computed here too (once per evaluation,
@@ -121,6 +134,8 @@ class Fairness(Objective):
         return predictions
 
     def _compute(self, ctx: CandidateContext) -> float:
+        if self.estimator == "alignment":
+            return float(ctx.alignment_gains(self.size)[1].mean())
         return self._compute_many([ctx], [None])[0]
 
     def _compute_many(
