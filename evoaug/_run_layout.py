@@ -10,6 +10,7 @@ file                     written by
 ``history.jsonl``        the search: every evaluated candidate, appended per generation
 ``pareto.yaml``          the search: the current Pareto front
 ``best_policy.yaml``     the search: the policy training uses now, with its objectives
+``decisions.jsonl``      the callback: every swap decision (challenger, incumbent, evidence)
 ``timeline.jsonl``       the callback: the policy each epoch trained with
 ``run.json``             the callback: settings, schedule, dataset, versions, command line
 ``samples.pt``           the callback: a few clean validation images per group, for the report
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 __all__ = [
     "BEST_POLICY_FILE",
+    "DECISIONS_FILE",
     "GROUPS_FROM_CLASSES",
     "GROUPS_FROM_SENSITIVE",
     "GROUP_SOURCES",
@@ -42,6 +44,7 @@ RUN_SUBDIR = "evoaug"
 HISTORY_FILE = "history.jsonl"
 PARETO_FILE = "pareto.yaml"
 BEST_POLICY_FILE = "best_policy.yaml"
+DECISIONS_FILE = "decisions.jsonl"
 TIMELINE_FILE = "timeline.jsonl"
 RUN_FILE = "run.json"
 SAMPLES_FILE = "samples.pt"
@@ -50,7 +53,7 @@ TEST_META_FILE = "test_meta.json"
 
 RUN_FILES = (
     HISTORY_FILE, TIMELINE_FILE, RUN_FILE, PARETO_FILE, BEST_POLICY_FILE, SAMPLES_FILE,
-    TEST_PREDICTIONS_FILE, TEST_META_FILE,
+    TEST_PREDICTIONS_FILE, TEST_META_FILE, DECISIONS_FILE,
 )  # fmt: skip
 """What one run writes and its report reads: a new (not resumed) fit replaces them all."""
 

@@ -59,7 +59,8 @@ class EvoAugCallback(_lightning.CallbackBase):
         population_size: Candidates per generation (P).
         search_budget: Fraction of the run's training batches the search may spend.
         every_n_epochs: One generation every n epochs instead of the budget.
-        min_generations: At least this many generations, whatever the budget.
+        min_generations: At least this many generations, whatever the budget (default 0:
+            the budget decides, and the log says what budget would pay for one).
         warmup_epochs: Epochs trained with ``initial_policy`` before the first generation.
         lookahead_steps: k, optimizer steps of each candidate's look-ahead.
         lookahead_batch_size: Look-ahead minibatch size.
@@ -68,14 +69,30 @@ class EvoAugCallback(_lightning.CallbackBase):
             the schedule prices a generation at ``repeats`` times P·k steps.
         train_probe_size: Training images drawn for look-ahead and difficulty/diversity.
         val_probe_size: Validation images (stratified by group) for accuracy and fairness.
-        selection: ``"weights"`` (default), ``"knee"``, ``"constraint"`` or a
-            :class:`evoaug.search.Selection`.
+        selection: Which front member is the search's challenger (``decision="evidence"``)
+            or trains next (``decision="front"``): ``"weights"`` (default), ``"knee"``,
+            ``"constraint"`` or a :class:`evoaug.search.Selection`.
         mode: ``"batch"``: augment each batch on its device in the training loop;
             ``"dataset"``: augment per sample in DataLoader workers (wrap your training dataset
             with :meth:`wrap_dataset`).
         fairness_groups: ``"auto"`` uses the batches' groups when they carry some, else the
             classes; ``"sensitive"`` requires groups; ``"class"`` always uses the classes.
-        fairness_metric: See :class:`evoaug.objectives.Fairness`.
+        fairness_metric: See :class:`evoaug.objectives.Fairness` (default: the worst-group
+            gain over the look-ahead, which ranks outcomes best; ``docs/benchmarks.md``).
+        estimator: How the search scores accuracy and fairness: ``"alignment"`` (default; the
+            gain in gradient alignment with the validation gradient, forward passes only) or
+            ``"lookahead"`` (after a k-step look-ahead per candidate; see
+            :class:`evoaug.evaluate.Evaluator`).
+        decision: ``"evidence"`` (default): the policy that trains changes only when a
+            challenger has paired evidence of doing better than it and than no augmentation
+            (:class:`evoaug.search.EvidenceRule`); ``"front"``: the ``selection`` rule's pick
+            of the front trains after every generation.
+        confidence: One-sided confidence of the evidence rule's lower bounds.
+        guard_margin: How much worse (decision score) than the incumbent the guard's
+            look-ahead lets a challenger be; 0 asks for a gain.
+        guard_repeats: Look-aheads per policy in the guard (paired repeats, own seeds).
+        credit: Score every op alone and offer the ops that help as a challenger
+            (:func:`evoaug.search.credit_policy`).
         batch_keys: Where images, labels and groups sit in a batch, e.g.
             ``{"image": "x", "label": "y", "group": "race"}`` or positions for tuples.
         normalize: Applied after augmentation to every batch (train, val, test): ``(mean, std)``,
@@ -114,7 +131,7 @@ class EvoAugCallback(_lightning.CallbackBase):
         population_size: int = 16,
         search_budget: float = 0.2,
         every_n_epochs: int | None = None,
-        min_generations: int = 3,
+        min_generations: int = 0,
         warmup_epochs: int = 1,
         lookahead_steps: int = 20,
         lookahead_batch_size: int = 32,
@@ -124,7 +141,13 @@ class EvoAugCallback(_lightning.CallbackBase):
         selection: str | Selection = "weights",
         mode: str = "batch",
         fairness_groups: str = "auto",
-        fairness_metric: str = "worst_group_accuracy",
+        fairness_metric: str = "worst_group_gain",
+        estimator: str = "alignment",
+        decision: str = "evidence",
+        confidence: float = 0.9,
+        guard_margin: float = 0.0,
+        guard_repeats: int = 2,
+        credit: bool = True,
         batch_keys: Mapping[str, int | str] | None = None,
         normalize: Any = None,
         loss_fn: Callable[..., torch.Tensor] | None = None,
@@ -277,8 +300,14 @@ class EvoAugCallback(_lightning.CallbackBase):
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._check_training_data(trainer)
-        scoring = self._online.scoring_images() if self._online is not None else 0
-        self.schedule = plan_for_trainer(trainer, self.config, scoring_images=scoring)
+        online = self._online
+        self.schedule = plan_for_trainer(
+            trainer,
+            self.config,
+            candidate_steps=online.candidate_steps() if online else self.config.lookahead_steps,
+            scoring_images=online.scoring_images() if online else 0,
+            decision_images=online.decision_images() if online else 0.0,
+        )
         self._info(self.schedule.describe())
         if self._run is not None:
             self._run.write_info(run_info(trainer, self.config, self.schedule))
@@ -356,6 +385,7 @@ class EvoAugCallback(_lightning.CallbackBase):
             pl_module,
             optimizer_of(trainer),
             probes,
+            incumbent=self._active,
             epoch=trainer.current_epoch,
             rank=trainer.global_rank,
             world_size=trainer.world_size,
@@ -366,6 +396,16 @@ class EvoAugCallback(_lightning.CallbackBase):
         self._run.record_generation(
             outcome.records, self._online.front, self._active, self._active_objectives
         )
+        if outcome.decision is not None:
+            self._run.record_decision(
+                {
+                    "generation": outcome.index,
+                    "epoch": trainer.current_epoch,
+                    **outcome.decision.to_dict(),
+                    "credit": outcome.credit,
+                }
+            )
+            self._info(f"evoaug: decision at epoch {epoch}: {outcome.decision.reason}")
         self._history_lines += len(outcome.records)
         hypervolume = self._online.hypervolume
         self._info(
@@ -467,4 +507,8 @@ class EvoAugCallback(_lightning.CallbackBase):
         self._trained_epoch = state.trained_epoch
         if self._run is not None:
             # Lines the killed run wrote after this checkpoint would otherwise appear twice.
-            self._run.rewind(history_records=self._history_lines, last_epoch=self._epoch_done)
+            self._run.rewind(
+                history_records=self._history_lines,
+                last_epoch=self._epoch_done,
+                generations=state.generation,
+            )

@@ -12,12 +12,13 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from evoaug.callback._decide import Decider
 from evoaug.callback._distributed import all_gather_objects, check_identical, merge_shards, shard
 from evoaug.callback._lightning import detached_trainer
 from evoaug.callback._probes import ProbeSet
@@ -26,7 +27,7 @@ from evoaug.evaluate import CandidateResult, Evaluator, OptimizerSpec
 from evoaug.exceptions import ConfigError
 from evoaug.genome import GenomeSpace
 from evoaug.policy import Policy
-from evoaug.search import Search, history_record
+from evoaug.search import Decision, Search, history_record
 
 __all__ = ["Generation", "OnlineSearch"]
 
@@ -38,9 +39,10 @@ class Generation:
     Attributes:
         index: The generation's number (0 for the first).
         records: One history record per candidate, in candidate order.
-        chosen: The policy selected to train next (named after its front member), or ``None``
-            when the front is empty.
-        objectives: The chosen policy's objectives (empty when none was chosen).
+        chosen: The policy to train next, or ``None`` when the policy stays.
+        objectives: The chosen policy's objectives when it is a front member (else empty).
+        decision: The evidence rule's decision (``decision="evidence"``), else ``None``.
+        credit: Each op's mean alignment gain alone (``credit=True``), else empty.
         failed: How many candidates failed.
         seconds: Wall time of the generation on this rank.
     """
@@ -51,6 +53,8 @@ class Generation:
     objectives: dict[str, float]
     failed: int
     seconds: float
+    decision: Decision | None = None
+    credit: dict[str, float] = field(default_factory=dict)
 
 
 class OnlineSearch:
@@ -84,6 +88,7 @@ class OnlineSearch:
             feature_layer=config.feature_layer,
             fairness_metric=config.fairness_metric,
             normalize=normalize,
+            estimator=config.estimator,
         )
         self.search = Search(
             space,
@@ -94,6 +99,9 @@ class OnlineSearch:
         )
         self.generation = 0
         self.front: list[tuple[Policy, dict[str, float]]] = []
+        self.decider = (
+            Decider(config, self.evaluator, space) if config.decision == "evidence" else None
+        )
 
     def run(
         self,
@@ -101,16 +109,18 @@ class OnlineSearch:
         optimizer: Any,
         probes: ProbeSet,
         *,
+        incumbent: Policy,
         epoch: int,
         rank: int,
         world_size: int,
     ) -> Generation:
-        """Score one generation (this rank's shard), merge the shards, tell the search, select.
+        """Score one generation (this rank's shard), merge the shards, tell the search, decide.
 
         Args:
             module: The live LightningModule (left exactly as it was).
             optimizer: The training optimizer; the look-ahead uses its type and current rate.
             probes: The probes of this fit.
+            incumbent: The policy training uses now.
             epoch: The training epoch the generation runs after (for the history).
             rank: This process's global rank.
             world_size: The number of ranks.
@@ -121,15 +131,17 @@ class OnlineSearch:
         started = time.perf_counter()
         candidates = self.search.ask()
         mine = shard(len(candidates), rank, world_size)
+        spec = OptimizerSpec.from_optimizer(optimizer)
+        seed = self.config.seed * 1_000_003 + self.generation
         with detached_trainer(module):
             results = self.evaluator.evaluate(
                 module,
                 self.config.loss_fn or F.cross_entropy,
-                OptimizerSpec.from_optimizer(optimizer),
+                spec,
                 probes.train,
                 probes.val,
                 [candidates[i].policy for i in mine],
-                seed=self.config.seed * 1_000_003 + self.generation,
+                seed=seed,
             )
         local = [(i, (r, rank)) for i, r in zip(mine, results, strict=True)]
         merged: list[tuple[CandidateResult, int]] = merge_shards(
@@ -138,12 +150,20 @@ class OnlineSearch:
         self.search.tell([r.objectives if r.ok else None for r, _ in merged])
         check_identical(self.search.checksum())
         self.front = self.search.pareto_front()
-        chosen, objectives = None, {}
+        pick, objectives = None, {}
         index = self.config.selection.select(self.front) if self.front else None
         if index is not None:
             policy, values = self.front[index]
             label = f"evoaug generation {self.generation} front member {index}"
-            chosen, objectives = dataclasses.replace(policy, name=label), dict(values)
+            pick, objectives = dataclasses.replace(policy, name=label), dict(values)
+        chosen, decision = pick, None
+        credit: dict[str, float] = {}
+        if self.decider is not None:
+            decision, credit = self.decider.decide(
+                module, spec, probes, incumbent, pick, seed=seed + 500_009
+            )
+            chosen = decision.chosen if decision.changed else None
+            objectives = objectives if chosen is not None and chosen == pick else {}
         records = [
             history_record(
                 generation=self.generation,
@@ -163,9 +183,20 @@ class OnlineSearch:
             objectives=objectives,
             failed=sum(1 for r, _ in merged if not r.ok),
             seconds=time.perf_counter() - started,
+            decision=decision,
+            credit=credit,
         )
         self.generation += 1
         return outcome
+
+    def decision_images(self) -> float:
+        """What a generation's decision costs at most, in training images (0 without one)."""
+        return 0.0 if self.decider is None else self.decider.cost_images()
+
+    def candidate_steps(self) -> int:
+        """Look-ahead steps one candidate's scoring trains (0 with alignment alone)."""
+        ev = self.evaluator
+        return ev.lookahead_steps if any(o.uses_lookahead for o in ev.objectives.values()) else 0
 
     def scoring_images(self) -> int:
         """Images one candidate's scoring forwards besides its look-ahead (for the schedule)."""

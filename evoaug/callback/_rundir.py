@@ -31,6 +31,7 @@ import torch
 from evoaug._files import atomic_write_bytes, atomic_write_text
 from evoaug._run_layout import (
     BEST_POLICY_FILE,
+    DECISIONS_FILE,
     PARETO_FILE,
     RUN_FILE,
     RUN_FILES,
@@ -44,10 +45,13 @@ from evoaug.search import HistoryWriter, write_best_policy, write_pareto
 
 __all__ = [
     "RunDirectory",
+    "append_jsonl",
     "append_timeline",
     "command_line",
     "package_versions",
     "run_info",
+    "truncate_jsonl",
+    "truncate_lines",
     "truncate_timeline",
     "write_run_info",
     "write_samples",
@@ -118,13 +122,18 @@ def write_run_info(run_dir: Path, info: Mapping[str, Any]) -> Path:
     return atomic_write_text(path, json.dumps(current, indent=2, sort_keys=True) + "\n")
 
 
-def append_timeline(run_dir: Path, record: Mapping[str, Any]) -> None:
-    """Append one epoch's line to ``timeline.jsonl`` (flushed and fsynced)."""
+def append_jsonl(path: Path, record: Mapping[str, Any]) -> None:
+    """Append ``record`` as one JSON line to ``path`` (flushed and fsynced)."""
     line = json.dumps(_plain(dict(record)), separators=(",", ":"))
-    with (run_dir / TIMELINE_FILE).open("a", encoding="utf-8") as handle:
+    with path.open("a", encoding="utf-8") as handle:
         handle.write(line + "\n")
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def append_timeline(run_dir: Path, record: Mapping[str, Any]) -> None:
+    """Append one epoch's line to ``timeline.jsonl`` (flushed and fsynced)."""
+    append_jsonl(run_dir / TIMELINE_FILE, record)
 
 
 def truncate_timeline(run_dir: Path, *, last_epoch: int) -> int:
@@ -137,7 +146,33 @@ def truncate_timeline(run_dir: Path, *, last_epoch: int) -> int:
         The number of lines removed.
 
     """
-    path = run_dir / TIMELINE_FILE
+    return truncate_jsonl(run_dir / TIMELINE_FILE, "epoch", last_epoch)
+
+
+def truncate_lines(path: Path, keep: int) -> int:
+    """Keep the first ``keep`` whole lines of ``path`` (a torn line is dropped); atomically.
+
+    Returns:
+        The number of lines removed (0 when the file is missing).
+    """
+    if not path.is_file():
+        return 0
+    lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
+    whole = [line for line in lines[:-1] if line.strip()]  # the last piece is torn or empty
+    removed = len(whole) - min(keep, len(whole)) + (1 if lines[-1].strip() else 0)
+    if removed:
+        atomic_write_text(path, "".join(line + "\n" for line in whole[:keep]))
+    return removed
+
+
+def truncate_jsonl(path: Path, key: str, last: int) -> int:
+    """Keep the lines of ``path`` whose integer ``key`` is at most ``last``; rewrite atomically.
+
+    Lines without that key, unreadable lines and a torn last line are dropped too.
+
+    Returns:
+        The number of lines removed.
+    """
     if not path.is_file():
         return 0
     kept, removed = [], 0
@@ -145,10 +180,10 @@ def truncate_timeline(run_dir: Path, *, last_epoch: int) -> int:
         if not line.strip():
             continue
         try:
-            epoch = json.loads(line).get("epoch")
+            value = json.loads(line).get(key)
         except (ValueError, AttributeError):
-            epoch = None
-        if isinstance(epoch, int) and epoch <= last_epoch:
+            value = None
+        if isinstance(value, int) and value <= last:
             kept.append(line + "\n")
         else:
             removed += 1
@@ -263,14 +298,21 @@ class RunDirectory:
         write_pareto(self.path / PARETO_FILE, front)
         write_best_policy(self.path / BEST_POLICY_FILE, active, dict(objectives))
 
+    def record_decision(self, record: Mapping[str, Any]) -> None:
+        """Append one decision to ``decisions.jsonl`` (flushed and fsynced)."""
+        if self.writer:
+            append_jsonl(self.path / DECISIONS_FILE, record)
+
     def record_epoch(self, record: Mapping[str, Any]) -> None:
         """Append one epoch's line to ``timeline.jsonl``."""
         if self.writer:
             append_timeline(self.path, record)
 
-    def rewind(self, *, history_records: int, last_epoch: int) -> None:
+    def rewind(self, *, history_records: int, last_epoch: int, generations: int) -> None:
         """Drop what a killed run wrote after its checkpoint (it would appear twice)."""
         if self._history is None:
             return
         self._history.truncate(history_records)
+        # one decision per generation (none with decision="front": no file)
+        truncate_lines(self.path / DECISIONS_FILE, generations)
         truncate_timeline(self.path, last_epoch=last_epoch)

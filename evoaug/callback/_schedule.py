@@ -76,10 +76,11 @@ def plan_schedule(
     search_budget: float,
     lookahead_batch_fraction: float = 1.0,
     scoring_batch_fraction: float = 0.0,
+    decision_batches: float = 0.0,
     repeats: int = 1,
     every_n_epochs: int | None = None,
     warmup_epochs: int = 1,
-    min_generations: int = 3,
+    min_generations: int = 0,
 ) -> Schedule:
     """Plan the generations of a run.
 
@@ -93,12 +94,15 @@ def plan_schedule(
         scoring_batch_fraction: One candidate's scoring passes in training batches: the
             images it forwards without gradients (``Evaluator.scoring_images``) times
             :data:`FORWARD_COST`, over the training batch size.
+        decision_batches: What a generation's decision costs beyond its candidates, in
+            training batches (the credit per op, the evidence, the guard's look-aheads).
         repeats: Evaluations of every candidate (``Evaluator(repeats=...)``); each costs the
             same.
         search_budget: Fraction of the run's training batches the search may spend.
         every_n_epochs: If given, one generation every n epochs after the warm-up instead.
         warmup_epochs: Epochs trained before the first generation (at least 1).
-        min_generations: Lower bound on generations when the budget allows fewer.
+        min_generations: Lower bound on generations when the budget allows fewer (0: the
+            budget decides; the plan's note then says what budget would pay for one).
 
     Returns:
         The plan; generations never run after the last epoch, where they could not help.
@@ -114,7 +118,7 @@ def plan_schedule(
         raise ConfigError(f"`warmup_epochs` must be at least 1, got {warmup_epochs!r}")
     train_batches = max_epochs * batches_per_epoch
     per_candidate = lookahead_steps * lookahead_batch_fraction + scoring_batch_fraction
-    per_generation = max(1, round(population_size * per_candidate)) * repeats
+    per_generation = max(1, round(population_size * per_candidate * repeats + decision_batches))
     eligible = list(range(warmup_epochs - 1, max_epochs - 1))
     if not eligible:
         return Schedule(
@@ -137,6 +141,14 @@ def plan_schedule(
             f"The budget ({search_budget:.0%}) pays for {budget_generations} generations; "
             f"running min_generations={min_generations}."
         )
+    elif total == 0:
+        needed = math.ceil(100 * per_generation / train_batches) / 100
+        note = (
+            f"The budget ({search_budget:.0%}) pays for no generation: one costs about "
+            f"{per_generation} training batches, {per_generation / train_batches:.0%} of this "
+            f"run's {train_batches}; search_budget={needed:g} would pay for one (or train "
+            "longer, or lower population_size)."
+        )
     if total <= len(eligible):
         if total == 1:
             picks = [eligible[-1]]
@@ -150,7 +162,14 @@ def plan_schedule(
     return Schedule(plan, train_batches, per_generation * sum(plan.values()), note=note)
 
 
-def plan_for_trainer(trainer: Any, config: CallbackConfig, *, scoring_images: int) -> Schedule:
+def plan_for_trainer(
+    trainer: Any,
+    config: CallbackConfig,
+    *,
+    candidate_steps: int,
+    scoring_images: int,
+    decision_images: float = 0.0,
+) -> Schedule:
     """:func:`plan_schedule` for a fit: batches from the Trainer, the rest from the settings.
 
     With ``search=False`` the schedule has no generation.
@@ -158,7 +177,10 @@ def plan_for_trainer(trainer: Any, config: CallbackConfig, *, scoring_images: in
     Args:
         trainer: The Trainer, its training loader set up (``on_train_start``).
         config: The callback's settings.
+        candidate_steps: Look-ahead steps of one candidate's scoring (k, or 0 when no
+            objective reads a look-ahead).
         scoring_images: Images one candidate's scoring forwards besides its look-ahead.
+        decision_images: What a generation's decision costs, in training images.
 
     Raises:
         ConfigError: Neither ``max_epochs`` and a sized loader nor ``every_n_epochs``.
@@ -178,9 +200,10 @@ def plan_for_trainer(trainer: Any, config: CallbackConfig, *, scoring_images: in
         max_epochs=max_epochs,
         batches_per_epoch=max(batches, 1),
         population_size=config.population_size,
-        lookahead_steps=config.lookahead_steps,
+        lookahead_steps=candidate_steps,
         lookahead_batch_fraction=config.lookahead_batch_size / train_batch,
         scoring_batch_fraction=scoring_images * FORWARD_COST / train_batch,
+        decision_batches=decision_images / train_batch,
         repeats=config.lookahead_repeats,
         search_budget=config.search_budget,
         every_n_epochs=config.every_n_epochs,

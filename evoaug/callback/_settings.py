@@ -20,12 +20,13 @@ import torch
 from evoaug._checks import check_choice, check_int, check_number
 from evoaug.callback._batch import DEFAULT_KEYS
 from evoaug.exceptions import ConfigError
-from evoaug.objectives import FAIRNESS_METRICS, available_objectives
+from evoaug.objectives import ESTIMATORS, FAIRNESS_METRICS, available_objectives
 from evoaug.pipeline import Normalize
 from evoaug.policy import INTERPOLATIONS, Policy, presets, resolve_policy
 from evoaug.search import Selection, get_selection
 
 __all__ = [
+    "DECISIONS",
     "DEFAULT_INITIAL_PRESETS",
     "DEFAULT_OBJECTIVES",
     "FAIRNESS_GROUPS",
@@ -37,6 +38,7 @@ __all__ = [
 DEFAULT_OBJECTIVES = ("accuracy", "difficulty", "diversity", "fairness")
 DEFAULT_INITIAL_PRESETS = ("identity", "autoaugment-cifar10", "autoaugment-svhn")
 MODES = ("batch", "dataset")
+DECISIONS = ("evidence", "front")
 FAIRNESS_GROUPS = ("auto", "sensitive", "class")
 Mode = Literal["batch", "dataset"]
 Normalizer = Callable[[torch.Tensor], torch.Tensor]
@@ -73,6 +75,12 @@ class CallbackConfig:
     mode: Mode
     fairness_groups: str
     fairness_metric: str
+    estimator: str
+    decision: str
+    confidence: float
+    guard_margin: float
+    guard_repeats: int
+    credit: bool
     batch_keys: Mapping[str, int | str]
     normalize: Normalizer | str | None
     loss_fn: Callable[..., torch.Tensor] | None
@@ -270,6 +278,14 @@ _CHECKS: dict[str, Callable[[str, object], Any]] = {
     "mode": _choices(MODES),
     "fairness_groups": _choices(FAIRNESS_GROUPS),
     "fairness_metric": _choices(FAIRNESS_METRICS),
+    "estimator": _choices(ESTIMATORS),
+    "decision": _choices(DECISIONS),
+    "confidence": lambda name, value: check_number(
+        name, value, low=0.5, high=1.0, low_open=True, high_open=True
+    ),
+    "guard_margin": lambda name, value: check_number(name, value, low=0.0, high=1.0),
+    "guard_repeats": _ints(1, 16),
+    "credit": _bool,
     "batch_keys": _batch_keys,
     "normalize": _normalize,
     "loss_fn": _callable,

@@ -6,14 +6,17 @@ Nothing here imports Lightning: the callback, the offline search and the tests d
 
 from evoaug._probe import Probe, random_probe, stratified_probe
 from evoaug.evaluate._evaluator import CandidateResult, Evaluator
+from evoaug.evaluate._evidence import Evidence, gather_evidence
 from evoaug.evaluate._optim import OPTIMIZERS, OptimizerSpec
 
 __all__ = [
     "OPTIMIZERS",
     "CandidateResult",
     "Evaluator",
+    "Evidence",
     "OptimizerSpec",
     "Probe",
+    "gather_evidence",
     "random_probe",
     "stratified_probe",
 ]

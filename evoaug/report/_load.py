@@ -13,6 +13,7 @@ file                         what the report takes from it
 ``pareto.yaml``              the final front (highlighted in the Pareto plot)
 ``best_policy.yaml``         the chosen policy
 ``timeline.jsonl``           the active policy and its objectives per epoch
+``decisions.jsonl``          every swap decision: challenger, incumbent, evidence, outcome
 ``run.json``                 configuration, schedule, dataset, model, command, versions
 ``samples.pt``/``.npz``      clean probe images per group (``images`` uint8 ``[N, C, H, W]``,
                              ``labels``, ``groups``) for the grid of augmented samples
@@ -35,6 +36,7 @@ import yaml
 
 from evoaug._run_layout import (
     BEST_POLICY_FILE,
+    DECISIONS_FILE,
     HISTORY_FILE,
     PARETO_FILE,
     RUN_FILE,
@@ -71,6 +73,7 @@ class RunData:
     pareto: list[dict[str, Any]] | None
     best_policy: dict[str, Any] | None
     timeline: list[dict[str, Any]]
+    decisions: list[dict[str, Any]]
     config_text: str | None
     samples: Samples | None
     notes: list[str]
@@ -123,6 +126,7 @@ def load_run(run_dir: str | Path) -> RunData:
         pareto=_read_pareto(path / PARETO_FILE, notes),
         best_policy=_read_policy(path / BEST_POLICY_FILE, notes),
         timeline=_read_jsonl(path / TIMELINE_FILE, notes),
+        decisions=_read_jsonl(path / DECISIONS_FILE, notes, missing=None),
         config_text=_read_config(path.parent / CONFIG_FILE),
         samples=read_samples(path, notes),
         notes=notes,
@@ -166,9 +170,15 @@ def _read_history(path: Path, notes: list[str]) -> list[dict[str, Any]]:
     return records
 
 
-def _read_jsonl(path: Path, notes: list[str]) -> list[dict[str, Any]]:
+def _read_jsonl(
+    path: Path,
+    notes: list[str],
+    missing: str | None = "{name} is missing; the per-epoch timeline is left out.",
+) -> list[dict[str, Any]]:
+    """The JSON-object lines of ``path``; a note for a missing file (unless ``missing=None``)."""
     if not path.is_file():
-        notes.append(f"{path.name} is missing; the per-epoch timeline is left out.")
+        if missing is not None:
+            notes.append(missing.format(name=path.name))
         return []
     records = []
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines()

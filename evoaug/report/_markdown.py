@@ -19,6 +19,7 @@ from evoaug.report._report import Report
 from evoaug.report._tables import (
     Table,
     change_table,
+    decision_table,
     group_table,
     side_by_side_table,
     summary_table,
@@ -96,6 +97,13 @@ def render_markdown(report: Report, figures: list[ReportFigure]) -> str:
         rows = [list(r.values()) for r in report.policy.rows()]
         out.append(_table((["Sub-policy", "Op", "Probability", "Level", "Magnitude"], rows)))
         out.append(_fence(report.policy.to_yaml(), "yaml"))
+    if report.run.decisions:
+        out.append("## Decisions\n")
+        out.append(
+            "The incumbent stays unless a challenger's paired evidence (gradient-alignment "
+            "proposal, then look-ahead guard) has a lower bound above zero.\n"
+        )
+        out.append(_table(decision_table(report)))
     command = report.run.info.get("command")
     if command or report.run.config_text or report.versions:
         out.append("## Configuration\n")

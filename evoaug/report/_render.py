@@ -18,6 +18,7 @@ from evoaug.report._report import Report
 from evoaug.report._tables import (
     Table,
     change_table,
+    decision_table,
     group_table,
     side_by_side_table,
     summary_table,
@@ -210,6 +211,20 @@ def _search(report: Report) -> str:
     return _section("search", "Search", body)
 
 
+def _decisions(report: Report) -> str:
+    if not report.run.decisions:
+        return ""
+    changes = sum(1 for d in report.run.decisions if d.get("changed"))
+    intro = (
+        f"<p>{len(report.run.decisions)} decisions, {changes} changed the policy. The "
+        "incumbent stays unless a challenger's paired evidence clears zero: first its "
+        "gradient-alignment gain over the incumbent and over no augmentation (proposal), then "
+        "its look-ahead score (the mean of balanced and worst-group accuracy) against both "
+        "(guard). Bounds are one-sided lower confidence bounds.</p>"
+    )
+    return _section("decisions", "Decisions", [intro, _table(decision_table(report))])
+
+
 def _config(report: Report) -> str:
     body = []
     evo = report.run.info.get("evoaug")
@@ -244,6 +259,7 @@ def render_html(report: Report, figures: Sequence[ReportFigure]) -> str:
         _policy(report),
         _section("samples", "Augmented samples", [_figure(f) for f in samples]),
         _search(report),
+        _decisions(report),
         _config(report),
     ]
     titles = {
@@ -254,6 +270,7 @@ def render_html(report: Report, figures: Sequence[ReportFigure]) -> str:
         "policy": "Policy",
         "samples": "Samples",
         "search": "Search",
+        "decisions": "Decisions",
         "config": "Configuration",
     }
     nav = "".join(

@@ -215,6 +215,7 @@ class Report:
                 for b in self.baselines
             ],
             "search": self.search.to_dict() if self.search else None,
+            "decisions": list(self.run.decisions),
             "policy": None
             if self.policy is None
             else {"source": self.policy.source, **self.policy.data},

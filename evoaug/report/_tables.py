@@ -6,12 +6,21 @@ policy names, which are user data).
 
 from __future__ import annotations
 
+from typing import Any
+
 from evoaug.report._compare import Change
 from evoaug.report._findings import level, pct
 from evoaug.report._metrics import GroupMetrics, Interval
 from evoaug.report._report import Report
 
-__all__ = ["Table", "change_table", "group_table", "side_by_side_table", "summary_table"]
+__all__ = [
+    "Table",
+    "change_table",
+    "decision_table",
+    "group_table",
+    "side_by_side_table",
+    "summary_table",
+]
 
 Table = tuple[list[str], list[list[str]]]  # header, rows
 
@@ -178,3 +187,54 @@ def change_table(report: Report) -> list[tuple[str, Table]]:
         ]
         out.append((b.label, (header, rows)))
     return out
+
+
+def _advantage(value: object) -> str:
+    """``+0.123 (bound +0.045)`` from a decision record's ``{mean, lower, n}``."""
+    if not isinstance(value, dict) or not isinstance(value.get("mean"), (int, float)):
+        return "n/a"
+    lower = value.get("lower")
+    bound = f" (bound {lower:+.3f})" if isinstance(lower, (int, float)) else ""
+    return f"{value['mean']:+.3f}{bound}"
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _policy_name(value: object) -> str:
+    return str(value.get("name") or "custom") if isinstance(value, dict) else "none"
+
+
+def decision_table(report: Report) -> Table:
+    """One row per swap decision (``decisions.jsonl``): who met whom, the evidence, the outcome.
+
+    The proposal columns are the challenger's gradient-alignment advantage over the incumbent
+    and over no augmentation; the guard columns its look-ahead decision-score advantage; each
+    with its lower confidence bound.
+    """
+    header = [
+        "Generation", "Epoch", "Incumbent", "Challenger", "Proposal vs incumbent",
+        "Proposal vs none", "Guard vs incumbent", "Guard vs none", "Outcome", "Why",
+    ]  # fmt: skip
+    rows = []
+    for d in report.run.decisions:
+        challenger = d.get("challenger")
+        proposals = _mapping(d.get("proposals"))
+        evidence = _mapping(proposals.get(_policy_name(challenger))) if challenger else {}
+        guard = _mapping(d.get("guard"))
+        rows.append(
+            [
+                str(d.get("generation", "")),
+                str(d.get("epoch", "")),
+                _policy_name(d.get("incumbent")),
+                _policy_name(challenger) if challenger else "none proposed",
+                _advantage(evidence.get("incumbent")),
+                _advantage(evidence.get("identity")),
+                _advantage(guard.get("incumbent")),
+                _advantage(guard.get("identity")),
+                "changed" if d.get("changed") else "kept",
+                str(d.get("reason", "")),
+            ]
+        )
+    return header, rows

@@ -74,6 +74,11 @@ def _history(root):  # type: ignore[no-untyped-def]
     return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
 
 
+def _decisions(root):  # type: ignore[no-untyped-def]
+    lines = (root / "evoaug" / "decisions.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
 def _timeline(root):  # type: ignore[no-untyped-def]
     lines = (root / "evoaug" / "timeline.jsonl").read_text(encoding="utf-8").splitlines()
     return [{k: v for k, v in json.loads(line).items() if k != "hypervolume"} for line in lines]
@@ -94,6 +99,9 @@ def test_resume_continues_to_the_same_policies(tmp_path, lt) -> None:
     assert resumed.best_policy == full.best_policy
     assert _history(tmp_path / "part") == _history(tmp_path / "full")
     assert resumed.search.checksum() == full.search.checksum()
+    # the evidence rule decides the same after a resume: every decision, every bound
+    assert _decisions(tmp_path / "part") == _decisions(tmp_path / "full")
+    assert [d["generation"] for d in _decisions(tmp_path / "full")] == [0, 1, 2]
 
 
 def test_history_beyond_the_checkpoint_is_dropped(tmp_path, lt) -> None:
@@ -101,6 +109,8 @@ def test_history_beyond_the_checkpoint_is_dropped(tmp_path, lt) -> None:
     history = tmp_path / "evoaug" / "history.jsonl"
     lines = history.read_text().splitlines()
     history.write_text("\n".join(lines + lines[-4:]) + "\n")  # a generation the checkpoint lacks
+    made = tmp_path / "evoaug" / "decisions.jsonl"
+    made.write_text(made.read_text() + made.read_text().splitlines()[-1] + "\n")
     _run(
         lt,
         tmp_path,
@@ -111,6 +121,7 @@ def test_history_beyond_the_checkpoint_is_dropped(tmp_path, lt) -> None:
     )
     generations = [r["generation"] for r in _history(tmp_path)]
     assert generations == [0] * 4 + [1] * 4  # the extra copy is gone; epoch 2 is the last
+    assert [d["generation"] for d in _decisions(tmp_path)] == [0, 1]
 
 
 @pytest.mark.parametrize(

@@ -42,8 +42,14 @@ class Hold(Callback):
 
 
 def callback(**overrides: object) -> EvoAugCallback:
-    """The tiny search every reliability test uses (overridable)."""
+    """The tiny search every reliability test uses (overridable).
+
+    ``decision="front"``: every generation's front pick trains, so that the policy changes
+    often, the hardest case for resuming; the evidence rule's resume is tested in
+    tests/callback/test_callback_resume.py.
+    """
     kwargs: dict[str, object] = dict(
+        decision="front",
         population_size=4,
         every_n_epochs=1,
         warmup_epochs=1,

@@ -1,0 +1,92 @@
+"""Credit per op: which single ops the model's next steps would gain from, and a policy of them.
+
+Each op of the vocabulary is scored alone, as TrivialAugment draws it (applied to every image,
+its level uniform in the op's range), by its per-image gradient-alignment gain over the clean
+image (:class:`evoaug.evaluate.Evidence`). The ops whose gain has a lower confidence bound above
+zero make the **credit policy**: each image draws one of them, applies it with probability 1/2
+(half of each batch stays clean) at a uniform level. It is one of the decision rule's
+challengers, so that a search whose useful move is one op finds that op even when its genomes
+spread over many.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from statistics import NormalDist
+
+import numpy as np
+
+from evoaug.evaluate import Evidence
+from evoaug.policy import Gene, Interpolation, Policy, SubPolicy
+
+__all__ = ["CREDIT_PROBABILITY", "credit_ops", "credit_policy", "op_probe"]
+
+CREDIT_PROBABILITY = 0.5
+"""Probability that a credit-policy image is augmented: half of each batch stays clean."""
+
+
+def op_probe(op: str, interpolation: Interpolation = "bilinear") -> Policy:
+    """The single-op policy that scores ``op``'s credit: always applied, uniform level.
+
+    Example:
+        >>> op_probe("Invert").sub_policies[0].genes[0]
+        Gene(op='Invert', probability=1.0, level=1.0)
+    """
+    gene = Gene(op, 1.0, 1.0)
+    return Policy(
+        (SubPolicy((gene,)),),
+        name=f"op {op}",
+        magnitude_sampling="uniform",
+        interpolation=interpolation,
+    )
+
+
+def credit_policy(
+    evidence: Mapping[str, Evidence],
+    *,
+    confidence: float = 0.9,
+    max_ops: int = 4,
+    interpolation: Interpolation = "bilinear",
+) -> tuple[Policy | None, dict[str, tuple[float, float]]]:
+    """The credit policy from per-op evidence (see the module docstring).
+
+    Args:
+        evidence: Per op name, the evidence of :func:`op_probe` of that op.
+        confidence: One-sided confidence of the lower bounds.
+        max_ops: At most this many ops, those with the largest mean gains.
+        interpolation: The policy's warps' interpolation.
+
+    Returns:
+        ``(policy or None when no op's bound clears zero, {op: (mean gain, lower bound)})``.
+
+    Example:
+        >>> import numpy as np
+        >>> good = Evidence(op_probe("Invert"), np.full((2, 64), 0.1), None, None)
+        >>> bad = Evidence(op_probe("Rotate"), np.full((2, 64), -0.1), None, None)
+        >>> policy, gains = credit_policy({"Invert": good, "Rotate": bad})
+        >>> policy.name, [sub.genes[0].op for sub in policy.sub_policies]
+        ('evoaug credit: Invert', ['Invert'])
+    """
+    z = NormalDist().inv_cdf(confidence)
+    gains: dict[str, tuple[float, float]] = {}
+    for op, ev in evidence.items():
+        if not ev.ok or ev.alignment is None:
+            continue
+        per_image = np.asarray(ev.alignment.mean(axis=0), dtype=np.float64)
+        mean = float(per_image.mean())
+        se = float(per_image.std(ddof=1) / math.sqrt(len(per_image))) if len(per_image) > 1 else 0.0
+        gains[op] = (mean, mean - z * se if len(per_image) > 1 else -math.inf)
+    chosen = sorted((op for op, (_, low) in gains.items() if low > 0), key=lambda o: -gains[o][0])
+    chosen = chosen[:max_ops]
+    if not chosen:
+        return None, gains
+    subs = tuple(SubPolicy((Gene(op, CREDIT_PROBABILITY, 1.0),)) for op in chosen)
+    name = "evoaug credit: " + ", ".join(chosen)
+    policy = Policy(subs, name=name, magnitude_sampling="uniform", interpolation=interpolation)
+    return policy, gains
+
+
+def credit_ops(ops: Sequence[str]) -> list[str]:
+    """The ops worth scoring alone: every op but ``Identity`` (the clean image is the baseline)."""
+    return [op for op in ops if op != "Identity"]

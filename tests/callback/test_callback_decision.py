@@ -1,0 +1,92 @@
+"""The swap decision in real fits: evidence or the incumbent stays (decision="evidence")."""
+
+import json
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from evoaug import EvoAugCallback
+
+SEARCH = dict(
+    population_size=4,
+    lookahead_steps=10,
+    lookahead_batch_size=16,
+    train_probe_size=64,
+    val_probe_size=64,
+    n_subpolicies=2,
+    n_genes=1,
+    every_n_epochs=1,
+)
+DESTRUCTIVE = ("Invert", "Solarize", "Cutout", "GaussianNoise", "Rotate")
+
+
+def decisions(root) -> list[dict]:  # type: ignore[no-untyped-def]
+    path = root / "evoaug" / "decisions.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def inverted_minority(lt, n: int, seed: int, fraction: float) -> TensorDataset:  # type: ignore[no-untyped-def]
+    """The callback tests' data with a share of images inverted (group 1)."""
+    x, y = lt.make_data(n=n, seed=seed).tensors
+    inverted = torch.rand(n, generator=torch.Generator().manual_seed(seed + 100)) < fraction
+    x = torch.where(inverted.view(-1, 1, 1, 1), 1 - x, x)
+    return TensorDataset(x, y, inverted.long())
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_search_space_of_destructive_ops_keeps_no_augmentation(tmp_path, lt, seed) -> None:
+    cb = EvoAugCallback(ops=DESTRUCTIVE, seed=seed, **SEARCH)
+    train, val = lt.loaders(groups=True)
+    lt.trainer(tmp_path, [cb], max_epochs=4, logger=False).fit(lt.TinyNet(), train, val)
+    assert cb.best_policy.ops == ("Identity",)
+    made = decisions(tmp_path)
+    assert [d["generation"] for d in made] == [0, 1, 2]  # one decision per generation
+    assert not any(d["changed"] for d in made)
+    for d in made:
+        assert d["incumbent"]["name"] == d["chosen"]["name"] == "identity"
+        assert "the incumbent stays" in d["reason"]
+        for versus in d["proposals"].values():  # every challenger's evidence, with its bound
+            assert all(set(a) == {"mean", "lower", "n"} for a in versus.values())
+            assert not all(a["lower"] > 0 for a in versus.values()) or d["guard"]
+        assert set(d["credit"]) == set(DESTRUCTIVE)
+
+
+def test_an_op_that_lifts_the_group_left_behind_is_adopted(tmp_path, lt) -> None:
+    # Training images are never inverted; half of the validation images are (group 1):
+    # inversion is what lifts the worst group.
+    train = DataLoader(
+        inverted_minority(lt, 192, 0, 0.0),
+        batch_size=16,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(1),
+    )
+    val = DataLoader(inverted_minority(lt, 128, 1, 0.5), batch_size=32)
+    cb = EvoAugCallback(ops=("Invert", "Rotate", "ShearX", "Cutout", "Brightness"), **SEARCH)
+    lt.trainer(tmp_path, [cb], max_epochs=4, logger=False).fit(lt.TinyNet(), train, val)
+    assert "Invert" in cb.best_policy.ops
+    first = decisions(tmp_path)[0]
+    assert first["changed"] and first["incumbent"]["name"] == "identity"
+    assert "passed the guard" in first["reason"]
+    assert first["guard"]["incumbent"]["lower"] > 0  # paired look-ahead evidence
+    assert first["credit"]["Invert"] == max(first["credit"].values())  # the op that helps
+
+
+def test_front_decision_trains_the_selection_pick_without_a_decision_file(tmp_path, lt) -> None:
+    cb = EvoAugCallback(decision="front", ops=DESTRUCTIVE, **SEARCH)
+    train, val = lt.loaders(groups=True)
+    lt.trainer(tmp_path, [cb], max_epochs=3, logger=False).fit(lt.TinyNet(), train, val)
+    assert cb.best_policy.name is not None and cb.best_policy.name.startswith("evoaug generation")
+    assert not (tmp_path / "evoaug" / "decisions.jsonl").exists()
+
+
+def test_the_log_states_what_the_search_costs_and_what_budget_would_pay(tmp_path, lt, caplog):  # type: ignore[no-untyped-def]
+    import logging
+
+    cb = EvoAugCallback(search_budget=0.01, **{**SEARCH, "every_n_epochs": None})
+    train, val = lt.loaders()
+    with caplog.at_level(logging.INFO):
+        lt.trainer(tmp_path, [cb], max_epochs=3, logger=False).fit(lt.TinyNet(), train, val)
+    assert cb.generation == 0
+    assert "The budget (1%) pays for no generation: one costs about" in caplog.text
+    assert "would pay for one" in caplog.text
