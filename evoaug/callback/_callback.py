@@ -88,8 +88,9 @@ class EvoAugCallback(_lightning.CallbackBase):
             (:class:`evoaug.search.EvidenceRule`); ``"front"``: the ``selection`` rule's pick
             of the front trains after every generation.
         confidence: One-sided confidence of the evidence rule's lower bounds.
-        guard_margin: How much worse (decision score) than the incumbent the guard's
-            look-ahead lets a challenger be; 0 asks for a gain.
+        guard_margin: The guard passes a challenger whose look-ahead decision score beats the
+            incumbent's and no augmentation's when its lower bound is above ``-guard_margin``
+            (0 asks for a lower bound above zero).
         guard_repeats: Look-aheads per policy in the guard (paired repeats, own seeds).
         credit: Score every op alone and offer the ops that help as a challenger
             (:func:`evoaug.search.credit_policy`).
@@ -128,8 +129,8 @@ class EvoAugCallback(_lightning.CallbackBase):
         self,
         *,
         objectives: Sequence[str] = DEFAULT_OBJECTIVES,
-        population_size: int = 16,
-        search_budget: float = 0.2,
+        population_size: int = 8,
+        search_budget: float = 0.3,
         every_n_epochs: int | None = None,
         min_generations: int = 0,
         warmup_epochs: int = 1,
@@ -145,7 +146,7 @@ class EvoAugCallback(_lightning.CallbackBase):
         estimator: str = "alignment",
         decision: str = "evidence",
         confidence: float = 0.9,
-        guard_margin: float = 0.0,
+        guard_margin: float = 0.02,
         guard_repeats: int = 2,
         credit: bool = True,
         batch_keys: Mapping[str, int | str] | None = None,

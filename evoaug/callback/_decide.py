@@ -22,7 +22,7 @@ from evoaug.callback._settings import CallbackConfig
 from evoaug.evaluate import Evaluator, Evidence, OptimizerSpec, gather_evidence
 from evoaug.genome import GenomeSpace
 from evoaug.policy import Policy
-from evoaug.search import Decision, EvidenceRule, credit_ops, credit_policy, op_probe
+from evoaug.search import Decision, EvidenceRule, credit_ops, credit_policies, op_probe
 
 __all__ = ["Decider"]
 
@@ -70,14 +70,13 @@ class Decider:
         if self.ops:
             singles = [op_probe(op, incumbent.interpolation) for op in self.ops]
             singles_ev = self._gather(module, optimizer, probes, singles, seed)
-            policy, credit = credit_policy(
+            policies, credit = credit_policies(
                 dict(zip(self.ops, singles_ev, strict=True)),
                 confidence=self.config.confidence,
                 interpolation=incumbent.interpolation,
             )
             gains = {op: mean for op, (mean, _) in credit.items()}
-            if policy is not None:
-                challengers.append(policy)
+            challengers += policies
         if incumbent != self.identity:
             challengers.append(self.identity)
         evidence = self._gather(module, optimizer, probes, [incumbent, *challengers], seed)
@@ -127,14 +126,15 @@ class Decider:
     def cost_images(self) -> float:
         """What one decision costs at most, in training images (for the schedule).
 
-        The credit scores every op alone and the proposal three policies (forward passes
+        The credit scores every op alone and the proposal up to six policies (forward passes
         over the alignment images, at :data:`FORWARD_COST`), and the guard's look-aheads, when
-        a challenger is proposed, train up to three policies ``guard_repeats`` times.
+        a challenger is proposed, train the challenger and the incumbent ``guard_repeats``
+        times each (and no augmentation too, when neither is: rarer, and not priced).
         """
         ev, cfg = self.evaluator, self.config
         images = min(ev.alignment_size, cfg.train_probe_size)
-        forwards = (len(self.ops) + 3) * images + cfg.val_probe_size
+        forwards = (len(self.ops) + 6) * images + cfg.val_probe_size
         steps = ev.lookahead_steps * ev.batch_size
         scoring = cfg.val_probe_size + (ev.recalibration_size if ev.recalibrate_bn else 0)
-        guard = 3 * cfg.guard_repeats * (steps + scoring * FORWARD_COST)
+        guard = 2 * cfg.guard_repeats * (steps + scoring * FORWARD_COST)
         return forwards * FORWARD_COST + guard

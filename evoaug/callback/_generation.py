@@ -29,7 +29,10 @@ from evoaug.genome import GenomeSpace
 from evoaug.policy import Policy
 from evoaug.search import Decision, Search, history_record
 
-__all__ = ["Generation", "OnlineSearch"]
+__all__ = ["ALIGNMENT_SIZE", "Generation", "OnlineSearch"]
+
+ALIGNMENT_SIZE = 128
+"""Training-probe images each policy's alignment gain averages over (candidates and credit)."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ class OnlineSearch:
             fairness_metric=config.fairness_metric,
             normalize=normalize,
             estimator=config.estimator,
+            alignment_size=ALIGNMENT_SIZE,
         )
         self.search = Search(
             space,

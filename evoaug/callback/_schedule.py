@@ -105,7 +105,8 @@ def plan_schedule(
             budget decides; the plan's note then says what budget would pay for one).
 
     Returns:
-        The plan; generations never run after the last epoch, where they could not help.
+        The plan: generations spread evenly over the first two thirds of the epochs after the
+        warm-up (a policy adopted late has no epochs left to act), never after the last epoch.
 
     Example:
         >>> plan = plan_schedule(max_epochs=10, batches_per_epoch=100, population_size=8,
@@ -149,12 +150,15 @@ def plan_schedule(
             f"run's {train_batches}; search_budget={needed:g} would pay for one (or train "
             "longer, or lower population_size)."
         )
-    if total <= len(eligible):
+    # Over the first two thirds of the run (at least the first eligible epoch): a policy adopted
+    # late has no epochs left to act.
+    early = eligible[: max(1, math.ceil(2 * len(eligible) / 3))]
+    if total <= len(early):
         if total == 1:
-            picks = [eligible[-1]]
+            picks = [early[len(early) // 2]]
         else:
-            step = (len(eligible) - 1) / (total - 1)
-            picks = sorted({eligible[round(i * step)] for i in range(total)})
+            step = (len(early) - 1) / (total - 1)
+            picks = sorted({early[round(i * step)] for i in range(total)})
         plan = dict.fromkeys(picks, 1)
     else:
         base, extra = divmod(total, len(eligible))

@@ -14,7 +14,13 @@
 """
 
 from evoaug.search._algorithm import Candidate, build_nsga2
-from evoaug.search._credit import CREDIT_PROBABILITY, credit_ops, credit_policy, op_probe
+from evoaug.search._credit import (
+    CREDIT_PROBABILITY,
+    CREDIT_SIZES,
+    credit_ops,
+    credit_policies,
+    op_probe,
+)
 from evoaug.search._decision import Advantage, Decision, EvidenceRule, decision_score
 from evoaug.search._history import HISTORY_FILE, HistoryWriter, history_record, read_history
 from evoaug.search._operators import GeneMutation, PolicyDuplicateElimination, SubPolicyCrossover
@@ -32,6 +38,7 @@ from evoaug.search._selection_base import Selection
 
 __all__ = [
     "CREDIT_PROBABILITY",
+    "CREDIT_SIZES",
     "DEFAULT_SELECTION",
     "HISTORY_FILE",
     "SELECTIONS",
@@ -50,7 +57,7 @@ __all__ = [
     "Weights",
     "build_nsga2",
     "credit_ops",
-    "credit_policy",
+    "credit_policies",
     "decision_score",
     "get_selection",
     "history_record",

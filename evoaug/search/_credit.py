@@ -3,10 +3,11 @@
 Each op of the vocabulary is scored alone, as TrivialAugment draws it (applied to every image,
 its level uniform in the op's range), by its per-image gradient-alignment gain over the clean
 image (:class:`evoaug.evaluate.Evidence`). The ops whose gain has a lower confidence bound above
-zero make the **credit policy**: each image draws one of them, applies it with probability 1/2
-(half of each batch stays clean) at a uniform level. It is one of the decision rule's
-challengers, so that a search whose useful move is one op finds that op even when its genomes
-spread over many.
+zero, best first, make the **credit policies**: the best op alone, the best two, the best four;
+each image draws one of the policy's ops, applies it with probability 1/2 (half of each batch
+stays clean) at a uniform level. They are the decision rule's challengers beside the front's
+pick, so that a search whose useful move is one op finds that op even when its genomes spread
+over many.
 """
 
 from __future__ import annotations
@@ -20,10 +21,13 @@ import numpy as np
 from evoaug.evaluate import Evidence
 from evoaug.policy import Gene, Interpolation, Policy, SubPolicy
 
-__all__ = ["CREDIT_PROBABILITY", "credit_ops", "credit_policy", "op_probe"]
+__all__ = ["CREDIT_PROBABILITY", "CREDIT_SIZES", "credit_ops", "credit_policies", "op_probe"]
 
 CREDIT_PROBABILITY = 0.5
 """Probability that a credit-policy image is augmented: half of each batch stays clean."""
+
+CREDIT_SIZES = (1, 2, 4)
+"""The credit policies hold the best op, the best two, the best four (those that qualify)."""
 
 
 def op_probe(op: str, interpolation: Interpolation = "bilinear") -> Policy:
@@ -42,31 +46,31 @@ def op_probe(op: str, interpolation: Interpolation = "bilinear") -> Policy:
     )
 
 
-def credit_policy(
+def credit_policies(
     evidence: Mapping[str, Evidence],
     *,
     confidence: float = 0.9,
-    max_ops: int = 4,
     interpolation: Interpolation = "bilinear",
-) -> tuple[Policy | None, dict[str, tuple[float, float]]]:
-    """The credit policy from per-op evidence (see the module docstring).
+) -> tuple[list[Policy], dict[str, tuple[float, float]]]:
+    """The credit policies from per-op evidence (see the module docstring).
 
     Args:
         evidence: Per op name, the evidence of :func:`op_probe` of that op.
         confidence: One-sided confidence of the lower bounds.
-        max_ops: At most this many ops, those with the largest mean gains.
-        interpolation: The policy's warps' interpolation.
+        interpolation: The policies' warps' interpolation.
 
     Returns:
-        ``(policy or None when no op's bound clears zero, {op: (mean gain, lower bound)})``.
+        ``(policies, {op: (mean gain, lower bound)})``: the policies of :data:`CREDIT_SIZES`
+        that the qualifying ops fill (none when no op's bound clears zero).
 
     Example:
         >>> import numpy as np
         >>> good = Evidence(op_probe("Invert"), np.full((2, 64), 0.1), None, None)
+        >>> fair = Evidence(op_probe("Solarize"), np.full((2, 64), 0.05), None, None)
         >>> bad = Evidence(op_probe("Rotate"), np.full((2, 64), -0.1), None, None)
-        >>> policy, gains = credit_policy({"Invert": good, "Rotate": bad})
-        >>> policy.name, [sub.genes[0].op for sub in policy.sub_policies]
-        ('evoaug credit: Invert', ['Invert'])
+        >>> policies, gains = credit_policies({"Invert": good, "Rotate": bad, "Solarize": fair})
+        >>> [p.name for p in policies]
+        ['evoaug credit: Invert', 'evoaug credit: Invert, Solarize']
     """
     z = NormalDist().inv_cdf(confidence)
     gains: dict[str, tuple[float, float]] = {}
@@ -77,14 +81,15 @@ def credit_policy(
         mean = float(per_image.mean())
         se = float(per_image.std(ddof=1) / math.sqrt(len(per_image))) if len(per_image) > 1 else 0.0
         gains[op] = (mean, mean - z * se if len(per_image) > 1 else -math.inf)
-    chosen = sorted((op for op, (_, low) in gains.items() if low > 0), key=lambda o: -gains[o][0])
-    chosen = chosen[:max_ops]
-    if not chosen:
-        return None, gains
-    subs = tuple(SubPolicy((Gene(op, CREDIT_PROBABILITY, 1.0),)) for op in chosen)
-    name = "evoaug credit: " + ", ".join(chosen)
-    policy = Policy(subs, name=name, magnitude_sampling="uniform", interpolation=interpolation)
-    return policy, gains
+    ranked = sorted((op for op, (_, low) in gains.items() if low > 0), key=lambda o: -gains[o][0])
+    policies = []
+    for n in sorted({min(size, len(ranked)) for size in CREDIT_SIZES} - {0}):
+        subs = tuple(SubPolicy((Gene(op, CREDIT_PROBABILITY, 1.0),)) for op in ranked[:n])
+        name = "evoaug credit: " + ", ".join(ranked[:n])
+        policies.append(
+            Policy(subs, name=name, magnitude_sampling="uniform", interpolation=interpolation)
+        )
+    return policies, gains
 
 
 def credit_ops(ops: Sequence[str]) -> list[str]:

@@ -12,12 +12,13 @@ per-image evidence (:class:`evoaug.evaluate.Evidence`):
 2. **Guard** (a look-ahead): after k steps on the challenger, on the incumbent and on no
    augmentation, from the same weights with the same batches and seeds, the challenger's
    decision score (the mean of balanced and worst-group accuracy on the group-stratified
-   validation probe) must beat each by more than ``-margin``, its lower bound from a bootstrap
-   over validation images resampled within groups (paired: the same resample for both).
+   validation probe) must be higher than each, and its lower bound (a bootstrap over
+   validation images resampled within groups, paired: the same resample for both) above
+   ``-margin``.
 
-Alignment proposes what helps the model's next steps for the groups that need it; the guard
-refuses what hurts within the look-ahead's horizon. ``margin=0`` (the default) asks the guard
-for a gain; a positive margin accepts a challenger that is not worse than ``margin``.
+Alignment proposes, with evidence, what helps the model's next steps for the groups that need
+it; the guard refuses what does worse within the look-ahead's horizon, and what may do more
+than ``margin`` worse. ``margin=0`` asks the guard for evidence of a gain too.
 """
 
 from __future__ import annotations
@@ -121,21 +122,22 @@ class EvidenceRule:
     Args:
         confidence: One-sided confidence of every lower bound, in ``(0.5, 1)``.
         margin: How much worse than the incumbent (in decision score, a fraction of accuracy)
-            the guard lets a challenger be; 0 asks for a gain.
+            the guard's lower bound may let a challenger be, when its estimate is a gain; 0
+            asks for a lower bound above zero.
         n_bootstrap: Bootstrap resamples of the guard's lower bounds.
         seed: Seed of the bootstrap.
 
     Example:
         >>> rule = EvidenceRule(confidence=0.9)
         >>> rule.confidence, rule.margin
-        (0.9, 0.0)
+        (0.9, 0.02)
     """
 
     def __init__(
         self,
         *,
         confidence: float = 0.9,
-        margin: float = 0.0,
+        margin: float = 0.02,
         n_bootstrap: int = 2000,
         seed: int = 0,
     ) -> None:
@@ -223,7 +225,7 @@ class EvidenceRule:
         guard = {"incumbent": self.lookahead_advantage(challenger, incumbent)}
         if identity is not None:
             guard["identity"] = self.lookahead_advantage(challenger, identity)
-        passed = all(a.lower > -self.margin for a in guard.values())
+        passed = all(a.mean > 0 and a.lower > -self.margin for a in guard.values())
         name = _name(challenger.policy)
         text = ", ".join(f"{k} {a.mean:+.3f} (bound {a.lower:+.3f})" for k, a in guard.items())
         reason = (

@@ -3,7 +3,7 @@ import pytest
 
 from evoaug import ConfigError, Policy
 from evoaug.evaluate import Evidence
-from evoaug.search import EvidenceRule, credit_policy, decision_score, op_probe
+from evoaug.search import EvidenceRule, credit_policies, decision_score, op_probe
 
 IDENTITY = Policy.preset("identity")
 INVERT = Policy.from_genes([[("Invert", 0.5, 0.0)]], name="invert")
@@ -57,7 +57,7 @@ def test_identity_challenges_an_incumbent_that_stopped_helping() -> None:
 
 
 def test_guard_switches_on_a_clear_gain_and_keeps_the_incumbent_otherwise() -> None:
-    rule = EvidenceRule(confidence=0.9)
+    rule = EvidenceRule(confidence=0.9, margin=0.0)
     incumbent = looked(IDENTITY, 0.9, 0.5)
     better = looked(INVERT, 0.9, 0.8, seed=1)
     decision = rule.confirm(incumbent, better, None, {})
@@ -71,11 +71,15 @@ def test_guard_switches_on_a_clear_gain_and_keeps_the_incumbent_otherwise() -> N
     assert "failed the guard" in kept.reason and "the incumbent stays" in kept.reason
 
 
-def test_guard_margin_accepts_a_challenger_not_worse_than_the_margin() -> None:
+def test_guard_margin_accepts_a_gain_whose_bound_is_within_the_margin() -> None:
     incumbent = looked(IDENTITY, 0.9, 0.6)
-    level = looked(ROTATE, 0.9, 0.6, seed=3)
-    assert not EvidenceRule(margin=0.0).confirm(incumbent, level, None, {}).changed
-    assert EvidenceRule(margin=0.2).confirm(incumbent, level, None, {}).changed
+    slightly = looked(ROTATE, 0.92, 0.62, seed=3)  # +0.02, bound below zero
+    guard = EvidenceRule(margin=0.0).lookahead_advantage(slightly, incumbent)
+    assert guard.mean > 0 > guard.lower > -0.2
+    assert not EvidenceRule(margin=0.0).confirm(incumbent, slightly, None, {}).changed
+    assert EvidenceRule(margin=0.2).confirm(incumbent, slightly, None, {}).changed
+    level = looked(ROTATE, 0.9, 0.6, seed=3)  # no gain: refused whatever the margin
+    assert not EvidenceRule(margin=0.2).confirm(incumbent, level, None, {}).changed
 
 
 def test_guard_also_compares_with_no_augmentation() -> None:
@@ -116,18 +120,19 @@ def test_the_guard_needs_lookahead_evidence() -> None:
         EvidenceRule().lookahead_advantage(aligned(INVERT, 0.1), aligned(IDENTITY, 0.0))
 
 
-def test_credit_policy_keeps_the_ops_whose_bound_clears_zero_best_first() -> None:
+def test_credit_policies_keep_the_ops_whose_bound_clears_zero_best_first() -> None:
     evidence = {
         "Invert": aligned(op_probe("Invert"), 0.08, seed=1),
         "Solarize": aligned(op_probe("Solarize"), 0.04, seed=2),
         "Rotate": aligned(op_probe("Rotate"), -0.05, seed=3),
         "Blur": aligned(op_probe("Rotate"), 0.003, noise=0.3, seed=4),  # noise
     }
-    policy, gains = credit_policy(evidence, confidence=0.9)
-    assert policy is not None and policy.name == "evoaug credit: Invert, Solarize"
-    assert [s.genes[0].op for s in policy.sub_policies] == ["Invert", "Solarize"]
-    assert all(s.genes[0].probability == 0.5 for s in policy.sub_policies)  # half stay clean
-    assert policy.magnitude_sampling == "uniform"
+    policies, gains = credit_policies(evidence, confidence=0.9)
+    names = [p.name for p in policies]  # the best op alone, then the best two (no third)
+    assert names == ["evoaug credit: Invert", "evoaug credit: Invert, Solarize"]
+    pair = policies[1]
+    assert [s.genes[0].op for s in pair.sub_policies] == ["Invert", "Solarize"]
+    assert all(s.genes[0].probability == 0.5 for s in pair.sub_policies)  # half stay clean
+    assert pair.magnitude_sampling == "uniform"
     assert gains["Rotate"][0] < 0 and gains["Blur"][1] < 0 < gains["Blur"][0]
-    none, _ = credit_policy({"Rotate": evidence["Rotate"]})
-    assert none is None
+    assert credit_policies({"Rotate": evidence["Rotate"]})[0] == []
