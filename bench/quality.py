@@ -450,6 +450,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.seeds = args.seeds or [0]
         args.population = args.population or 8
         args.lookahead_steps = args.lookahead_steps or 10
+        args.budget = args.budget or 1.0  # 4 epochs: the default budget pays for no search
     args.datasets = args.datasets or list(DATASETS)
     args.seeds = args.seeds or [0, 1, 2]
     if args.results is None:

@@ -62,7 +62,11 @@ class EvoAugCallback(_lightning.CallbackBase):
         min_generations: At least this many generations, whatever the budget (default 0:
             the budget decides, and the log says what budget would pay for one).
         warmup_epochs: Epochs trained with ``initial_policy`` before the first generation.
-        lookahead_steps: k, optimizer steps of each candidate's look-ahead.
+        lookahead_steps: k, optimizer steps of the guard's look-aheads (and of each
+            candidate's with ``estimator="lookahead"``). 60 by default: shorter look-aheads
+            see the first cost of an augmentation and miss its gain (on CIFAR-10 a flip that
+            lifts a left-behind group by 18 points after training scored -0.03 after 20 steps
+            and +0.05 after 60; ``docs/benchmarks.md``).
         lookahead_batch_size: Look-ahead minibatch size.
         lookahead_repeats: Score each candidate this many times with different seeds and
             average (:class:`~evoaug.evaluate.Evaluator`'s ``repeats``): less noise, more cost;
@@ -130,11 +134,11 @@ class EvoAugCallback(_lightning.CallbackBase):
         *,
         objectives: Sequence[str] = DEFAULT_OBJECTIVES,
         population_size: int = 8,
-        search_budget: float = 0.3,
+        search_budget: float = 0.33,
         every_n_epochs: int | None = None,
         min_generations: int = 0,
         warmup_epochs: int = 1,
-        lookahead_steps: int = 20,
+        lookahead_steps: int = 60,
         lookahead_batch_size: int = 32,
         lookahead_repeats: int = 1,
         train_probe_size: int = 512,
@@ -147,7 +151,7 @@ class EvoAugCallback(_lightning.CallbackBase):
         decision: str = "evidence",
         confidence: float = 0.9,
         guard_margin: float = 0.02,
-        guard_repeats: int = 2,
+        guard_repeats: int = 1,
         credit: bool = True,
         batch_keys: Mapping[str, int | str] | None = None,
         normalize: Any = None,
@@ -474,6 +478,7 @@ class EvoAugCallback(_lightning.CallbackBase):
             trained_epoch=trained,
             config_seed=self.config.seed,
             datasets=[d.state_dict() for d in self._wrapped_datasets()],
+            resting=self._online.resting() if self._online is not None else {},
         ).to_dict()
 
     def _wrapped_datasets(self) -> list[AugmentedDataset]:
@@ -496,7 +501,7 @@ class EvoAugCallback(_lightning.CallbackBase):
     def _apply_state(self, saved: dict[str, Any]) -> None:
         state = CallbackState.from_dict(saved)
         if self._online is not None:
-            self._online.load_state_dict(state.generation, state.search)
+            self._online.load_state_dict(state.generation, state.search, state.resting)
         self._active = Policy.from_dict(state.active_policy)
         self._active_objectives = dict(state.active_objectives)
         self.augmenter.load_state_dict(state.augmenter)

@@ -1,15 +1,20 @@
 """The callback's swap decision: gather the evidence the rule needs, then ask the rule.
 
 After every generation the policy that trains (the incumbent) meets its challengers: the
-front member the selection rule picks, the credit policy (the ops that score well alone) and,
+front member the selection rule picks, the credit policies (the ops that score well alone) and,
 when the incumbent is not identity, no augmentation. :class:`evoaug.search.EvidenceRule`
 proposes one by paired gradient-alignment evidence; only then do the guard's look-aheads run
 (the challenger, the incumbent and no augmentation, ``guard_repeats`` times each), and the rule
 decides. Every rank gathers the same evidence with the same seeds, so every rank decides alike.
+
+A challenger the guard refuses sits out the next :data:`REST` generations (its op too, for a
+one-op credit policy), so that the next-best challengers get their look-ahead; this memory is
+part of the callback's checkpoint state.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,10 +26,20 @@ from evoaug.callback._schedule import FORWARD_COST
 from evoaug.callback._settings import CallbackConfig
 from evoaug.evaluate import Evaluator, Evidence, OptimizerSpec, gather_evidence
 from evoaug.genome import GenomeSpace
-from evoaug.policy import Policy
-from evoaug.search import Decision, EvidenceRule, credit_ops, credit_policies, op_probe
+from evoaug.policy import Policy, SubPolicy
+from evoaug.search import (
+    Decision,
+    EvidenceRule,
+    coverage_policy,
+    credit_ops,
+    credit_policies,
+    op_probe,
+)
 
-__all__ = ["Decider"]
+__all__ = ["REST", "Decider"]
+
+REST = 3
+"""Generations a challenger the guard refused sits out."""
 
 
 class Decider:
@@ -44,6 +59,7 @@ class Decider:
         )
         self.ops = credit_ops(space.ops) if config.credit else []
         self.identity = Policy.preset("identity", interpolation=config.initial_policy.interpolation)
+        self.resting: dict[str, int] = {}  # refused challenger (its genes) -> generations left
 
     def decide(
         self,
@@ -65,20 +81,31 @@ class Decider:
             front_pick: The selection rule's pick of the front, if any.
             seed: The generation's seed (the evidence's common random numbers).
         """
-        challengers = [] if front_pick is None else [front_pick]
+        # In priority order: dropping an incumbent that stopped helping, the op that covers the
+        # group left behind, the ops that score well alone, the search's pick.
+        challengers = [] if incumbent == self.identity else [self.identity]
         gains: dict[str, float] = {}
         if self.ops:
             singles = [op_probe(op, incumbent.interpolation) for op in self.ops]
             singles_ev = self._gather(module, optimizer, probes, singles, seed)
+            by_op = dict(zip(self.ops, singles_ev, strict=True))
+            confidence, interpolation = self.config.confidence, incumbent.interpolation
+            resting = {op for op in self.ops if _key(op_probe(op)) in self.resting}
+            covering, _ = coverage_policy(
+                by_op, confidence=confidence, interpolation=interpolation, exclude=resting
+            )
             policies, credit = credit_policies(
-                dict(zip(self.ops, singles_ev, strict=True)),
-                confidence=self.config.confidence,
-                interpolation=incumbent.interpolation,
+                by_op, confidence=confidence, interpolation=interpolation, exclude=resting
             )
             gains = {op: mean for op, (mean, _) in credit.items()}
-            challengers += policies
-        if incumbent != self.identity:
-            challengers.append(self.identity)
+            found = ([] if covering is None else [covering]) + policies
+            challengers += [_added(incumbent, p) for p in found]
+        if front_pick is not None:
+            challengers.append(front_pick)
+        challengers = list(
+            {_key(c): c for c in challengers if _key(c) not in self.resting}.values()
+        )
+        self.resting = {k: n - 1 for k, n in self.resting.items() if n > 1}
         evidence = self._gather(module, optimizer, probes, [incumbent, *challengers], seed)
         if not evidence[0].ok:
             return self.rule.keep(incumbent, {}), gains
@@ -97,7 +124,25 @@ class Decider:
             reason = f"the guard could not score {failed.policy.name}: {failed.failure}"
             return Decision(incumbent, incumbent, proposed.policy, False, reason, proposals), gains
         identity = guard[2] if plain else None
-        return self.rule.confirm(guard[0], guard[1], identity, proposals), gains
+        decision = self.rule.confirm(guard[0], guard[1], identity, proposals)
+        if not decision.changed:
+            self._rest(proposed.policy)
+        return decision, gains
+
+    def _rest(self, policy: Policy) -> None:
+        """``policy`` (and, for a one-op credit policy, that op) sits out the next generations."""
+        self.resting[_key(policy)] = REST
+        ops = {g.op for sub in policy.sub_policies for g in sub.genes}
+        if len(ops) == 1 and len(policy.sub_policies) == 1:
+            self.resting[_key(op_probe(next(iter(ops))))] = REST
+
+    def state_dict(self) -> dict[str, int]:
+        """The resting challengers (plain values, for checkpoints)."""
+        return dict(self.resting)
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Restore :meth:`state_dict`."""
+        self.resting = {str(k): int(v) for k, v in state.items()}
 
     def _gather(
         self,
@@ -126,15 +171,40 @@ class Decider:
     def cost_images(self) -> float:
         """What one decision costs at most, in training images (for the schedule).
 
-        The credit scores every op alone and the proposal up to six policies (forward passes
+        The credit scores every op alone and the proposal up to seven policies (forward passes
         over the alignment images, at :data:`FORWARD_COST`), and the guard's look-aheads, when
         a challenger is proposed, train the challenger and the incumbent ``guard_repeats``
         times each (and no augmentation too, when neither is: rarer, and not priced).
         """
         ev, cfg = self.evaluator, self.config
         images = min(ev.alignment_size, cfg.train_probe_size)
-        forwards = (len(self.ops) + 6) * images + cfg.val_probe_size
+        forwards = (len(self.ops) + 7) * images + cfg.val_probe_size
         steps = ev.lookahead_steps * ev.batch_size
         scoring = cfg.val_probe_size + (ev.recalibration_size if ev.recalibrate_bn else 0)
         guard = 2 * cfg.guard_repeats * (steps + scoring * FORWARD_COST)
         return forwards * FORWARD_COST + guard
+
+
+def _added(incumbent: Policy, policy: Policy) -> Policy:
+    """``policy``'s genes added to the incumbent's: each of its sub-policies after each of his.
+
+    Identity genes are dropped; what helped stays. A credit or coverage policy proposes ops to
+    add, not a policy to replace the incumbent with: a look-ahead from a model trained on the
+    incumbent does not see what dropping it would lose later.
+    """
+    if set(incumbent.ops) <= {"Identity"}:
+        return policy
+    keep = [tuple(g for g in sub.genes if g.op != "Identity") for sub in incumbent.sub_policies]
+    subs = tuple(SubPolicy(k + tuple(sub.genes)) for k in keep for sub in policy.sub_policies)
+    added = policy.name.split(": ", 1)[-1] if policy.name else "custom"
+    return dataclasses.replace(
+        incumbent, sub_policies=subs, name=f"{incumbent.name or 'custom'} + {added}"
+    )
+
+
+def _key(policy: Policy) -> str:
+    """A policy's genes as text: equal genes, equal keys, whatever the name."""
+    return "|".join(
+        ";".join(f"{g.op}:{g.probability:.4f}:{g.level:.4f}" for g in sub.genes)
+        for sub in policy.sub_policies
+    )

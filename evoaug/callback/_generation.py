@@ -214,13 +214,21 @@ class OnlineSearch:
         history = self.search.hypervolume_history
         return history[-1] if history else None
 
-    def load_state_dict(self, generation: int, search: dict[str, Any] | None) -> None:
-        """Continue from a checkpoint: ``generation`` generations ran; the search's state.
+    def resting(self) -> dict[str, int]:
+        """The decision's memory of refused challengers (empty without a decision rule)."""
+        return {} if self.decider is None else self.decider.state_dict()
+
+    def load_state_dict(
+        self, generation: int, search: dict[str, Any] | None, resting: dict[str, int]
+    ) -> None:
+        """Continue from a checkpoint: generations run, the search, the resting challengers.
 
         Raises:
             ConfigError: The state does not fit this search (see :meth:`Search.load_state_dict`).
         """
         self.generation = generation
+        if self.decider is not None:
+            self.decider.load_state_dict(resting)
         if search is not None:
             self.search.load_state_dict(search)
         self.front = self.search.pareto_front() if self.generation else []

@@ -36,6 +36,8 @@ class CallbackState:
         trained_epoch: The last epoch whose training batches all ran.
         config_seed: The callback's ``seed``.
         datasets: ``mode="dataset"``: each wrapped dataset's main-process stream.
+        resting: The challengers the guard refused lately (their genes as text) and the
+            generations each still sits out.
 
     Example:
         >>> state = CallbackState(generation=2, search=None, active_policy={},
@@ -55,6 +57,7 @@ class CallbackState:
     trained_epoch: int
     config_seed: int
     datasets: list[dict[str, Any]] = field(default_factory=list)
+    resting: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The state as a checkpoint stores it, with its format version."""
@@ -62,7 +65,7 @@ class CallbackState:
 
     @classmethod
     def from_dict(cls, state: Mapping[str, Any]) -> CallbackState:
-        """Validate a checkpoint's state (``datasets`` may be missing: older checkpoints).
+        """Validate a checkpoint's state (older ones may lack ``datasets`` and ``resting``).
 
         Raises:
             ConfigError: Another format version, a missing key or a bad counter.
@@ -73,7 +76,8 @@ class CallbackState:
                 f"this evoaug reads version {STATE_VERSION}"
             )
         names = [f.name for f in dataclasses.fields(cls)]
-        missing = [name for name in names if name not in state and name != "datasets"]
+        optional = ("datasets", "resting")
+        missing = [name for name in names if name not in state and name not in optional]
         if missing:
             raise ConfigError(
                 f"checkpoint's evoaug callback state is missing {missing}; it has "

@@ -90,7 +90,8 @@ class ValidationGradients:
         features = features.float()
         groups = torch.zeros_like(labels) if groups is None else groups
         by_group, losses = [], []
-        for group in torch.unique(groups):
+        ids = torch.unique(groups)
+        for group in ids:
             mask = groups == group
             weight = residual[mask].T @ features[mask] / mask.sum()
             by_group.append(Direction(weight, residual[mask].mean(dim=0)))
@@ -99,7 +100,10 @@ class ValidationGradients:
             torch.stack([d.weight for d in by_group]).mean(dim=0),
             torch.stack([d.bias for d in by_group]).mean(dim=0),
         )
-        self.worst = by_group[max(range(len(losses)), key=losses.__getitem__)]
+        worst = max(range(len(losses)), key=losses.__getitem__)
+        self.worst = by_group[worst]
+        self.worst_group = int(ids[worst])
+        self.features = features  # kept for coverage (the validation images' features)
 
 
 def _loss(outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

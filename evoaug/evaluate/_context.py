@@ -156,13 +156,35 @@ class Context:
             raise CandidateFailure("non-finite gradient alignment of the augmented images")
         return gains[0], gains[1]
 
+    def coverage_gains(self, size: int) -> torch.Tensor:
+        """Per validation image: how much closer the policy brings the training images to it.
+
+        The distance from the image's features to its nearest training-probe image's, clean
+        training images alone minus clean and augmented (draw 0) together, over the mean clean
+        distance of the image's group: ``[M]``, 0 where augmenting covers nothing new. An op
+        whose images resemble a group the training data lacks covers that group.
+        """
+        val = self.validation_gradients().features
+        clean = self.clean_pass(size)[1].float()
+        base = self.shared(
+            f"evoaug.coverage_base.{len(clean)}", lambda: torch.cdist(val, clean).min(dim=1).values
+        )
+        both = torch.cat([clean, self.clean_pass(size, draw=0)[1].float()])
+        nearest = torch.cdist(val, both).min(dim=1).values
+        groups = self.val_probe.groups
+        scale = torch.empty_like(base)
+        for group in torch.unique(groups) if groups is not None else [None]:
+            mask = torch.ones_like(base, dtype=torch.bool) if group is None else groups == group
+            scale[mask] = base[mask].mean().clamp_min(1e-12)
+        return (base - nearest) / scale
+
     def _val_gradients(self) -> ValidationGradients:
         """θ's last-layer validation gradients (eval mode), once per evaluation."""
         call, val = self._call, self.val_probe
         model = self.clean_model()
         outputs, features = call.outputs_and_features(model, val.images)
         check_last_linear(model, call.feature_layer, outputs[:8], features[:8])
-        return ValidationGradients(outputs, features, val.labels, val.groups)
+        return ValidationGradients(outputs, features.float(), val.labels, val.groups)
 
     # ------------------------------------------------------------------ models
 

@@ -45,6 +45,10 @@ class Evidence:
         policy: The policy.
         alignment: ``[2, N]``: per training-probe image, the balanced and the worst-group
             alignment gain; ``None`` when not gathered or failed.
+        coverage: ``[M]``: per validation-probe image, how much closer the policy's images
+            bring the training probe to it (``Context.coverage_gains``); gathered with the
+            alignment.
+        worst_group: The group with the highest validation loss at θ (with the alignment).
         correct: ``[R, M]`` booleans: per look-ahead repeat, which validation-probe images θ'
             classifies correctly; ``None`` when not gathered or failed.
         groups: ``[M]`` fairness groups of the validation probe (``None`` without groups).
@@ -56,6 +60,8 @@ class Evidence:
     correct: np.ndarray | None
     groups: np.ndarray | None
     failure: str | None = None
+    coverage: np.ndarray | None = None
+    worst_group: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -124,6 +130,8 @@ def gather_evidence(
         ConfigError: ``alignment`` with a model whose outputs are not its last linear layer's.
     """
     alignments: list[np.ndarray | None] = [None] * len(policies)
+    coverages: list[np.ndarray | None] = [None] * len(policies)
+    worst: int | None = None
     corrects: list[list[np.ndarray]] = [[] for _ in policies]
     failures: list[str | None] = [None] * len(policies)
     groups = None if val_probe.groups is None else val_probe.groups.cpu().numpy()
@@ -135,7 +143,7 @@ def gather_evidence(
             call.check_forward()
             contexts = [Context(call, p) for p in policies]
             if alignment and repeat == 0 and contexts:
-                contexts[0].validation_gradients()  # a model it cannot score fails here
+                worst = contexts[0].validation_gradients().worst_group  # or fail here, once
             for i, ctx in enumerate(contexts):
                 if failures[i] is not None:
                     continue
@@ -143,6 +151,7 @@ def gather_evidence(
                     if alignment and repeat == 0:
                         gains = ctx.alignment_gains(evaluator.alignment_size)
                         alignments[i] = torch.stack(gains).cpu().numpy()
+                        coverages[i] = ctx.coverage_gains(evaluator.alignment_size).cpu().numpy()
                     if repeat < lookahead_repeats:
                         y_true, y_pred, _ = ctx.lookahead_predictions()
                         corrects[i].append(y_true == y_pred)
@@ -157,6 +166,8 @@ def gather_evidence(
             correct=None if failure or not corrects[i] else np.stack(corrects[i]),
             groups=groups,
             failure=failure,
+            coverage=None if failure else coverages[i],
+            worst_group=worst,
         )
         for i, (policy, failure) in enumerate(zip(policies, failures, strict=True))
     ]

@@ -17,6 +17,7 @@ from evoaug.search._algorithm import Candidate, build_nsga2
 from evoaug.search._credit import (
     CREDIT_PROBABILITY,
     CREDIT_SIZES,
+    coverage_policy,
     credit_ops,
     credit_policies,
     op_probe,
@@ -56,6 +57,7 @@ __all__ = [
     "SubPolicyCrossover",
     "Weights",
     "build_nsga2",
+    "coverage_policy",
     "credit_ops",
     "credit_policies",
     "decision_score",

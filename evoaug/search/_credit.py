@@ -13,7 +13,7 @@ over many.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from statistics import NormalDist
 
 import numpy as np
@@ -21,7 +21,14 @@ import numpy as np
 from evoaug.evaluate import Evidence
 from evoaug.policy import Gene, Interpolation, Policy, SubPolicy
 
-__all__ = ["CREDIT_PROBABILITY", "CREDIT_SIZES", "credit_ops", "credit_policies", "op_probe"]
+__all__ = [
+    "CREDIT_PROBABILITY",
+    "CREDIT_SIZES",
+    "coverage_policy",
+    "credit_ops",
+    "credit_policies",
+    "op_probe",
+]
 
 CREDIT_PROBABILITY = 0.5
 """Probability that a credit-policy image is augmented: half of each batch stays clean."""
@@ -51,6 +58,7 @@ def credit_policies(
     *,
     confidence: float = 0.9,
     interpolation: Interpolation = "bilinear",
+    exclude: Collection[str] = (),
 ) -> tuple[list[Policy], dict[str, tuple[float, float]]]:
     """The credit policies from per-op evidence (see the module docstring).
 
@@ -58,6 +66,8 @@ def credit_policies(
         evidence: Per op name, the evidence of :func:`op_probe` of that op.
         confidence: One-sided confidence of the lower bounds.
         interpolation: The policies' warps' interpolation.
+        exclude: Ops left out of the policies (the guard refused them lately); their gains
+            are still returned.
 
     Returns:
         ``(policies, {op: (mean gain, lower bound)})``: the policies of :data:`CREDIT_SIZES`
@@ -81,7 +91,8 @@ def credit_policies(
         mean = float(per_image.mean())
         se = float(per_image.std(ddof=1) / math.sqrt(len(per_image))) if len(per_image) > 1 else 0.0
         gains[op] = (mean, mean - z * se if len(per_image) > 1 else -math.inf)
-    ranked = sorted((op for op, (_, low) in gains.items() if low > 0), key=lambda o: -gains[o][0])
+    qualified = (op for op, (_, low) in gains.items() if low > 0 and op not in exclude)
+    ranked = sorted(qualified, key=lambda o: -gains[o][0])
     policies = []
     for n in sorted({min(size, len(ranked)) for size in CREDIT_SIZES} - {0}):
         subs = tuple(SubPolicy((Gene(op, CREDIT_PROBABILITY, 1.0),)) for op in ranked[:n])
@@ -90,6 +101,63 @@ def credit_policies(
             Policy(subs, name=name, magnitude_sampling="uniform", interpolation=interpolation)
         )
     return policies, gains
+
+
+def coverage_policy(
+    evidence: Mapping[str, Evidence],
+    *,
+    confidence: float = 0.9,
+    interpolation: Interpolation = "bilinear",
+    exclude: Collection[str] = (),
+) -> tuple[Policy | None, dict[str, tuple[float, float]]]:
+    """The op whose images cover the group left behind, more than the other groups.
+
+    For each op, the coverage gain (``Evidence.coverage``: how much closer its images bring the
+    training probe to each validation image) of the worst group's images minus the other
+    groups', with a lower confidence bound. An op that turns training images into what the
+    group left behind looks like (an inversion for an inverted minority, a flip for upside-down
+    photos) covers that group specifically; ops that help every image alike do not. This is
+    the challenger for a group shift that gradient alignment, which sees what helps the next
+    steps of every group, does not single out.
+
+    Returns:
+        ``(the best qualifying op at probability 1/2 as a policy, or None;
+        {op: (specific gain, lower bound)})``.
+
+    Example:
+        >>> import numpy as np
+        >>> groups = np.repeat([0, 1], 32)
+        >>> flip = np.where(groups == 1, 0.3, 0.0) + 0.01 * np.sin(np.arange(64))
+        >>> same = np.full(64, 0.1) + 0.01 * np.cos(np.arange(64))
+        >>> ev = {op: Evidence(op_probe(op), None, None, groups, coverage=c, worst_group=1)
+        ...       for op, c in (("VerticalFlip", flip), ("Rotate", same))}
+        >>> coverage_policy(ev)[0].name
+        'evoaug coverage: VerticalFlip'
+    """
+    z = NormalDist().inv_cdf(confidence)
+    gains: dict[str, tuple[float, float]] = {}
+    for op, ev in evidence.items():
+        if not ev.ok or ev.coverage is None or ev.groups is None or ev.worst_group is None:
+            continue
+        worst = ev.groups == ev.worst_group
+        inside, outside = ev.coverage[worst], ev.coverage[~worst]
+        if len(inside) < 2 or len(outside) < 2:
+            continue
+        specific = float(inside.mean() - outside.mean())
+        se = math.sqrt(inside.var(ddof=1) / len(inside) + outside.var(ddof=1) / len(outside))
+        gains[op] = (specific, specific - z * se)
+    qualified = [op for op, (_, low) in gains.items() if low > 0 and op not in exclude]
+    if not qualified:
+        return None, gains
+    op = max(qualified, key=lambda o: gains[o][0])
+    gene = Gene(op, CREDIT_PROBABILITY, 1.0)
+    policy = Policy(
+        (SubPolicy((gene,)),),
+        name=f"evoaug coverage: {op}",
+        magnitude_sampling="uniform",
+        interpolation=interpolation,
+    )
+    return policy, gains
 
 
 def credit_ops(ops: Sequence[str]) -> list[str]:

@@ -163,7 +163,7 @@ class EvidenceRule:
     def propose(
         self, incumbent: Evidence, challengers: Sequence[Evidence]
     ) -> tuple[Evidence | None, dict[str, dict[str, Advantage]]]:
-        """The challenger with the largest alignment advantage whose bounds clear 0, if any.
+        """The first challenger, in the given (priority) order, whose bounds clear 0, if any.
 
         Identity (a policy with no ops besides ``Identity``) needs to beat the incumbent only.
 
@@ -171,7 +171,7 @@ class EvidenceRule:
             ``(challenger or None, the advantages of every candidate challenger)``.
         """
         proposals: dict[str, dict[str, Advantage]] = {}
-        best: tuple[float, Evidence] | None = None
+        first: Evidence | None = None
         for evidence in challengers:
             if not evidence.ok or evidence.policy == incumbent.policy:
                 continue
@@ -179,11 +179,9 @@ class EvidenceRule:
             if not _is_identity(evidence.policy):
                 versus["identity"] = self.alignment_advantage(evidence, None)
             proposals[_name(evidence.policy)] = versus
-            if all(a.lower > 0 for a in versus.values()):
-                gain = versus["incumbent"].mean
-                if best is None or gain > best[0]:
-                    best = (gain, evidence)
-        return (None if best is None else best[1]), proposals
+            if first is None and all(a.lower > 0 for a in versus.values()):
+                first = evidence
+        return first, proposals
 
     # ---------------------------------------------------------------- stage 2: guard
 
