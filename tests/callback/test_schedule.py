@@ -13,7 +13,7 @@ RUN = {"max_epochs": 20, "batches_per_epoch": 157, "population_size": 16, "looka
 
 def test_a_generation_costs_its_lookahead_steps_and_scoring_passes() -> None:
     steps_only = plan_schedule(**RUN, search_budget=0.2, lookahead_batch_fraction=0.5)
-    assert steps_only.cost_batches == 3 * 16 * 20 // 2  # 3 generations (the floor) of P*k/2
+    assert steps_only.cost_batches == 3 * 16 * 20 // 2  # 3 generations of P*k/2
     scored = plan_schedule(
         **RUN, search_budget=0.2, lookahead_batch_fraction=0.5, scoring_batch_fraction=3.0
     )
@@ -37,8 +37,26 @@ def test_budget_generations_spread_after_the_warmup() -> None:
         max_epochs=10, batches_per_epoch=1000, population_size=10, lookahead_steps=10,
         search_budget=0.04, warmup_epochs=2,
     )  # fmt: skip
-    assert plan.generations_at == {1: 1, 3: 1, 6: 1, 8: 1}  # epochs 1-8, evenly
+    # eligible: the ends of epochs 1-8; the first two thirds, 1-6, evenly
+    assert plan.generations_at == {1: 1, 3: 1, 4: 1, 6: 1}
     assert plan.note == ""
+    one = plan_schedule(
+        max_epochs=10, batches_per_epoch=1000, population_size=10, lookahead_steps=10,
+        search_budget=0.01, warmup_epochs=2,
+    )  # fmt: skip
+    assert one.generations_at == {4: 1}  # a single generation: the middle of epochs 1-6
+
+
+def test_the_decision_is_priced_and_a_budget_too_small_says_what_would_pay() -> None:
+    plan = plan_schedule(**RUN, search_budget=0.01, decision_batches=100.0)
+    assert plan.total_generations == 0
+    assert plan.describe() == (
+        "evoaug: no generation scheduled. The budget (1%) pays for no generation: one costs "
+        "about 420 training batches, 13% of this run's 3140; search_budget=0.14 would pay "
+        "for one (or train longer, or lower population_size)."
+    )
+    priced = plan_schedule(**RUN, search_budget=1.0, decision_batches=100.0)
+    assert priced.cost_batches == priced.total_generations * (16 * 20 + 100) == 7 * 420
 
 
 def test_min_generations_floor_is_explained() -> None:
