@@ -148,7 +148,8 @@ def lookahead_scores(
     evaluator = Evaluator(
         objectives=("accuracy", "fairness"), lookahead_steps=args.lookahead_steps,
         batch_size=32, normalize=Normalize(*dm.normalization), repeats=args.lookahead_seeds,
-        fairness_metric=args.fairness_metric,
+        fairness_metric=args.fairness_metric, estimator=args.estimator,
+        alignment_size=min(128, args.train_probe),
     )  # fmt: skip
     spec = OptimizerSpec.from_optimizer(trainer.optimizers[0])
     # Several look-ahead seeds per checkpoint, averaged (`Evaluator(repeats=...)`), as the
@@ -243,6 +244,13 @@ def main(argv: list[str] | None = None) -> None:
         "(the prototype used 4)",
     )  # fmt: skip
     parser.add_argument(
+        "--estimator",
+        choices=("lookahead", "alignment"),
+        default="lookahead",
+        help="how accuracy and fairness are scored: Evaluator(estimator=...); 'alignment' is "
+        "what the callback's search uses (gradient alignment gains, no look-ahead)",
+    )
+    parser.add_argument(
         "--tests-cache", type=Path, default=None,
         help="JSON file keeping the full trainings' test results, to compare look-ahead "
         "settings without retraining (delete it after changing evoaug)",
@@ -308,7 +316,8 @@ def main(argv: list[str] | None = None) -> None:
         f"test accuracy: {rho_cross:.2f}. {args.dataset}, means over seeds "
         f"{args.seeds}; look-ahead from epoch {args.checkpoint_epoch} of {args.epochs}, "
         f"training probe {args.train_probe} images, test results {outcome}, "
-        f"k={args.lookahead_steps}, {args.lookahead_seeds} look-ahead seed(s) per checkpoint; "
+        f"estimator {args.estimator}, k={args.lookahead_steps}, {args.lookahead_seeds} "
+        "look-ahead seed(s) per checkpoint; "
         f"{time.perf_counter() - started:.0f} s in all."
     )
     agreement = {
