@@ -136,3 +136,30 @@ def test_credit_policies_keep_the_ops_whose_bound_clears_zero_best_first() -> No
     assert pair.magnitude_sampling == "uniform"
     assert gains["Rotate"][0] < 0 and gains["Blur"][1] < 0 < gains["Blur"][0]
     assert credit_policies({"Rotate": evidence["Rotate"]})[0] == []
+
+
+def test_coverage_picks_the_op_that_covers_the_group_left_behind() -> None:
+    from evoaug.search import coverage_policy
+
+    groups = np.repeat([0, 1], 40)
+    rng = np.random.default_rng(0)
+
+    def ev(op: str, worst: float, other: float) -> Evidence:
+        coverage = np.where(groups == 1, worst, other) + 0.02 * rng.standard_normal(80)
+        return Evidence(op_probe(op), None, None, groups, coverage=coverage, worst_group=1)
+
+    evidence = {
+        "VerticalFlip": ev("VerticalFlip", 0.30, 0.02),  # covers group 1 specifically
+        "Rotate": ev("Rotate", 0.20, 0.20),  # helps everyone alike: not specific
+        "Invert": ev("Invert", 0.10, 0.00),
+    }
+    policy, gains = coverage_policy(evidence)
+    assert policy is not None and policy.name == "evoaug coverage: VerticalFlip"
+    assert policy.sub_policies[0].genes[0].probability == 0.5
+    assert gains["Rotate"][1] < 0 < gains["Invert"][1] < gains["VerticalFlip"][1]
+    policy, _ = coverage_policy(evidence, exclude={"VerticalFlip"})  # resting: the next op
+    assert policy is not None and policy.name == "evoaug coverage: Invert"
+    no_groups = {
+        op: Evidence(e.policy, None, None, None, coverage=e.coverage) for op, e in evidence.items()
+    }
+    assert coverage_policy(no_groups) == (None, {})
