@@ -1,7 +1,8 @@
 """The op catalog: built-in per-sample kernels and the registry for custom ones.
 
 Besides the ops, the building blocks that the augmentation engine (:mod:`evoaug.augment`) and
-custom kernels share: the affine warps that fused affine ops go through, the registry's version
+custom kernels share: the affine warps that fused affine ops go through, the bounded variants of
+kernels that size their work from the data (:func:`bounded_kernel`), the registry's version
 counter, and random draws from an explicit generator on any device.
 """
 
@@ -19,6 +20,7 @@ from evoaug.ops._registry import (
 )
 
 BUILTIN_OPS = _table.BUILTIN_OPS
+bounded_kernel = _table.bounded_kernel
 
 __all__ = [
     "BUILTIN_OPS",
@@ -27,6 +29,7 @@ __all__ = [
     "OpFn",
     "OpSpec",
     "available_ops",
+    "bounded_kernel",
     "fresh_generator",
     "get_op",
     "randint",

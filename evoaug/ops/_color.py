@@ -24,6 +24,7 @@ __all__ = [
     "equalize_levels",
     "equalize_lut",
     "gaussian_blur",
+    "gaussian_blur_bounded",
     "gaussian_noise",
     "grayscale",
     "hue",
@@ -246,15 +247,35 @@ def gaussian_blur(images: torch.Tensor, magnitudes: torch.Tensor) -> torch.Tenso
 
     Each image's kernel has radius ``ceil(3 * sigma)``, i.e. torchvision's ``gaussian_blur`` with
     ``kernel_size = 2 * ceil(3 * sigma) + 1``, capped at one pixel less than the shorter side
-    (reflect padding cannot reach further). The batch shares one convolution whose taps beyond an
-    image's own radius are zero, so every image gets exactly the blur it would get alone. A sigma
-    of 0 gives a delta kernel, i.e. the image unchanged.
+    (reflect padding cannot reach further). The batch shares one convolution, as wide as the
+    largest sigma needs (read on the host), whose taps beyond an image's own radius are zero, so
+    every image gets exactly the blur it would get alone. A sigma of 0 gives a delta kernel,
+    i.e. the image unchanged.
     """
-    b, c, h, w = images.shape
     sigma = magnitudes.to(device=images.device, dtype=images.dtype).abs()
     max_sigma = float(sigma.max()) if sigma.numel() else 0.0
     if max_sigma <= 0.0:
         return images
+    return _blur(images, sigma, max_sigma)
+
+
+def gaussian_blur_bounded(
+    images: torch.Tensor, magnitudes: torch.Tensor, bound: float
+) -> torch.Tensor:
+    """:func:`gaussian_blur` for ``|magnitudes| <= bound``, its convolution sized from ``bound``.
+
+    Nothing depends on the magnitudes' values (no host synchronization; the shapes follow from
+    the images' shape and ``bound``), and an image gets the same bits whatever else is in the
+    batch. With ``bound`` the largest ``|magnitude|``, the pixels of :func:`gaussian_blur`;
+    with a larger one, the same up to rounding (the extra taps are zero). The engine calls it.
+    """
+    sigma = magnitudes.to(device=images.device, dtype=images.dtype).abs()
+    return _blur(images, sigma, bound) if bound > 0.0 else images
+
+
+def _blur(images: torch.Tensor, sigma: torch.Tensor, max_sigma: float) -> torch.Tensor:
+    """Blur image ``i`` by ``sigma[i]``, with a convolution wide enough for ``max_sigma``."""
+    b, c, h, w = images.shape
     limit = min(h - 1, w - 1)
     half = min(math.ceil(3.0 * max_sigma), limit)
     if half < 1:

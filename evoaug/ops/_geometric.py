@@ -329,7 +329,9 @@ def _homographies(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
     rows_v = torch.stack([zeros, zeros, zeros, x, y, ones, -v * x, -v * y], dim=-1)
     a = torch.cat([rows_u, rows_v], dim=1)  # [B, 8, 8]
     rhs = torch.cat([u, v], dim=1).unsqueeze(-1)  # [B, 8, 1]
-    coeffs = torch.linalg.solve(a.double(), rhs.double()).squeeze(-1).to(src.dtype)
+    # solve_ex: the same solution without reading the error flags back on the host (the corner
+    # systems are never singular), so that a warp makes no host synchronization.
+    coeffs = torch.linalg.solve_ex(a.double(), rhs.double()).result.squeeze(-1).to(src.dtype)
     return torch.cat([coeffs, torch.ones(b, 1, dtype=src.dtype, device=src.device)], 1).view(
         b, 3, 3
     )

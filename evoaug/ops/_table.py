@@ -9,13 +9,19 @@ Translations are fractions of the image side, so a policy means the same at ever
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import torch
+
 from evoaug.ops import _color as C
 from evoaug.ops import _geometric as G
 from evoaug.ops import _occlusion as O
 from evoaug.ops import _uint8 as U
-from evoaug.ops._registry import register_op
+from evoaug.ops._registry import OpSpec, register_op
 
-__all__ = ["BUILTIN_OPS"]
+__all__ = ["BUILTIN_OPS", "BoundedFn", "bounded_kernel"]
+
+BoundedFn = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
 
 # name, kernel, low, high, signed, description
 _TABLE = (
@@ -76,6 +82,12 @@ _UINT8 = {
     "Invert": U.invert,
 }
 
+# Kernels that size their work from the magnitudes' values (read on the host): a variant sized
+# from a bound on |magnitude| instead, for the engine's static path (`bounded_kernel`).
+_BOUNDED: dict[object, BoundedFn] = {
+    C.gaussian_blur: C.gaussian_blur_bounded,
+}
+
 for _name, _fn, _low, _high, _signed, _description in _TABLE:
     register_op(
         _name,
@@ -88,3 +100,23 @@ for _name, _fn, _low, _high, _signed, _description in _TABLE:
     )(_fn)
 
 BUILTIN_OPS: tuple[str, ...] = tuple(row[0] for row in _TABLE)
+
+
+def bounded_kernel(spec: OpSpec) -> BoundedFn | None:
+    """For an op whose kernel sizes its work from its magnitudes' values, a kernel that does not.
+
+    The returned ``kernel(images, magnitudes, bound)`` gives the pixels of ``spec``'s kernel
+    for ``|magnitudes| <= bound``, sized from ``bound`` instead of the largest magnitude: no
+    host synchronization, and shapes that follow from the images' shape and ``bound`` alone.
+    The engine calls it, on both paths, with the largest ``|magnitude|`` a policy gives the op
+    (:attr:`evoaug.augment.CompiledPolicy.bounds`). The built-in ``GaussianBlur`` has one (the
+    width of its convolution); other ops, and ops registered under a built-in's name with
+    another kernel, give ``None``.
+
+    Example:
+        >>> from evoaug.ops import bounded_kernel, get_op
+        >>> bounded_kernel(get_op("GaussianBlur")) is not None, bounded_kernel(get_op("Invert"))
+        (True, None)
+
+    """
+    return _BOUNDED.get(spec.fn)
