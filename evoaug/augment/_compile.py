@@ -16,9 +16,22 @@ import torch
 
 from evoaug._checks import check_choice, check_number
 from evoaug.exceptions import ConfigError
-from evoaug.ops import INTERPOLATIONS, Interpolation, OpSpec, get_op, registry_version
+from evoaug.ops import (
+    INTERPOLATIONS,
+    Interpolation,
+    OpSpec,
+    bounded_kernel,
+    get_op,
+    registry_version,
+)
 
-__all__ = ["MAGNITUDE_SAMPLINGS", "CompiledPolicy", "MagnitudeSampling", "compile_policy"]
+__all__ = [
+    "MAGNITUDE_SAMPLINGS",
+    "CompiledPolicy",
+    "MagnitudeSampling",
+    "compile_policy",
+    "run_op",
+]
 
 MagnitudeSampling = Literal["fixed", "uniform"]
 MAGNITUDE_SAMPLINGS: tuple[str, ...] = ("fixed", "uniform")
@@ -50,6 +63,13 @@ class CompiledPolicy:
     """``[3, R + 1]`` float32 per rank: ``low``, ``high - low``, ``signed``; last column: none."""
     n_affine: int
     """Ranks below this are affine ops."""
+    vocabulary: tuple[tuple[int, ...], ...]
+    """Per gene position, the ranks of the ops some sub-policy applies there, ascending: what
+    the static path computes at that position."""
+    bounds: tuple[float | None, ...]
+    """Per rank, for ops with a :func:`~evoaug.ops.bounded_kernel`, the largest ``|magnitude|``
+    the policy gives the op (in the draws' float32 arithmetic), which sizes that kernel on both
+    paths; ``None`` for the other ops."""
     magnitude_sampling: MagnitudeSampling
     """``"fixed"``: each gene's level; ``"uniform"``: a level drawn in ``[0, level]`` per image."""
     interpolation: Interpolation
@@ -73,6 +93,28 @@ class CompiledPolicy:
             values=self.values.to(device),
             ranges=self.ranges.to(device),
         )
+
+
+def run_op(
+    spec: OpSpec,
+    images: torch.Tensor,
+    magnitudes: torch.Tensor,
+    *,
+    bound: float | None,
+    generator: torch.Generator | None,
+    interpolation: Interpolation,
+) -> torch.Tensor:
+    """Apply ``spec`` to float ``images`` with one magnitude each, as both paths do.
+
+    With a ``bound`` (the op's entry in :attr:`CompiledPolicy.bounds`), the op's bounded kernel
+    sized from it, so that the work does not depend on the magnitudes' values and both paths
+    compute alike; else the op's kernel, with ``generator`` and ``interpolation`` where it
+    takes them.
+    """
+    bounded = None if bound is None else bounded_kernel(spec)
+    if bounded is not None and bound is not None:
+        return bounded(images, magnitudes, bound)
+    return spec(images, magnitudes, generator=generator, interpolation=interpolation)
 
 
 def _gene(where: str, gene: object) -> tuple[str, float, float]:
@@ -145,12 +187,23 @@ def compile_policy(
     ranges = torch.tensor(
         [[s.low, s.high - s.low, float(s.signed)] for s in by_rank] + [[0.0, 0.0, 0.0]]
     ).T.contiguous()
+    # The largest |magnitude| of each op, as the draws compute magnitudes (float32, level
+    # scaled by at most 1): ops with a bounded kernel are sized from it.
+    largest = (ranges[0, rank] + values[1] * ranges[1, rank]).abs()
+    bounds = tuple(
+        max(abs(float(ranges[0, r])), float(largest[rank == r].max()))
+        if bounded_kernel(spec) is not None
+        else None
+        for r, spec in enumerate(by_rank)
+    )
     return CompiledPolicy(
         specs=by_rank,
         rank=rank,
         values=values,
         ranges=ranges,
         n_affine=sum(spec.affine is not None for spec in by_rank),
+        vocabulary=tuple(tuple(sorted({row[j][0] for row in rows} - {-1})) for j in range(length)),
+        bounds=bounds,
         magnitude_sampling=magnitude_sampling,
         interpolation=interpolation,
         registry_version=registry_version(),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from evoaug.augment._compile import CompiledPolicy
+from evoaug.augment._compile import CompiledPolicy, run_op
 from evoaug.ops import Interpolation, OpSpec, warp_affine, warp_nearest
 
 __all__ = ["Plan", "Work", "chunks", "plan_position"]
@@ -23,7 +23,8 @@ class Work:
 
     ``params`` holds one row per image of the range: magnitudes for an op's kernel, or
     ``[2, 3]`` inverse matrices for the fused affine warp (``spec is None``).
-    ``interpolation`` is the policy's, for the fused warp and kernels that take it.
+    ``interpolation`` is the policy's, for the fused warp and kernels that take it; ``bound``
+    the op's :attr:`CompiledPolicy.bounds` entry, which sizes its bounded kernel.
     """
 
     spec: OpSpec | None
@@ -31,6 +32,7 @@ class Work:
     end: int
     params: torch.Tensor
     interpolation: Interpolation = "bilinear"
+    bound: float | None = None
 
     @property
     def splittable(self) -> bool:
@@ -52,13 +54,20 @@ class Work:
         if (start, end) == (self.start, self.end):
             return self
         rows = self.params[start - self.start : end - self.start]
-        return Work(self.spec, start, end, rows, self.interpolation)
+        return Work(self.spec, start, end, rows, self.interpolation, self.bound)
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Apply to ``images``, the float images of this range."""
         if self.spec is None:
             return warp_affine(images, self.params, interpolation=self.interpolation)
-        return self.spec(images, self.params, generator=generator, interpolation=self.interpolation)
+        return run_op(
+            self.spec,
+            images,
+            self.params,
+            bound=self.bound,
+            generator=generator,
+            interpolation=self.interpolation,
+        )
 
     def apply_uint8(self, images: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         """Apply to ``images``, the uint8 images of this range (:attr:`native` work only).
@@ -125,7 +134,7 @@ def _work(
             piece = pieces[r + 1] if dtype == mags.dtype else pieces[r + 1].to(dtype)
             matrices.append(spec.matrices(piece, h, w))
         else:
-            work.append(Work(spec, start, end, pieces[r + 1], interpolation))
+            work.append(Work(spec, start, end, pieces[r + 1], interpolation, compiled.bounds[r]))
         start = end
     if matrices:
         n_affine = sum(m.shape[0] for m in matrices)

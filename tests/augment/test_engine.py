@@ -16,6 +16,8 @@ import torch
 import evoaug
 from evoaug import ConfigError, InputError, Policy, UnknownOpError
 from evoaug.augment import apply, compile_policy
+from evoaug.augment._draws import draw, positions
+from evoaug.ops import get_op
 
 GENES = [
     [("Rotate", 0.8, 0.3), ("Invert", 0.5, 0.0)],
@@ -62,12 +64,27 @@ def test_compiled_tables_rank_affine_ops_first_and_uint8_kernels_last() -> None:
         "Posterize",
     ]
     assert compiled.n_affine == 2
+    assert compiled.vocabulary == ((0, 2), (3, 4), (1,))
+    assert compiled.bounds == (None,) * 5
     assert compiled.rank.tolist() == [[0, 3, -1], [-1, -1, -1], [2, 4, 1]]
     assert compiled.values.shape == (2, 3, 3) and compiled.values.dtype == torch.float32
     assert compiled.values[:, 2, 1].tolist() == pytest.approx([0.6, 0.4])
     assert compiled.ranges.shape == (3, len(compiled.specs) + 1)
     assert compiled.registry_version == evoaug.ops.registry_version()
     assert compiled.device == torch.device("cpu") and compiled.to("cpu") is compiled
+
+
+@pytest.mark.parametrize("sampling", ["fixed", "uniform"])
+def test_bounds_are_the_largest_magnitudes_the_draws_can_give(sampling: str) -> None:
+    genes = [[("GaussianBlur", 1.0, 0.7), ("Invert", 1.0, 0.0)], [("GaussianBlur", 1.0, 0.3)]]
+    compiled = compile_policy(genes, magnitude_sampling=sampling)  # type: ignore[arg-type]
+    assert [spec.name for spec in compiled.specs] == ["GaussianBlur", "Invert"]
+    largest = float(get_op("GaussianBlur").magnitude(torch.tensor(0.7)))  # float32, as drawn
+    assert compiled.bounds == (largest, None)
+    draws = draw(compiled, 512, _gen(0), torch.device("cpu"))
+    key, mags = next(positions(compiled, draws))
+    assert float(mags[key == 0].max()) <= largest
+    assert (sampling == "uniform") != (float(mags[key == 0].max()) == largest)
 
 
 def test_apply_draws_only_from_the_generator() -> None:
