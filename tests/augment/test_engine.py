@@ -162,9 +162,12 @@ def test_compiled_tables_follow_the_images_to_the_gpu() -> None:
     on_gpu = compiled.to("cuda")
     assert on_gpu.device.type == "cuda" and on_gpu.specs is compiled.specs
     images = torch.rand(32, 3, 8, 8, generator=_gen())
-    out = apply(on_gpu, images.cuda(), _gen(3))
+    out = apply(on_gpu, images.cuda(), _gen(3))  # "auto": the static path on the GPU
     assert out.device.type == "cuda"
-    assert torch.allclose(out.cpu(), apply(compiled, images, _gen(3)), atol=1e-5)
+    assert torch.allclose(out.cpu(), apply(compiled, images, _gen(3), path="static"), atol=1e-5)
+    # Cutout draws differently on the two paths: each path against itself on the CPU.
+    grouped = apply(on_gpu, images.cuda(), _gen(3), path="grouped")
+    assert torch.allclose(grouped.cpu(), apply(compiled, images, _gen(3)), atol=1e-5)
 
 
 def test_the_engine_sits_below_the_policies() -> None:
