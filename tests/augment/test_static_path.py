@@ -17,6 +17,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from evoaug import Policy
 from evoaug.augment import CompiledPolicy, apply, compile_policy
+from evoaug.augment._apply import _run_grouped
 from evoaug.augment._draws import Draws, draw
 from evoaug.augment._static import run_static
 from evoaug.ops import BUILTIN_OPS
@@ -116,8 +117,6 @@ def test_static_call_dispatches_the_same_ops_whatever_the_draws(dtype: torch.dty
 
 
 def _grouped(compiled: CompiledPolicy, x: torch.Tensor, draws: Draws) -> torch.Tensor:
-    from evoaug.augment._apply import _run_grouped
-
     return _run_grouped(compiled, x.clone(), draws, torch.Generator())  # float: in place
 
 
