@@ -55,7 +55,8 @@ def test_quick_run_fits_every_arm_writes_its_section_and_resumes(tmp_path: Path)
     assert text.endswith("<!-- END quality -->\nkeep me\n") and "\nold\n" not in text
     rows = [line for line in text.splitlines() if line.startswith("| digits |")]
     assert [row.split(" | ")[1] for row in rows] == list(ARMS)
-    assert "digits: evoaug test accuracy" in text and "best fixed policy" in text
+    assert "digits: do no harm, evoaug mean test accuracy" in text
+    assert "digits: do no harm, evoaug's lowest seed worst-group accuracy" in text
 
     # A second run finds every fit in the results file: no training, the same table.
     second = _run(*args)

@@ -41,6 +41,8 @@ def test_builtins_are_registered() -> None:
 
 
 def test_unknown_and_duplicate_names(cleanup: list[str]) -> None:
+    register_objective("plain")(lambda ctx: 0.0)
+    cleanup.append("plain")
     with pytest.raises(
         ConfigError, match=r"unknown objective 'acuracy'\. Did you mean 'accuracy'\?"
     ):
@@ -51,8 +53,10 @@ def test_unknown_and_duplicate_names(cleanup: list[str]) -> None:
         register_objective("")
     with pytest.raises(ConfigError, match=r"expected an Objective subclass or a function"):
         register_objective("not_callable")(42)
-    with pytest.raises(ConfigError, match=r"does not accept options"):
-        get_objective("accuracy", size=3)
+    with pytest.raises(ConfigError, match=r"objective 'plain' does not accept options"):
+        get_objective("plain", size=3)
+    with pytest.raises(ConfigError, match=r"objective 'accuracy' does not accept options"):
+        get_objective("accuracy", sizes=3)
     with pytest.raises(ConfigError, match=r"unknown objective 'nothing'"):
         unregister_objective("nothing")
 
