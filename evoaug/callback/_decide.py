@@ -186,7 +186,7 @@ class Decider:
 
 
 def _added(incumbent: Policy, policy: Policy) -> Policy:
-    """``policy``'s genes added to the incumbent's: each of its sub-policies after each of the incumbent's.
+    """``policy``'s genes added to the incumbent's: each sub-policy after each of the incumbent's.
 
     Identity genes are dropped; what helped stays. A credit or coverage policy proposes ops to
     add, not a policy to replace the incumbent with: a look-ahead from a model trained on the
