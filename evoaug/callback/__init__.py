@@ -1,4 +1,4 @@
-"""The Lightning glue: EvoAugCallback, schedules, batch layouts, DDP sharding.
+"""The Lightning glue: EvoAugCallback, schedules and their meter, batch layouts, DDP sharding.
 
 Besides the callback, the pieces the offline search reuses are public here: drawing probes and
 resolving fairness groups from dataloaders (:func:`draw_probes`, :func:`resolve_groups`,
@@ -11,6 +11,7 @@ from evoaug.callback._batch import BatchLayout
 from evoaug.callback._callback import EvoAugCallback
 from evoaug.callback._distributed import SearchStateMismatchError
 from evoaug.callback._lightning import detached_trainer
+from evoaug.callback._meter import SearchMeter
 from evoaug.callback._probes import (
     ProbeSet,
     collect_samples,
@@ -28,6 +29,7 @@ __all__ = [
     "EvoAugCallback",
     "ProbeSet",
     "Schedule",
+    "SearchMeter",
     "SearchStateMismatchError",
     "collect_samples",
     "command_line",

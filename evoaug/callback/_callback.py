@@ -6,6 +6,7 @@ The callback is the glue: its Lightning hooks call the modules beside it, each w
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ from evoaug._run_layout import RUN_SUBDIR
 from evoaug.callback import _lightning
 from evoaug.callback._batch_hook import BatchHook
 from evoaug.callback._generation import OnlineSearch, optimizer_of
+from evoaug.callback._meter import SearchMeter
 from evoaug.callback._probes import ProbeSet, check_groups, probes_for_fit
 from evoaug.callback._rundir import RunDirectory, run_info
 from evoaug.callback._schedule import Schedule, plan_for_trainer
@@ -47,8 +49,9 @@ class EvoAugCallback(_lightning.CallbackBase):
     At the end of scheduled epochs the callback runs a generation: every candidate policy is
     scored on the live model (look-ahead on an isolated copy, see :class:`evoaug.evaluate.
     Evaluator`), NSGA-II proposes the next candidates, and the selection rule picks the policy the
-    next epochs train with. Generations are planned from ``search_budget`` (the fraction of the
-    run's training batches the search may spend) and logged at the start.
+    next epochs train with. Generations are planned from ``search_budget``, the fraction of the
+    fit's time the search may spend: estimated before the fit (and logged), then measured in
+    seconds from the first epoch on (:class:`evoaug.callback.SearchMeter`).
 
     The same class works in a ``pytorch_lightning`` Trainer and in a ``lightning.pytorch``
     Trainer or LightningCLI (it subclasses both ``Callback`` classes when ``lightning`` is
@@ -57,8 +60,12 @@ class EvoAugCallback(_lightning.CallbackBase):
     Args:
         objectives: Objectives to optimize, all "higher is better".
         population_size: Candidates per generation (P).
-        search_budget: Fraction of the run's training batches the search may spend.
-        every_n_epochs: One generation every n epochs instead of the budget.
+        search_budget: Fraction of the fit's wall-clock time the search may spend: the
+            generations' seconds over the seconds of the training epochs (validation
+            included) projected to ``max_epochs``. Measured time varies between runs, so the
+            number of generations may too.
+        every_n_epochs: One generation every n epochs instead of the budget (the same
+            generations on every run).
         min_generations: At least this many generations, whatever the budget (default 0:
             the budget decides, and the log says what budget would pay for one).
         warmup_epochs: Epochs trained with ``initial_policy`` before the first generation.
@@ -183,6 +190,7 @@ class EvoAugCallback(_lightning.CallbackBase):
             self.augmenter if cfg.mode == "batch" else None, batch_keys=cfg.batch_keys
         )
         self.schedule: Schedule | None = None
+        self.meter = SearchMeter()
         self.groups_source: str | None = None
         self._online: OnlineSearch | None = None
         self._run: RunDirectory | None = None
@@ -354,7 +362,23 @@ class EvoAugCallback(_lightning.CallbackBase):
     # ------------------------------------------------------------------ generations
 
     @override
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.meter.start_epoch()
+
+    @override
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        self.meter.batch_done()
+
+    @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.meter.end_epoch()
         if not self.config.search:
             return
         epoch = trainer.current_epoch
@@ -369,7 +393,10 @@ class EvoAugCallback(_lightning.CallbackBase):
     def _run_epoch_generations(self, trainer: Any, pl_module: Any, epoch: int) -> None:
         if self.schedule is None or self._online is None or epoch <= self._epoch_done:
             return
-        for _ in range(self.schedule.generations_at.get(epoch, 0)):
+        first = self.generation
+        while self._generations_due(trainer, epoch, first, ran=self.generation - first) > 0:
+            start = time.perf_counter()
+            before = self.generation
             try:
                 self._run_generation(trainer, pl_module, epoch)
             except EvoAugError:
@@ -380,7 +407,34 @@ class EvoAugCallback(_lightning.CallbackBase):
                     "training goes on with the current policy"
                 )
                 break
+            self.meter.add_generation(time.perf_counter() - start)
+            if self.generation == before:  # nothing ran: never loop on it
+                break
         self._epoch_done = epoch
+
+    def _generations_due(self, trainer: Any, epoch: int, first: int, ran: int) -> int:
+        """More generations the budget pays for now, measured.
+
+        ``first`` is the generation count at this epoch's end, ``ran`` how many have run since.
+        Rank 0 decides for all: the ranks' clocks differ.
+        """
+        if self.schedule is None:
+            return 0
+        max_epochs = trainer.max_epochs if trainer.max_epochs not in (None, -1) else 0
+        due = self.meter.due(
+            self.schedule,
+            epoch=epoch,
+            done=first + ran,
+            budget=self.config.search_budget,
+            max_epochs=max_epochs,
+            min_generations=self.config.min_generations,
+            ran=ran,
+        )
+        if (ran == 0 or due.count == 0) and (line := due.describe(epoch)):
+            self._info(line)  # rank 0's
+        if trainer.world_size > 1:
+            return int(trainer.strategy.broadcast(due.count, src=0))
+        return due.count
 
     def _run_generation(self, trainer: Any, pl_module: Any, epoch: int) -> None:
         if self._online is None or self._run is None:
@@ -479,6 +533,7 @@ class EvoAugCallback(_lightning.CallbackBase):
             config_seed=self.config.seed,
             datasets=[d.state_dict() for d in self._wrapped_datasets()],
             resting=self._online.resting() if self._online is not None else {},
+            meter=self.meter.state_dict(),
         ).to_dict()
 
     def _wrapped_datasets(self) -> list[AugmentedDataset]:
@@ -508,6 +563,8 @@ class EvoAugCallback(_lightning.CallbackBase):
         # Dataset mode: the main process's streams (checkpoints before this key have none).
         for dataset, stream in zip(self._wrapped_datasets(), state.datasets, strict=False):
             dataset.load_state_dict(stream)
+        if state.meter:
+            self.meter.load_state_dict(state.meter)
         self._history_lines = state.history_lines
         self._epoch_done = state.epoch_done
         self._trained_epoch = state.trained_epoch

@@ -1,4 +1,4 @@
-"""When the search runs: generations planned from a budget of training batches.
+"""When the search runs: generations planned from a budget, estimated before the fit.
 
 A generation of P candidates with a k-step look-ahead costs about P·k look-ahead steps
 (DESIGN.md), each the price of a training batch scaled by the look-ahead minibatch size, plus
@@ -8,6 +8,10 @@ A budget — the fraction of the run's training batches the search may spend —
 of generations. They run at the ends of epochs (a policy swapped there applies from the next
 epoch on), spread evenly after the warm-up, at least ``min_generations`` of them so that short
 runs still search.
+
+The estimate is the plan the log states before training. From the first epoch on, the measured
+seconds of the epochs and generations decide how many run (:mod:`evoaug.callback._meter`), with
+the same spreading rule (:func:`paced`) over the same epochs (``Schedule.slots``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,15 @@ from typing import Any
 from evoaug.callback._settings import CallbackConfig
 from evoaug.exceptions import ConfigError
 
-__all__ = ["FORWARD_COST", "Schedule", "plan_for_trainer", "plan_schedule"]
+__all__ = [
+    "FORWARD_COST",
+    "Schedule",
+    "paced",
+    "paced_by",
+    "plan_for_trainer",
+    "plan_schedule",
+    "search_epochs",
+]
 
 # A no-grad forward pass of an image costs about a third of a training step on it (forward and
 # backward are about three forwards). On 2 CPU cores a small CNN's default-layout forwards cost
@@ -38,6 +50,10 @@ class Schedule:
         cost_batches: Estimated search cost in training-batch equivalents (per generation,
             P·k look-ahead steps and P candidates' scoring passes, times the repeats).
         note: Why the plan differs from the budget, if it does.
+        slots: The epochs whose ends may run a budgeted generation (the first two thirds of
+            the epochs after the warm-up); empty for a fixed schedule (``every_n_epochs``), which
+            the budget does not govern.
+        per_generation: The estimated price of one generation in training batches.
 
     """
 
@@ -45,6 +61,8 @@ class Schedule:
     train_batches: int
     cost_batches: int
     note: str = ""
+    slots: tuple[int, ...] = ()
+    per_generation: int = 0
 
     @property
     def total_generations(self) -> int:
@@ -64,7 +82,41 @@ class Schedule:
             f"about {self.cost_batches} training-batch equivalents, {share:.0%} of the run's "
             f"{self.train_batches} training batches."
         )
+        if self.slots:
+            text += " An estimate: the measured time decides from the first epoch on."
         return f"{text} {self.note}".strip()
+
+
+def search_epochs(eligible: list[int]) -> list[int]:
+    """The first two thirds of ``eligible``, at least its first epoch.
+
+    A policy adopted late has no epochs left to act.
+    """
+    return eligible[: max(1, math.ceil(2 * len(eligible) / 3))]
+
+
+def paced(total: int, slots: int) -> list[int]:
+    """Generations per slot so that ``total`` of them are spread evenly over ``slots``.
+
+    By the end of slot ``i`` the running count is ``total * (i + 1) / slots`` rounded half
+    down, so the same rule, applied again at every slot to a total that measurements revise,
+    neither runs a generation early nor postpones it (see :mod:`evoaug.callback._meter`).
+
+    Example:
+        >>> paced(4, 6), paced(1, 6), paced(7, 3)
+        ([1, 0, 1, 1, 0, 1], [0, 0, 0, 1, 0, 0], [2, 3, 2])
+    """
+    if slots <= 0:
+        return []
+    return [
+        paced_by(total, i, slots) - (paced_by(total, i - 1, slots) if i else 0)
+        for i in range(slots)
+    ]
+
+
+def paced_by(total: int, i: int, slots: int) -> int:
+    """Generations due by the end of slot ``i``: ceil(total·(i+1)/slots - 1/2), in integers."""
+    return -((slots - 2 * total * (i + 1)) // (2 * slots))
 
 
 def plan_schedule(
@@ -132,7 +184,8 @@ def plan_schedule(
     if every_n_epochs is not None:
         chosen = eligible[::every_n_epochs]
         plan = dict.fromkeys(chosen, 1)
-        return Schedule(plan, train_batches, per_generation * len(plan))
+        cost = per_generation * len(plan)
+        return Schedule(plan, train_batches, cost, per_generation=per_generation)
     # (a hair over the quotient: 0.57 * 10000 / 20 is 284.99999... in floats, 285 exactly)
     budget_generations = math.floor(search_budget * train_batches / per_generation + 1e-9)
     total = max(min_generations, budget_generations)
@@ -145,25 +198,18 @@ def plan_schedule(
     elif total == 0:
         needed = math.ceil(100 * per_generation / train_batches) / 100
         note = (
-            f"The budget ({search_budget:.0%}) pays for no generation: one costs about "
-            f"{per_generation} training batches, {per_generation / train_batches:.0%} of this "
+            f"By the estimate the budget ({search_budget:.0%}) pays for no generation: one "
+            f"costs about {per_generation} training batches, "
+            f"{per_generation / train_batches:.0%} of this "
             f"run's {train_batches}; search_budget={needed:g} would pay for one (or train "
             "longer, or lower population_size)."
         )
-    # Over the first two thirds of the run (at least the first eligible epoch): a policy adopted
-    # late has no epochs left to act.
-    early = eligible[: max(1, math.ceil(2 * len(eligible) / 3))]
-    if total <= len(early):
-        if total == 1:
-            picks = [early[len(early) // 2]]
-        else:
-            step = (len(early) - 1) / (total - 1)
-            picks = sorted({early[round(i * step)] for i in range(total)})
-        plan = dict.fromkeys(picks, 1)
-    else:
-        base, extra = divmod(total, len(eligible))
-        plan = {e: base + (1 if i < extra else 0) for i, e in enumerate(eligible)}
-    return Schedule(plan, train_batches, per_generation * sum(plan.values()), note=note)
+    slots = search_epochs(eligible)
+    plan = {e: n for e, n in zip(slots, paced(total, len(slots)), strict=True) if n}
+    return Schedule(
+        plan, train_batches, per_generation * sum(plan.values()), note=note,
+        slots=tuple(slots), per_generation=per_generation,
+    )  # fmt: skip
 
 
 def plan_for_trainer(

@@ -38,6 +38,8 @@ class CallbackState:
         datasets: ``mode="dataset"``: each wrapped dataset's main-process stream.
         resting: The challengers the guard refused lately (their genes as text) and the
             generations each still sits out.
+        meter: The measured seconds the budget is spent against
+            (:meth:`evoaug.callback._meter.SearchMeter.state_dict`).
 
     Example:
         >>> state = CallbackState(generation=2, search=None, active_policy={},
@@ -58,6 +60,7 @@ class CallbackState:
     config_seed: int
     datasets: list[dict[str, Any]] = field(default_factory=list)
     resting: dict[str, int] = field(default_factory=dict)
+    meter: dict[str, list[float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The state as a checkpoint stores it, with its format version."""
@@ -65,7 +68,7 @@ class CallbackState:
 
     @classmethod
     def from_dict(cls, state: Mapping[str, Any]) -> CallbackState:
-        """Validate a checkpoint's state (older ones may lack ``datasets`` and ``resting``).
+        """Validate a checkpoint's state (older ones lack ``datasets``, ``resting``, ``meter``).
 
         Raises:
             ConfigError: Another format version, a missing key or a bad counter.
@@ -76,7 +79,7 @@ class CallbackState:
                 f"this evoaug reads version {STATE_VERSION}"
             )
         names = [f.name for f in dataclasses.fields(cls)]
-        optional = ("datasets", "resting")
+        optional = ("datasets", "resting", "meter")
         missing = [name for name in names if name not in state and name not in optional]
         if missing:
             raise ConfigError(

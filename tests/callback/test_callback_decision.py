@@ -88,5 +88,5 @@ def test_the_log_states_what_the_search_costs_and_what_budget_would_pay(tmp_path
     with caplog.at_level(logging.INFO):
         lt.trainer(tmp_path, [cb], max_epochs=3, logger=False).fit(lt.TinyNet(), train, val)
     assert cb.generation == 0
-    assert "The budget (1%) pays for no generation: one costs about" in caplog.text
+    assert "the budget (1%) pays for no generation: one costs about" in caplog.text
     assert "would pay for one" in caplog.text

@@ -51,9 +51,9 @@ def test_the_decision_is_priced_and_a_budget_too_small_says_what_would_pay() -> 
     plan = plan_schedule(**RUN, search_budget=0.01, decision_batches=100.0)
     assert plan.total_generations == 0
     assert plan.describe() == (
-        "evoaug: no generation scheduled. The budget (1%) pays for no generation: one costs "
-        "about 420 training batches, 13% of this run's 3140; search_budget=0.14 would pay "
-        "for one (or train longer, or lower population_size)."
+        "evoaug: no generation scheduled. By the estimate the budget (1%) pays for no "
+        "generation: one costs about 420 training batches, 13% of this run's 3140; "
+        "search_budget=0.14 would pay for one (or train longer, or lower population_size)."
     )
     priced = plan_schedule(**RUN, search_budget=1.0, decision_batches=100.0)
     assert priced.cost_batches == priced.total_generations * (16 * 20 + 100) == 7 * 420

@@ -1,0 +1,197 @@
+"""What the search costs, measured, against its budget: how many generations run now.
+
+The schedule (:mod:`evoaug.callback._schedule`) prices a generation before the fit, in
+training-batch equivalents; the price is off wherever a look-ahead step, a forward pass or the
+data loader costs more or less than it assumes (the device, the model, the loader). The meter
+measures instead: the wall-clock seconds of every training epoch (validation included,
+generations not: what the fit costs without the search), the seconds between training batches,
+and every generation's seconds.
+
+At the end of each epoch the schedule may search in, it predicts what a generation takes (the
+mean of the generations measured so far; before the first, the schedule's price at the measured
+seconds of a training batch) and how many more the budget pays for: ``search_budget`` times the
+fit's projected seconds (the mean epoch times ``max_epochs``), less what the search has spent.
+:func:`~evoaug.callback._schedule.paced` spreads them over the search epochs left.
+
+Measured time varies between runs, so the number of generations may too. A run that must repeat
+exactly fixes its generations with ``every_n_epochs``, which the budget does not govern.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from evoaug.callback._schedule import Schedule, paced_by
+from evoaug.exceptions import ConfigError
+
+__all__ = ["Due", "SearchMeter"]
+
+
+@dataclass(frozen=True)
+class Due:
+    """How many generations an epoch's end runs, and why.
+
+    Attributes:
+        count: Generations to run now.
+        planned: What the schedule's estimate planned for this epoch.
+        generation_seconds: The predicted seconds of one generation (0 when unmeasured).
+        left_seconds: What the budget has left before these generations run.
+        affordable: Generations the budget still pays for.
+    """
+
+    count: int
+    planned: int
+    generation_seconds: float = 0.0
+    left_seconds: float = 0.0
+    affordable: int = 0
+
+    def describe(self, epoch: int) -> str:
+        """A log line when the measurement changed the plan; empty when it did not."""
+        if self.count == self.planned or self.generation_seconds <= 0:
+            return ""
+        return (
+            f"evoaug: epoch {epoch}: a generation takes about {self.generation_seconds:.1f}s "
+            f"and the budget has {max(self.left_seconds, 0.0):.1f}s left "
+            f"({self.affordable} more generations): running {self.count} now, where the "
+            f"estimate planned {self.planned}."
+        )
+
+
+@dataclass
+class SearchMeter:
+    """Wall-clock seconds of the fit's epochs, its training batches and the generations.
+
+    The callback calls :meth:`start_epoch`, :meth:`batch_done` and :meth:`end_epoch` from its
+    training hooks, times every generation into :meth:`add_generation`, and asks :meth:`due`
+    at each epoch's end how many generations to run.
+
+    Example:
+        >>> from evoaug.callback import plan_schedule
+        >>> plan = plan_schedule(max_epochs=10, batches_per_epoch=100, population_size=8,
+        ...                      lookahead_steps=20, search_budget=0.2)
+        >>> meter = SearchMeter(epoch_seconds=[10.0], batch_seconds=[0.08])
+        >>> meter.due(plan, epoch=0, done=0, budget=0.2, max_epochs=10).count
+        1
+        >>> meter.add_generation(30.0)  # a generation took far more than its estimate
+        >>> meter.due(plan, epoch=1, done=1, budget=0.2, max_epochs=10).affordable
+        0
+    """
+
+    epoch_seconds: list[float] = field(default_factory=list)
+    batch_seconds: list[float] = field(default_factory=list)
+    generation_seconds: list[float] = field(default_factory=list)
+    _epoch_start: float | None = field(default=None, repr=False)
+    _last_batch: float | None = field(default=None, repr=False)
+    _intervals: list[float] = field(default_factory=list, repr=False)
+
+    def start_epoch(self, now: float | None = None) -> None:
+        """A training epoch begins."""
+        self._epoch_start = time.perf_counter() if now is None else now
+        self._last_batch = None
+        self._intervals = []
+
+    def batch_done(self, now: float | None = None) -> None:
+        """A training batch ended (the first interval, with the loader's start, is not counted)."""
+        now = time.perf_counter() if now is None else now
+        if self._last_batch is not None:
+            self._intervals.append(now - self._last_batch)
+        self._last_batch = now
+
+    def end_epoch(self, now: float | None = None) -> None:
+        """The epoch's training and validation are done; its generations have not run."""
+        now = time.perf_counter() if now is None else now
+        if self._epoch_start is not None:
+            self.epoch_seconds.append(now - self._epoch_start)
+        if self._intervals:
+            self.batch_seconds.append(statistics.median(self._intervals))
+        self._epoch_start = None
+        self._last_batch = None
+        self._intervals = []
+
+    def add_generation(self, seconds: float) -> None:
+        """A generation took ``seconds``."""
+        self.generation_seconds.append(seconds)
+
+    def predicted_generation(self, schedule: Schedule) -> float:
+        """Seconds one generation is expected to take (0 when nothing is measured yet)."""
+        if self.generation_seconds:
+            return statistics.fmean(self.generation_seconds)
+        if self.batch_seconds:
+            return schedule.per_generation * statistics.median(self.batch_seconds)
+        return 0.0
+
+    def due(
+        self,
+        schedule: Schedule,
+        *,
+        epoch: int,
+        done: int,
+        budget: float,
+        max_epochs: int,
+        min_generations: int = 0,
+        ran: int = 0,
+    ) -> Due:
+        """How many more generations the end of ``epoch`` runs.
+
+        Asked again after each generation (``ran`` of them at this epoch's end so far), so
+        that a generation dearer than predicted stops the rest.
+
+        Args:
+            schedule: The plan from the estimate; its ``slots`` are the search epochs.
+            epoch: The epoch that just ended.
+            done: Generations run so far in this fit (and before it, when resumed), ``ran``
+                included.
+            budget: ``search_budget``: the fraction of the fit's seconds the search may spend.
+            max_epochs: Epochs in the fit.
+            min_generations: Generations to run whatever the budget says.
+            ran: Generations already run at this epoch's end.
+
+        Returns:
+            The plan's count for a fixed schedule (no slots), for an epoch outside the slots,
+            and before anything is measured; otherwise the measured count.
+        """
+        planned = schedule.generations_at.get(epoch, 0)
+        unmeasured = Due(max(planned - ran, 0), planned)
+        if not schedule.slots or epoch not in schedule.slots or not self.epoch_seconds:
+            return unmeasured
+        per_generation = self.predicted_generation(schedule)
+        if per_generation <= 0:
+            return unmeasured
+        projected = statistics.fmean(self.epoch_seconds) * max_epochs
+        left = budget * projected - sum(self.generation_seconds)
+        affordable = max(0, math.floor(left / per_generation + 1e-9))
+        total = max(done + affordable, min_generations)
+        slot = schedule.slots.index(epoch)
+        count = max(0, paced_by(total, slot, len(schedule.slots)) - done)
+        count = min(count, max(affordable, min_generations - done))
+        return Due(count, planned - ran, per_generation, left, affordable)
+
+    def state_dict(self) -> dict[str, list[float]]:
+        """The measurements, as plain lists (a checkpoint keeps them)."""
+        return {
+            "epoch_seconds": list(self.epoch_seconds),
+            "batch_seconds": list(self.batch_seconds),
+            "generation_seconds": list(self.generation_seconds),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s measurements.
+
+        Raises:
+            ConfigError: A key is missing or a value is not a list of non-negative numbers.
+        """
+        for name in ("epoch_seconds", "batch_seconds", "generation_seconds"):
+            values = state.get(name)
+            if not isinstance(values, list) or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in values
+            ):
+                raise ConfigError(
+                    f"checkpoint's evoaug meter state: `{name}` must be a list of non-negative "
+                    f"seconds, got {values!r}"
+                )
+            setattr(self, name, [float(v) for v in values])
