@@ -191,6 +191,7 @@ class EvoAugCallback(_lightning.CallbackBase):
         )
         self.schedule: Schedule | None = None
         self.meter = SearchMeter()
+        self._measured_logged = False  # the first measured decision is logged
         self.groups_source: str | None = None
         self._online: OnlineSearch | None = None
         self._run: RunDirectory | None = None
@@ -362,6 +363,11 @@ class EvoAugCallback(_lightning.CallbackBase):
     # ------------------------------------------------------------------ generations
 
     @override
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.config.search and self.meter.generation_seconds:
+            self._info(self.meter.summary(self.config.search_budget))
+
+    @override
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.meter.start_epoch()
 
@@ -430,8 +436,15 @@ class EvoAugCallback(_lightning.CallbackBase):
             min_generations=self.config.min_generations,
             ran=ran,
         )
-        if (ran == 0 or due.count == 0) and (line := due.describe(epoch)):
-            self._info(line)  # rank 0's
+        if due.measured and not self._measured_logged:
+            self._measured_logged = True
+            self._info(  # rank 0's
+                due.describe(
+                    epoch,
+                    budget=self.config.search_budget,
+                    planned_total=self.schedule.total_generations,
+                )
+            )
         if trainer.world_size > 1:
             return int(trainer.strategy.broadcast(due.count, src=0))
         return due.count

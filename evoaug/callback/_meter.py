@@ -42,6 +42,7 @@ class Due:
         generation_seconds: The predicted seconds of one generation (0 when unmeasured).
         left_seconds: What the budget has left before these generations run.
         affordable: Generations the budget still pays for.
+        projected_seconds: The fit's projected seconds without the search.
     """
 
     count: int
@@ -49,16 +50,20 @@ class Due:
     generation_seconds: float = 0.0
     left_seconds: float = 0.0
     affordable: int = 0
+    projected_seconds: float = 0.0
 
-    def describe(self, epoch: int) -> str:
-        """A log line when the measurement changed the plan; empty when it did not."""
-        if self.count == self.planned or self.generation_seconds <= 0:
-            return ""
+    @property
+    def measured(self) -> bool:
+        """Whether measured seconds decided (not the estimate's plan)."""
+        return self.generation_seconds > 0
+
+    def describe(self, epoch: int, *, budget: float, planned_total: int) -> str:
+        """The log line of the first measured decision: the measured cost against the estimate."""
         return (
-            f"evoaug: epoch {epoch}: a generation takes about {self.generation_seconds:.1f}s "
-            f"and the budget has {max(self.left_seconds, 0.0):.1f}s left "
-            f"({self.affordable} more generations): running {self.count} now, where the "
-            f"estimate planned {self.planned}."
+            f"evoaug: epoch {epoch}: measured, a generation takes about "
+            f"{self.generation_seconds:.1f}s and the fit about {self.projected_seconds:.0f}s; "
+            f"the budget ({budget:.0%}) has {max(self.left_seconds, 0.0):.1f}s left, "
+            f"{self.affordable} more generations (the estimate planned {planned_total} in all)."
         )
 
 
@@ -75,10 +80,10 @@ class SearchMeter:
         >>> plan = plan_schedule(max_epochs=10, batches_per_epoch=100, population_size=8,
         ...                      lookahead_steps=20, search_budget=0.2)
         >>> meter = SearchMeter(epoch_seconds=[10.0], batch_seconds=[0.08])
-        >>> meter.due(plan, epoch=0, done=0, budget=0.2, max_epochs=10).count
+        >>> meter.due(plan, epoch=3, done=0, budget=0.2, max_epochs=10).count  # 12.8 s of 20
         1
         >>> meter.add_generation(30.0)  # a generation took far more than its estimate
-        >>> meter.due(plan, epoch=1, done=1, budget=0.2, max_epochs=10).affordable
+        >>> meter.due(plan, epoch=4, done=1, budget=0.2, max_epochs=10).affordable
         0
     """
 
@@ -169,7 +174,18 @@ class SearchMeter:
         slot = schedule.slots.index(epoch)
         count = max(0, paced_by(total, slot, len(schedule.slots)) - done)
         count = min(count, max(affordable, min_generations - done))
-        return Due(count, planned - ran, per_generation, left, affordable)
+        return Due(count, max(planned - ran, 0), per_generation, left, affordable, projected)
+
+    def summary(self, budget: float) -> str:
+        """The log line at the fit's end: what the search spent against its budget."""
+        spent = sum(self.generation_seconds)
+        fit = sum(self.epoch_seconds)
+        share = spent / fit if fit > 0 else 0.0
+        return (
+            f"evoaug: the search ran {len(self.generation_seconds)} generations in {spent:.1f}s, "
+            f"{share:.0%} of the {fit:.0f}s the fit trained and validated "
+            f"(search_budget={budget:g})."
+        )
 
     def state_dict(self) -> dict[str, list[float]]:
         """The measurements, as plain lists (a checkpoint keeps them)."""

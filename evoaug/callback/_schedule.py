@@ -164,7 +164,7 @@ def plan_schedule(
         >>> plan = plan_schedule(max_epochs=10, batches_per_epoch=100, population_size=8,
         ...                      lookahead_steps=20, search_budget=0.2, min_generations=3)
         >>> plan.generations_at, plan.cost_batches
-        ({0: 1, 2: 1, 5: 1}, 480)
+        ({1: 1, 3: 1, 5: 1}, 480)
 
     """
     if warmup_epochs < 1:

@@ -53,8 +53,10 @@ def test_generations_measured_dearer_than_the_estimate_are_dropped() -> None:
     meter.add_generation(40.0)  # 10 s left: the next is due but not affordable
     later = meter.due(plan, epoch=max(plan.generations_at), done=1, budget=0.5, max_epochs=10)
     assert (later.count, later.planned, later.affordable) == (0, 1, 0)
-    assert "a generation takes about 40.0s and the budget has 10.0s left" in later.describe(5)
-    assert "running 0 now, where the estimate planned 1" in later.describe(5)
+    assert later.describe(5, budget=0.5, planned_total=3) == (
+        "evoaug: epoch 5: measured, a generation takes about 40.0s and the fit about 100s; "
+        "the budget (50%) has 10.0s left, 0 more generations (the estimate planned 3 in all)."
+    )
 
 
 def test_generations_measured_cheaper_than_the_estimate_spend_the_rest_of_the_budget() -> None:
@@ -106,6 +108,16 @@ def test_the_meter_times_epochs_and_the_median_interval_between_batches() -> Non
     assert meter.epoch_seconds == [10.0]
 
 
+def test_the_summary_states_the_share_of_the_fit_the_search_spent() -> None:
+    meter = SearchMeter(epoch_seconds=[10.0, 10.0])
+    meter.add_generation(3.0)
+    meter.add_generation(2.0)
+    assert meter.summary(0.33) == (
+        "evoaug: the search ran 2 generations in 5.0s, 25% of the 20s the fit trained and "
+        "validated (search_budget=0.33)."
+    )
+
+
 def test_the_measurements_round_trip_and_a_bad_state_is_refused() -> None:
     meter = measured()
     meter.add_generation(3.5)
@@ -133,6 +145,7 @@ def test_a_fit_drops_a_generation_the_measured_budget_cannot_pay(tmp_path, lt, c
     assert cb.schedule is not None and cb.schedule.total_generations > 1
     assert cb.generation == 1  # the first ran; it "took" 10^6 s, so the budget paid no other
     assert len(cb.meter.epoch_seconds) == 4 and len(cb.meter.generation_seconds) == 1
-    assert "and the budget has 0.0s left (0 more generations): running 0 now" in caplog.text
+    assert caplog.text.count("measured, a generation takes about") == 1  # the first decision
+    assert "evoaug: the search ran 1 generations in 1000" in caplog.text
     saved = cb.state_dict()["meter"]
     assert saved["generation_seconds"][0] > 1e6 and len(saved["epoch_seconds"]) == 4
