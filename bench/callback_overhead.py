@@ -61,7 +61,9 @@ def _datamodule(args: argparse.Namespace) -> pl.LightningDataModule:
     )  # fmt: skip
 
 
-def _fit(args: argparse.Namespace, search: bool) -> tuple[float, int]:
+def _fit(args: argparse.Namespace, search: bool) -> dict[str, float]:
+    """One fit: its wall seconds, generations, and the callback's own measurements (the
+    seconds its training epochs took and the seconds its generations took)."""
     pl.seed_everything(0, verbose=False)
     dm = _datamodule(args)
     searched = {"search_budget": args.budget} if args.budget is not None else {}
@@ -85,10 +87,15 @@ def _fit(args: argparse.Namespace, search: bool) -> tuple[float, int]:
         start = time.perf_counter()
         trainer.fit(model, datamodule=dm)
         seconds = time.perf_counter() - start
-    return seconds, callback.generation
+    return {
+        "seconds": seconds,
+        "generations": callback.generation,
+        "epoch_seconds": sum(callback.meter.epoch_seconds),
+        "search_seconds": sum(callback.meter.generation_seconds),
+    }
 
 
-def _fit_in_process(argv: list[str], search: bool, timeout: float) -> tuple[float, int] | None:
+def _fit_in_process(argv: list[str], search: bool, timeout: float) -> dict[str, float] | None:
     """One fit in a child process; ``None`` when it ran past ``timeout`` (stacks printed)."""
     command = [sys.executable, __file__, *argv, "--single", "search" if search else "fixed"]
     try:
@@ -101,8 +108,7 @@ def _fit_in_process(argv: list[str], search: bool, timeout: float) -> tuple[floa
     print(done.stdout[-4000:], done.stderr[-4000:], sep="\n", flush=True)
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
-            result = json.loads(line[len("RESULT ") :])
-            return float(result["seconds"]), int(result["generations"])
+            return {k: float(v) for k, v in json.loads(line[len("RESULT ") :]).items()}
     raise RuntimeError(f"fit (search={search}) exited {done.returncode} without a result")
 
 
@@ -136,25 +142,32 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.single:  # child process: one fit, its result on stdout
         faulthandler.dump_traceback_later(max(args.fit_timeout - 10, 1), exit=False)
-        seconds, gens = _fit(args, args.single == "search")
-        print("RESULT " + json.dumps({"seconds": seconds, "generations": gens}), flush=True)
+        print("RESULT " + json.dumps(_fit(args, args.single == "search")), flush=True)
         return
     child_argv = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--write-docs"]
     info = machine_info()
     times: dict[bool, list[float]] = {False: [], True: []}
     hung: dict[bool, int] = {False: 0, True: 0}
-    generations = 0
+    generations: list[int] = []
+    pairs: list[float] = []  # each repeat's search fit over the fixed fit just before it
+    shares: list[float] = []  # the search's seconds over its own fit's epochs
     for _ in range(args.repeats):  # interleaved: a busy moment hits both arms
+        fixed: float | None = None
         for search in (False, True):
             result = _fit_in_process(child_argv, search, args.fit_timeout)
             if result is None:
                 hung[search] += 1
                 print(f"search={search}: timed out after {args.fit_timeout:.0f}s", flush=True)
                 continue
-            seconds, gens = result
+            seconds = result["seconds"]
             times[search].append(seconds)
-            if search:
-                generations = gens
+            if not search:
+                fixed = seconds
+            else:
+                generations.append(int(result["generations"]))
+                shares.append(result["search_seconds"] / max(result["epoch_seconds"], 1e-9))
+                if fixed is not None:
+                    pairs.append(seconds / fixed)
             print(f"search={search}: {seconds:.1f}s", flush=True)
     if not times[False] or not times[True]:
         raise SystemExit(f"no completed fit for one of the arms: {times}, timed out: {hung}")
@@ -170,13 +183,16 @@ def main(argv: list[str] | None = None) -> None:
         return done + (f"; {hung[search]} timed out" if hung[search] else "")
 
     evo_arm = f"evoaug (search_budget={args.budget:g})" if args.budget else "evoaug (defaults)"
+    paired = f"{statistics.median(pairs):.2f}x" if pairs else "-"
+    share = ", ".join(f"{100 * s:.0f}%" for s in shares)
     rows = [
-        [setting, "fixed trivialaugment", f"{base:.1f}", runs(False), "1.00x", "0"],
-        [setting, evo_arm, f"{evo:.1f}", runs(True), f"{evo / base:.2f}x",
-         str(generations)],
+        [setting, "fixed trivialaugment", f"{base:.1f}", runs(False), "1.00x", "-", "-", "0"],
+        [setting, evo_arm, f"{evo:.1f}", runs(True), f"{evo / base:.2f}x", paired, share,
+         ", ".join(map(str, generations))],
     ]  # fmt: skip
     table = markdown_table(
-        ["setting", "arm", "fit seconds (median)", "each fit", "vs trivialaugment",
+        ["setting", "arm", "fit seconds (median)", "each fit", "vs trivialaugment (medians)",
+         "vs trivialaugment (median of paired repeats)", "search / its fit's epochs",
          "generations"], rows,
     )  # fmt: skip
     text = "\n\n".join(
