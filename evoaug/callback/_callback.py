@@ -141,7 +141,7 @@ class EvoAugCallback(_lightning.CallbackBase):
         *,
         objectives: Sequence[str] = DEFAULT_OBJECTIVES,
         population_size: int = 8,
-        search_budget: float = 0.33,
+        search_budget: float = 0.3,
         every_n_epochs: int | None = None,
         min_generations: int = 0,
         warmup_epochs: int = 1,
@@ -370,6 +370,12 @@ class EvoAugCallback(_lightning.CallbackBase):
     @override
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.meter.start_epoch()
+
+    @override
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        self.meter.start_batch()
 
     @override
     def on_train_batch_end(

@@ -4,12 +4,14 @@ The schedule (:mod:`evoaug.callback._schedule`) prices a generation before the f
 training-batch equivalents; the price is off wherever a look-ahead step, a forward pass or the
 data loader costs more or less than it assumes (the device, the model, the loader). The meter
 measures instead: the wall-clock seconds of every training epoch (validation included,
-generations not: what the fit costs without the search), the seconds between training batches,
-and every generation's seconds.
+generations not: what the fit costs without the search), the seconds of the training steps
+(``on_train_batch_start`` to ``on_train_batch_end``: forward, backward and optimizer, without
+the loader and the Trainer's per-batch work, which a look-ahead step does not pay either), and
+every generation's seconds.
 
 At the end of each epoch the schedule may search in, it predicts what a generation takes (the
 mean of the generations measured so far; before the first, the schedule's price at the measured
-seconds of a training batch) and how many more the budget pays for: ``search_budget`` times the
+seconds of a training step) and how many more the budget pays for: ``search_budget`` times the
 fit's projected seconds (the mean epoch times ``max_epochs``), less what the search has spent.
 :func:`~evoaug.callback._schedule.paced` spreads them over the search epochs left.
 
@@ -61,7 +63,7 @@ class Due:
         """The log line of the first measured decision: the measured cost against the estimate."""
         return (
             f"evoaug: epoch {epoch}: measured, a generation takes about "
-            f"{self.generation_seconds:.1f}s and the fit about {self.projected_seconds:.0f}s; "
+            f"{self.generation_seconds:.1f}s and the fit about {self.projected_seconds:.1f}s; "
             f"the budget ({budget:.0%}) has {max(self.left_seconds, 0.0):.1f}s left, "
             f"{self.affordable} more generations (the estimate planned {planned_total} in all)."
         )
@@ -71,8 +73,8 @@ class Due:
 class SearchMeter:
     """Wall-clock seconds of the fit's epochs, its training batches and the generations.
 
-    The callback calls :meth:`start_epoch`, :meth:`batch_done` and :meth:`end_epoch` from its
-    training hooks, times every generation into :meth:`add_generation`, and asks :meth:`due`
+    The callback calls :meth:`start_epoch`, :meth:`start_batch`, :meth:`batch_done` and
+    :meth:`end_epoch` from its training hooks, times every generation into :meth:`add_generation`, and asks :meth:`due`
     at each epoch's end how many generations to run.
 
     Example:
@@ -91,32 +93,36 @@ class SearchMeter:
     batch_seconds: list[float] = field(default_factory=list)
     generation_seconds: list[float] = field(default_factory=list)
     _epoch_start: float | None = field(default=None, repr=False)
-    _last_batch: float | None = field(default=None, repr=False)
-    _intervals: list[float] = field(default_factory=list, repr=False)
+    _batch_start: float | None = field(default=None, repr=False)
+    _steps: list[float] = field(default_factory=list, repr=False)
 
     def start_epoch(self, now: float | None = None) -> None:
         """A training epoch begins."""
         self._epoch_start = time.perf_counter() if now is None else now
-        self._last_batch = None
-        self._intervals = []
+        self._batch_start = None
+        self._steps = []
+
+    def start_batch(self, now: float | None = None) -> None:
+        """A training step begins (the batch is loaded and augmented)."""
+        self._batch_start = time.perf_counter() if now is None else now
 
     def batch_done(self, now: float | None = None) -> None:
-        """A training batch ended (the first interval, with the loader's start, is not counted)."""
+        """A training step ended."""
         now = time.perf_counter() if now is None else now
-        if self._last_batch is not None:
-            self._intervals.append(now - self._last_batch)
-        self._last_batch = now
+        if self._batch_start is not None:
+            self._steps.append(now - self._batch_start)
+        self._batch_start = None
 
     def end_epoch(self, now: float | None = None) -> None:
         """The epoch's training and validation are done; its generations have not run."""
         now = time.perf_counter() if now is None else now
         if self._epoch_start is not None:
             self.epoch_seconds.append(now - self._epoch_start)
-        if self._intervals:
-            self.batch_seconds.append(statistics.median(self._intervals))
+        if self._steps:
+            self.batch_seconds.append(statistics.median(self._steps))
         self._epoch_start = None
-        self._last_batch = None
-        self._intervals = []
+        self._batch_start = None
+        self._steps = []
 
     def add_generation(self, seconds: float) -> None:
         """A generation took ``seconds``."""
@@ -183,7 +189,7 @@ class SearchMeter:
         share = spent / fit if fit > 0 else 0.0
         return (
             f"evoaug: the search ran {len(self.generation_seconds)} generations in {spent:.1f}s, "
-            f"{share:.0%} of the {fit:.0f}s the fit trained and validated "
+            f"{share:.0%} of the {fit:.1f}s the fit trained and validated "
             f"(search_budget={budget:g})."
         )
 

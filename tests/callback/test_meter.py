@@ -54,7 +54,7 @@ def test_generations_measured_dearer_than_the_estimate_are_dropped() -> None:
     later = meter.due(plan, epoch=max(plan.generations_at), done=1, budget=0.5, max_epochs=10)
     assert (later.count, later.planned, later.affordable) == (0, 1, 0)
     assert later.describe(5, budget=0.5, planned_total=3) == (
-        "evoaug: epoch 5: measured, a generation takes about 40.0s and the fit about 100s; "
+        "evoaug: epoch 5: measured, a generation takes about 40.0s and the fit about 100.0s; "
         "the budget (50%) has 10.0s left, 0 more generations (the estimate planned 3 in all)."
     )
 
@@ -97,13 +97,15 @@ def test_min_generations_runs_whatever_the_measured_cost() -> None:
     assert done == 2
 
 
-def test_the_meter_times_epochs_and_the_median_interval_between_batches() -> None:
+def test_the_meter_times_epochs_and_the_median_training_step() -> None:
     meter = SearchMeter()
     meter.start_epoch(now=100.0)
-    for t in (103.0, 104.0, 104.5, 106.0):  # the first interval (loader start) is not counted
-        meter.batch_done(now=t)
+    for start, end in ((101.0, 103.0), (103.5, 104.0), (104.2, 104.5), (105.0, 106.0)):
+        meter.start_batch(now=start)  # the loader's time between steps is not counted
+        meter.batch_done(now=end)
+    meter.batch_done(now=107.0)  # an end without a start (a resumed epoch): not counted
     meter.end_epoch(now=110.0)
-    assert meter.epoch_seconds == [10.0] and meter.batch_seconds == [1.0]
+    assert meter.epoch_seconds == [10.0] and meter.batch_seconds == [0.75]
     meter.end_epoch(now=120.0)  # no epoch start: nothing measured
     assert meter.epoch_seconds == [10.0]
 
@@ -113,7 +115,7 @@ def test_the_summary_states_the_share_of_the_fit_the_search_spent() -> None:
     meter.add_generation(3.0)
     meter.add_generation(2.0)
     assert meter.summary(0.33) == (
-        "evoaug: the search ran 2 generations in 5.0s, 25% of the 20s the fit trained and "
+        "evoaug: the search ran 2 generations in 5.0s, 25% of the 20.0s the fit trained and "
         "validated (search_budget=0.33)."
     )
 

@@ -1,6 +1,8 @@
 """Fit a tiny model with EvoAugCallback under 2-process CPU DDP (gloo); write each rank's state.
 
-Run as ``python ddp_fit.py OUT_DIR``; Lightning's "ddp" strategy starts the second rank itself.
+Run as ``python ddp_fit.py OUT_DIR [budget]``; Lightning's "ddp" strategy starts the second rank
+itself. With ``budget`` the generations follow the measured budget, and rank 1's clock is made to
+say that every generation took 10^6 s: rank 0 decides for both, so both run the same ones.
 """
 
 import json
@@ -42,7 +44,7 @@ class Net(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.05)
 
 
-def main(out: Path) -> None:
+def main(out: Path, budget: bool) -> None:
     pl.seed_everything(0, verbose=False)
     g = torch.Generator().manual_seed(0)
     data = TensorDataset(torch.rand(64, 1, 4, 4, generator=g), torch.arange(64) % 2)
@@ -54,8 +56,11 @@ def main(out: Path) -> None:
         val_probe_size=16,
         n_subpolicies=2,
         n_genes=1,
-        every_n_epochs=1,
+        **({"search_budget": 10.0} if budget else {"every_n_epochs": 1}),
     )
+    if budget and os.environ.get("LOCAL_RANK") == "1":
+        add = cb.meter.add_generation
+        cb.meter.add_generation = lambda seconds: add(seconds + 1e6)  # type: ignore[method-assign]
     trainer = pl.Trainer(
         max_epochs=3,
         accelerator="cpu",
@@ -77,10 +82,11 @@ def main(out: Path) -> None:
         "generation": cb.generation,
         "checksum": cb.search.checksum(),
         "best": cb.best_policy.to_dict(),
+        "measured_generations": len(cb.meter.generation_seconds),
     }
     (out / f"rank{trainer.global_rank}.json").write_text(json.dumps(result))
 
 
 if __name__ == "__main__":
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), budget=sys.argv[2:] == ["budget"])
