@@ -74,8 +74,8 @@ class SearchMeter:
     """Wall-clock seconds of the fit's epochs, its training batches and the generations.
 
     The callback calls :meth:`start_epoch`, :meth:`start_batch`, :meth:`batch_done` and
-    :meth:`end_epoch` from its training hooks, times every generation into :meth:`add_generation`, and asks :meth:`due`
-    at each epoch's end how many generations to run.
+    :meth:`end_epoch` from its training hooks, times every generation into
+    :meth:`add_generation`, and asks :meth:`due` at each epoch's end how many generations to run.
 
     Example:
         >>> from evoaug.callback import plan_schedule
