@@ -101,7 +101,9 @@ class EvoAugCallback(_lightning.CallbackBase):
         confidence: One-sided confidence of the evidence rule's lower bounds.
         guard_margin: The guard passes a challenger whose look-ahead decision score beats the
             incumbent's and no augmentation's when its lower bound is above ``-guard_margin``
-            (0 asks for a lower bound above zero).
+            for no augmentation and the coverage challenger (which have evidence from outside
+            the look-ahead), and above zero for every other challenger (0: above zero for
+            all).
         guard_repeats: Look-aheads per policy in the guard (paired repeats, own seeds).
         credit: Score every op alone and offer the ops that help as a challenger
             (:func:`evoaug.search.credit_policy`).

@@ -84,6 +84,10 @@ class Decider:
         # In priority order: dropping an incumbent that stopped helping, the op that covers the
         # group left behind, the ops that score well alone, the search's pick.
         challengers = [] if incumbent == self.identity else [self.identity]
+        # Challengers with evidence from outside the look-ahead keep the guard's margin: no
+        # augmentation (the baseline itself) and the op that covers the group left behind (the
+        # feature-space evidence). Any other needs a look-ahead bound above zero.
+        supported = {_key(self.identity)}
         gains: dict[str, float] = {}
         if self.ops:
             singles = [op_probe(op, incumbent.interpolation) for op in self.ops]
@@ -98,13 +102,17 @@ class Decider:
                 by_op, confidence=confidence, interpolation=interpolation, exclude=resting
             )
             gains = {op: mean for op, (mean, _) in credit.items()}
+            if covering is not None:
+                supported.add(_key(_added(incumbent, covering)))
             found = ([] if covering is None else [covering]) + policies
             challengers += [_added(incumbent, p) for p in found]
         if front_pick is not None:
             challengers.append(front_pick)
-        challengers = list(
-            {_key(c): c for c in challengers if _key(c) not in self.resting}.values()
-        )
+        unique: dict[str, Policy] = {}  # one per genes; the first (highest priority) names it
+        for challenger in challengers:
+            if _key(challenger) not in self.resting:
+                unique.setdefault(_key(challenger), challenger)
+        challengers = list(unique.values())
         self.resting = {k: n - 1 for k, n in self.resting.items() if n > 1}
         evidence = self._gather(module, optimizer, probes, [incumbent, *challengers], seed)
         if not evidence[0].ok:
@@ -124,7 +132,8 @@ class Decider:
             reason = f"the guard could not score {failed.policy.name}: {failed.failure}"
             return Decision(incumbent, incumbent, proposed.policy, False, reason, proposals), gains
         identity = guard[2] if plain else None
-        decision = self.rule.confirm(guard[0], guard[1], identity, proposals)
+        margin = None if _key(proposed.policy) in supported else 0.0
+        decision = self.rule.confirm(guard[0], guard[1], identity, proposals, margin=margin)
         if not decision.changed:
             self._rest(proposed.policy)
         return decision, gains

@@ -18,7 +18,9 @@ per-image evidence (:class:`evoaug.evaluate.Evidence`):
 
 Alignment proposes, with evidence, what helps the model's next steps for the groups that need
 it; the guard refuses what does worse within the look-ahead's horizon, and what may do more
-than ``margin`` worse. ``margin=0`` asks the guard for evidence of a gain too.
+than ``margin`` worse. ``margin=0`` asks the guard for evidence of a gain too; the callback
+gives the margin only to challengers with evidence from outside the look-ahead (no
+augmentation, and the op that covers the group left behind) and asks the others for it.
 """
 
 from __future__ import annotations
@@ -86,6 +88,8 @@ class Decision:
             incumbent and over no augmentation.
         guard: The challenger's look-ahead advantage over the incumbent and over no
             augmentation (empty when no guard ran).
+        margin: How far below zero the guard let the challenger's bounds be (``None`` when
+            no guard ran).
     """
 
     incumbent: Policy
@@ -95,6 +99,7 @@ class Decision:
     reason: str
     proposals: dict[str, dict[str, Advantage]] = field(default_factory=dict)
     guard: dict[str, Advantage] = field(default_factory=dict)
+    margin: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values: policies as dicts, advantages as ``{mean, lower, n}``."""
@@ -109,6 +114,7 @@ class Decision:
                 for name, versus in self.proposals.items()
             },
             "guard": {k: a.to_dict() for k, a in self.guard.items()},
+            "margin": self.margin,
         }
 
 
@@ -214,16 +220,21 @@ class EvidenceRule:
         challenger: Evidence,
         identity: Evidence | None,
         proposals: dict[str, dict[str, Advantage]],
+        *,
+        margin: float | None = None,
     ) -> Decision:
         """The decision after the guard's look-aheads.
 
         ``identity`` is no augmentation's evidence, or ``None`` when the incumbent or the
-        challenger is identity.
+        challenger is identity. ``margin`` overrides the rule's for this challenger (the
+        callback asks the challengers without evidence from outside the look-ahead for a
+        bound above zero, ``margin=0``).
         """
+        margin = self.margin if margin is None else check_number("margin", margin, low=0.0)
         guard = {"incumbent": self.lookahead_advantage(challenger, incumbent)}
         if identity is not None:
             guard["identity"] = self.lookahead_advantage(challenger, identity)
-        passed = all(a.mean > 0 and a.lower > -self.margin for a in guard.values())
+        passed = all(a.mean > 0 and a.lower > -margin for a in guard.values())
         name = _name(challenger.policy)
         text = ", ".join(f"{k} {a.mean:+.3f} (bound {a.lower:+.3f})" for k, a in guard.items())
         reason = (
@@ -239,6 +250,7 @@ class EvidenceRule:
             reason=reason,
             proposals=proposals,
             guard=guard,
+            margin=margin,
         )
 
     def keep(self, incumbent: Policy, proposals: dict[str, dict[str, Advantage]]) -> Decision:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import types
 
 import pytest
@@ -103,6 +104,13 @@ SMALL = dict(
     min_generations=2,
     seed=0,
 )
+
+
+@pytest.fixture(autouse=True)
+def _seeded() -> None:
+    """Every test starts from the same global RNG state: TinyNet's initial weights (and
+    anything else drawn from the global generator) do not depend on the tests run before."""
+    torch.manual_seed(int(os.environ.get("EVOAUG_TEST_SEED", "0")))
 
 
 @pytest.fixture

@@ -82,6 +82,18 @@ def test_guard_margin_accepts_a_gain_whose_bound_is_within_the_margin() -> None:
     assert not EvidenceRule(margin=0.2).confirm(incumbent, level, None, {}).changed
 
 
+def test_a_margin_given_for_one_challenger_overrides_the_rules() -> None:
+    incumbent = looked(IDENTITY, 0.9, 0.6)
+    slightly = looked(ROTATE, 0.92, 0.62, seed=3)  # +0.02, bound below zero
+    lenient = EvidenceRule(margin=0.2)
+    strict = lenient.confirm(incumbent, slightly, None, {}, margin=0.0)
+    assert not strict.changed and strict.margin == 0.0
+    assert EvidenceRule(margin=0.0).confirm(incumbent, slightly, None, {}, margin=0.2).changed
+    assert lenient.confirm(incumbent, slightly, None, {}).margin == 0.2  # the rule's own
+    with pytest.raises(ConfigError, match="`margin` must be"):
+        lenient.confirm(incumbent, slightly, None, {}, margin=-0.1)
+
+
 def test_guard_also_compares_with_no_augmentation() -> None:
     rule = EvidenceRule()
     incumbent = looked(ROTATE, 0.6, 0.3)  # a harmful incumbent
