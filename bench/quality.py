@@ -79,6 +79,7 @@ from evoaug.models import Classifier
 ARMS = ("none", "randaugment", "trivialaugment", "autoaugment", "evoaug")
 EXTRA_ARMS = (
     "evoaug-front", "evoaug-lookahead", "evoaug-nocredit", "evoaug-strict", "evoaug-acc",
+    "evoaug-fromta",
 )  # fmt: skip
 FIXED = ("none", "randaugment", "trivialaugment", "autoaugment")
 DATASETS = (
@@ -192,6 +193,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "evoaug-nocredit": {"credit": False},
     "evoaug-strict": {"guard_margin": 0.0},
     "evoaug-acc": {"objectives": ("accuracy",)},
+    "evoaug-fromta": {},
 }
 
 
@@ -209,6 +211,8 @@ def _callback(arm: str, setting: Setting, seed: int, args: argparse.Namespace) -
         "seed": seed,
     }
     search.update(ABLATIONS.get(arm, {}))
+    if arm == "evoaug-fromta":
+        search["initial_policy"] = _policy("trivialaugment", setting.image_size)
     if args.budget is not None:
         search["search_budget"] = args.budget
     if args.population is not None:
@@ -227,6 +231,8 @@ def fit_once(dataset: str, arm: str, seed: int, args: argparse.Namespace) -> Res
     width = {"model_kwargs": {"width": setting.width}} if setting.model == "small-cnn" else {}
     model = Classifier(model=setting.model, lr=setting.lr, scheduler="cosine", **width)
     with tempfile.TemporaryDirectory() as tmp:
+        if args.keep_runs is not None:  # the run directory (decisions, timeline) is kept
+            tmp = str(Path(args.keep_runs).expanduser() / f"{dataset}-{arm}-{seed}")
         trainer = pl.Trainer(
             max_epochs=setting.epochs, accelerator=args.accelerator, devices=1,
             precision=args.precision, logger=False, callbacks=[callback],
@@ -447,6 +453,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--accelerator", default="cpu")
     parser.add_argument("--precision", default="32-true")
     parser.add_argument("--results", type=Path, default=None, help="JSON lines, resumable")
+    parser.add_argument(
+        "--keep-runs", type=Path, default=None,
+        help="keep each fit's run directory (decisions, timeline) under this folder",
+    )  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="digits, one seed, 4 epochs")
     parser.add_argument(
         "--table-only", action="store_true", help="no fits: the table of the results file"

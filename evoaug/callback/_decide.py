@@ -10,6 +10,15 @@ decides. Every rank gathers the same evidence with the same seeds, so every rank
 A challenger the guard refuses sits out the next :data:`REST` generations (its op too, for a
 one-op credit policy), so that the next-best challengers get their look-ahead; this memory is
 part of the callback's checkpoint state.
+
+Once the model fits its clean training images and not its validation images (accuracy
+``regularize_at`` or more on the training probe, less on the validation probe,
+:func:`evoaug.evaluate.clean_accuracy`), the run has entered the regime where a regularizer pays
+off over the epochs left and a short look-ahead sees only its cost: the
+``regularizer`` setting (TrivialAugment by default), added to the incumbent, goes straight to
+the guard, which passes it unless its look-ahead costs more than the margin; and no
+augmentation loses the margin it has before (the live run shows that clean images have stopped
+teaching the model).
 """
 
 from __future__ import annotations
@@ -24,10 +33,18 @@ from evoaug.callback._lightning import detached_trainer
 from evoaug.callback._probes import ProbeSet
 from evoaug.callback._schedule import FORWARD_COST
 from evoaug.callback._settings import CallbackConfig
-from evoaug.evaluate import Evaluator, Evidence, OptimizerSpec, gather_evidence
+from evoaug.evaluate import (
+    Evaluator,
+    Evidence,
+    OptimizerSpec,
+    clean_accuracy,
+    gather_evidence,
+)
+from evoaug.exceptions import ConfigError
 from evoaug.genome import GenomeSpace
-from evoaug.policy import Policy, SubPolicy
+from evoaug.policy import Policy, SubPolicy, presets
 from evoaug.search import (
+    Advantage,
     Decision,
     EvidenceRule,
     coverage_policy,
@@ -60,6 +77,7 @@ class Decider:
         self.ops = credit_ops(space.ops) if config.credit else []
         self.identity = Policy.preset("identity", interpolation=config.initial_policy.interpolation)
         self.resting: dict[str, int] = {}  # refused challenger (its genes) -> generations left
+        self.regularizer = _within(config.regularizer, space.ops)
 
     def decide(
         self,
@@ -81,13 +99,19 @@ class Decider:
             front_pick: The selection rule's pick of the front, if any.
             seed: The generation's seed (the evidence's common random numbers).
         """
+        fit = self._fit(module, probes)
+        at = self.config.regularize_at
+        fits = fit is not None and fit[0] >= at > fit[1]
+        regularizer = self._regularizer(incumbent, probes) if fits else None
         # In priority order: dropping an incumbent that stopped helping, the op that covers the
-        # group left behind, the ops that score well alone, the search's pick.
+        # group left behind, the ops that score well alone, the search's pick. Once the model
+        # fits its training images, the regularizer comes after the op that covers a group.
         challengers = [] if incumbent == self.identity else [self.identity]
         # Challengers with evidence from outside the look-ahead keep the guard's margin: no
-        # augmentation (the baseline itself) and the op that covers the group left behind (the
-        # feature-space evidence). Any other needs a look-ahead bound above zero.
-        supported = {_key(self.identity)}
+        # augmentation (the baseline itself, until the model fits its training images) and the
+        # op that covers the group left behind (the feature-space evidence). Any other needs a
+        # look-ahead bound above zero.
+        supported = set() if fits else {_key(self.identity)}
         gains: dict[str, float] = {}
         if self.ops:
             singles = [op_probe(op, incumbent.interpolation) for op in self.ops]
@@ -118,9 +142,41 @@ class Decider:
         if not evidence[0].ok:
             return self.rule.keep(incumbent, {}), gains
         proposed, proposals = self.rule.propose(evidence[0], evidence[1:])
+        covers = proposed is not None and _key(proposed.policy) in supported
+        if regularizer is not None and fit is not None and not covers:
+            why = (
+                f"the model fits {fit[0]:.1%} of its clean training probe and {fit[1]:.1%} of "
+                "its validation probe"
+            )
+            decision = self._guard(
+                module, optimizer, probes, incumbent, regularizer, proposals, seed,
+                margin=None, noninferior=True, why=why,
+            )  # fmt: skip
+            return decision, gains
         if proposed is None:
             return self.rule.keep(incumbent, proposals), gains
-        guarded = [incumbent, proposed.policy]
+        margin = None if _key(proposed.policy) in supported else 0.0
+        decision = self._guard(
+            module, optimizer, probes, incumbent, proposed.policy, proposals, seed, margin=margin
+        )
+        return decision, gains
+
+    def _guard(
+        self,
+        module: Any,
+        optimizer: OptimizerSpec,
+        probes: ProbeSet,
+        incumbent: Policy,
+        challenger: Policy,
+        proposals: dict[str, dict[str, Advantage]],
+        seed: int,
+        *,
+        margin: float | None,
+        noninferior: bool = False,
+        why: str = "",
+    ) -> Decision:
+        """The guard's look-aheads of the challenger, the incumbent and no augmentation."""
+        guarded = [incumbent, challenger]
         plain = self.identity not in guarded
         if plain:
             guarded.append(self.identity)
@@ -130,13 +186,38 @@ class Decider:
         if not all(ev.ok for ev in guard):
             failed = next(ev for ev in guard if not ev.ok)
             reason = f"the guard could not score {failed.policy.name}: {failed.failure}"
-            return Decision(incumbent, incumbent, proposed.policy, False, reason, proposals), gains
+            return Decision(incumbent, incumbent, challenger, False, reason, proposals)
         identity = guard[2] if plain else None
-        margin = None if _key(proposed.policy) in supported else 0.0
-        decision = self.rule.confirm(guard[0], guard[1], identity, proposals, margin=margin)
+        decision = self.rule.confirm(
+            guard[0], guard[1], identity, proposals, margin=margin, noninferior=noninferior
+        )
+        if why:
+            decision = dataclasses.replace(decision, reason=f"{why}: {decision.reason}")
         if not decision.changed:
-            self._rest(proposed.policy)
-        return decision, gains
+            self._rest(challenger)
+        return decision
+
+    def _fit(self, module: Any, probes: ProbeSet) -> tuple[float, float] | None:
+        """The live model's accuracy on the clean training and validation probes.
+
+        ``None`` without a regularizer (nothing reads it then).
+        """
+        if self.regularizer is None:
+            return None
+        normalize = self.evaluator.normalize
+        with detached_trainer(module):
+            return (
+                clean_accuracy(module, probes.train, normalize=normalize),
+                clean_accuracy(module, probes.val, normalize=normalize),
+            )
+
+    def _regularizer(self, incumbent: Policy, probes: ProbeSet) -> Policy | None:
+        """The regularizer added to the incumbent, or ``None`` when it has it or it rests."""
+        regularizer = self.regularizer
+        if regularizer is None or set(regularizer.ops) - {"Identity"} <= set(incumbent.ops):
+            return None
+        challenger = _added(incumbent, _sized(regularizer, probes.train.images.shape[-1]))
+        return None if _key(challenger) in self.resting else challenger
 
     def _rest(self, policy: Policy) -> None:
         """``policy`` (and, for a one-op credit policy, that op) sits out the next generations."""
@@ -188,6 +269,8 @@ class Decider:
         ev, cfg = self.evaluator, self.config
         images = min(ev.alignment_size, cfg.train_probe_size)
         forwards = (len(self.ops) + 7) * images + cfg.val_probe_size
+        if cfg.regularizer is not None:  # the clean passes over both probes
+            forwards += cfg.train_probe_size + cfg.val_probe_size
         steps = ev.lookahead_steps * ev.batch_size
         scoring = cfg.val_probe_size + (ev.recalibration_size if ev.recalibrate_bn else 0)
         guard = 2 * cfg.guard_repeats * (steps + scoring * FORWARD_COST)
@@ -209,6 +292,33 @@ def _added(incumbent: Policy, policy: Policy) -> Policy:
     return dataclasses.replace(
         incumbent, sub_policies=subs, name=f"{incumbent.name or 'custom'} + {added}"
     )
+
+
+def _within(policy: Policy | None, ops: Sequence[str]) -> Policy | None:
+    """``policy``'s sub-policies whose ops the search space has (``None`` if none is left).
+
+    A search limited to some ops (the ``ops`` setting) is offered no regularizer op beyond them.
+    """
+    if policy is None:
+        return None
+    allowed = {*ops, "Identity"}
+    subs = tuple(sub for sub in policy.sub_policies if set(sub.ops) <= allowed)
+    if len(subs) == len(policy.sub_policies):
+        return policy
+    if all(set(sub.ops) <= {"Identity"} for sub in subs):
+        return None
+    return dataclasses.replace(policy, sub_policies=subs)
+
+
+def _sized(policy: Policy, image_size: int) -> Policy:
+    """A preset built with its default image size, rebuilt at the probes' (else ``policy``)."""
+    name = policy.name
+    if name not in presets() or policy != Policy.preset(name, interpolation=policy.interpolation):
+        return policy  # a custom policy, as given
+    try:
+        return Policy.preset(name, image_size=image_size, interpolation=policy.interpolation)
+    except ConfigError:  # the preset takes no image size
+        return policy
 
 
 def _key(policy: Policy) -> str:

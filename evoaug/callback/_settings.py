@@ -81,6 +81,8 @@ class CallbackConfig:
     guard_margin: float
     guard_repeats: int
     credit: bool
+    regularizer: Policy | None
+    regularize_at: float
     batch_keys: Mapping[str, int | str]
     normalize: Normalizer | str | None
     loss_fn: Callable[..., torch.Tensor] | None
@@ -114,6 +116,11 @@ class CallbackConfig:
             values["initial_policy"] = dataclasses.replace(
                 policy, interpolation=values["interpolation"]
             )
+        regularizer: Policy | None = values["regularizer"]
+        if regularizer is not None and regularizer.interpolation != values["interpolation"]:
+            values["regularizer"] = dataclasses.replace(
+                regularizer, interpolation=values["interpolation"]
+            )
         values["selection"].validate(values["objectives"])
         return cls(**values)
 
@@ -121,6 +128,8 @@ class CallbackConfig:
         """The settings as ``run.json`` records them (plain values; objects by their repr)."""
         record = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         record["initial_policy"] = self.initial_policy.name or "custom"
+        if self.regularizer is not None:
+            record["regularizer"] = self.regularizer.name or "custom"
         record["selection"] = repr(self.selection)
         return record
 
@@ -286,6 +295,10 @@ _CHECKS: dict[str, Callable[[str, object], Any]] = {
     "guard_margin": lambda name, value: check_number(name, value, low=0.0, high=1.0),
     "guard_repeats": _ints(1, 16),
     "credit": _bool,
+    "regularizer": _optional(lambda name, value: resolve_policy(value, argument=name)),
+    "regularize_at": lambda name, value: check_number(
+        name, value, low=0.5, high=1.0, low_open=True
+    ),
     "batch_keys": _batch_keys,
     "normalize": _normalize,
     "loss_fn": _callable,

@@ -5,6 +5,7 @@ Nothing here imports Lightning: the callback, the offline search and the tests d
 """
 
 from evoaug._probe import Probe, random_probe, stratified_probe
+from evoaug.evaluate._accuracy import clean_accuracy
 from evoaug.evaluate._evaluator import CandidateResult, Evaluator
 from evoaug.evaluate._evidence import Evidence, gather_evidence
 from evoaug.evaluate._optim import OPTIMIZERS, OptimizerSpec
@@ -16,6 +17,7 @@ __all__ = [
     "Evidence",
     "OptimizerSpec",
     "Probe",
+    "clean_accuracy",
     "gather_evidence",
     "random_probe",
     "stratified_probe",

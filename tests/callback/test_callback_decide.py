@@ -1,7 +1,7 @@
 """The decision's helpers: challengers added to the incumbent, keys of refused challengers."""
 
 from evoaug import Policy
-from evoaug.callback._decide import _added, _key
+from evoaug.callback._decide import _added, _key, _sized, _within
 from evoaug.search import op_probe
 
 CREDIT = Policy.from_genes([[("Solarize", 0.5, 1.0)]], name="evoaug credit: Solarize")
@@ -30,3 +30,22 @@ def test_identity_incumbent_takes_the_challenger_as_it_is() -> None:
 def test_keys_follow_the_genes_not_the_name() -> None:
     renamed = Policy(CREDIT.sub_policies, name="another name")
     assert _key(renamed) == _key(CREDIT) != _key(op_probe("Solarize"))
+
+
+def test_a_regularizer_keeps_only_the_ops_the_search_space_has() -> None:
+    ta = Policy.preset("trivialaugment")
+    assert _within(ta, ta.ops) is ta
+    kept = _within(ta, ("Rotate", "Invert"))
+    assert kept is not None and set(kept.ops) == {"Identity", "Rotate"}
+    assert _within(ta, ("Invert",)) is None  # nothing but Identity left
+    assert _within(None, ("Invert",)) is None
+
+
+def test_a_preset_regularizer_takes_the_probes_image_size() -> None:
+    ta = Policy.preset("trivialaugment")
+    wide = _sized(ta, 64)
+    assert wide == Policy.preset("trivialaugment", image_size=64) != ta  # 32 pixels of 64
+    assert _sized(ta, 32) == ta
+    custom = Policy.from_genes([[("TranslateX", 0.5, 1.0)]], name="trivialaugment")
+    assert _sized(custom, 64) is custom  # not the preset: as given
+    assert _sized(Policy.preset("identity"), 64) == Policy.preset("identity")  # no image size

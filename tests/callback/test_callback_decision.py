@@ -99,3 +99,45 @@ def test_the_log_states_what_the_search_costs_and_what_budget_would_pay(tmp_path
     assert cb.generation == 0
     assert "the budget (1%) pays for no generation: one costs about" in caplog.text
     assert "would pay for one" in caplog.text
+
+
+def noisy_val(lt, fraction: float):  # type: ignore[no-untyped-def]
+    """Validation images of which ``fraction`` carry a wrong label: the model cannot fit them."""
+    x, y, g = lt.make_data(n=96, seed=1, groups=True).tensors
+    wrong = torch.arange(96) < round(fraction * 96)
+    return DataLoader(TensorDataset(x, torch.where(wrong, (y + 1) % 4, y), g), batch_size=32)
+
+
+def test_a_model_that_fits_its_training_images_is_offered_the_regularizer(tmp_path, lt) -> None:
+    # The tiny data is fitted from the first epoch on; half of the validation labels are wrong,
+    # so the validation probe is not.
+    cb = EvoAugCallback(**SEARCH)
+    train, _ = lt.loaders(groups=True)
+    lt.trainer(tmp_path, [cb], max_epochs=3, logger=False).fit(
+        lt.TinyNet(), train, noisy_val(lt, 0.5)
+    )
+    first = decisions(tmp_path)[0]
+    assert first["challenger"]["name"] == "trivialaugment"
+    assert first["reason"].startswith("the model fits 100.0% of its clean training probe and ")
+    assert "% of its validation probe: trivialaugment " in first["reason"]
+    assert first["credit"]  # the evidence was gathered first (a covering op would go first)
+    assert set(first["guard"]) == {"incumbent"}  # the incumbent is no augmentation
+    assert first["changed"] == (first["guard"]["incumbent"]["mean"] > -0.02)
+    if first["changed"]:  # once it trains, it is not offered again
+        assert all(d["challenger"]["name"] != "trivialaugment" for d in decisions(tmp_path)[1:])
+
+
+@pytest.mark.parametrize(
+    ("settings", "wrong"),
+    [({"regularizer": None}, 0.5), ({}, 0.0)],
+    ids=["no regularizer", "validation fitted too"],
+)
+def test_no_regularizer_is_offered_without_one_or_without_the_gap(  # type: ignore[no-untyped-def]
+    tmp_path, lt, settings, wrong
+) -> None:
+    cb = EvoAugCallback(**settings, **SEARCH)
+    train, _ = lt.loaders(groups=True)
+    lt.trainer(tmp_path, [cb], max_epochs=2, logger=False).fit(
+        lt.TinyNet(), train, noisy_val(lt, wrong)
+    )
+    assert not any(d["reason"].startswith("the model fits") for d in decisions(tmp_path))
