@@ -567,6 +567,7 @@ class EvoAugCallback(_lightning.CallbackBase):
             config_seed=self.config.seed,
             datasets=[d.state_dict() for d in self._wrapped_datasets()],
             resting=self._online.resting() if self._online is not None else {},
+            trial=self._online.trial() if self._online is not None else {},
             meter=self.meter.state_dict(),
         ).to_dict()
 
@@ -590,7 +591,7 @@ class EvoAugCallback(_lightning.CallbackBase):
     def _apply_state(self, saved: dict[str, Any]) -> None:
         state = CallbackState.from_dict(saved)
         if self._online is not None:
-            self._online.load_state_dict(state.generation, state.search, state.resting)
+            self._online.load_state_dict(state.generation, state.search, state.resting, state.trial)
         self._active = Policy.from_dict(state.active_policy)
         self._active_objectives = dict(state.active_objectives)
         self.augmenter.load_state_dict(state.augmenter)

@@ -24,9 +24,12 @@ teaching the model).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import torch
 import torch.nn.functional as F
 
 from evoaug.callback._lightning import detached_trainer
@@ -37,7 +40,7 @@ from evoaug.evaluate import (
     Evaluator,
     Evidence,
     OptimizerSpec,
-    clean_accuracy,
+    clean_correct,
     gather_evidence,
 )
 from evoaug.exceptions import ConfigError
@@ -53,10 +56,56 @@ from evoaug.search import (
     op_probe,
 )
 
-__all__ = ["REST", "Decider"]
+__all__ = ["FOREVER", "REST", "Decider", "Trial"]
 
 REST = 3
 """Generations a challenger the guard refused sits out."""
+
+
+FOREVER = 1_000_000
+"""Generations a regularizer that made validation worse sits out: the rest of the fit."""
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A regularizer adopted on the fit's evidence, on trial for the rest of the fit.
+
+    Attributes:
+        key: The adopted policy's genes as text.
+        fallback: The policy trained before it.
+        correct: Which validation-probe images the live model got right at the adoption.
+    """
+
+    key: str
+    fallback: Policy
+    correct: torch.Tensor
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values."""
+        return {
+            "key": self.key,
+            "fallback": self.fallback.to_dict(),
+            "correct": [int(c) for c in self.correct.tolist()],
+        }
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> Trial:
+        """Rebuild :meth:`to_dict`'s output.
+
+        Raises:
+            ConfigError: A key is missing or a value has the wrong type.
+        """
+        try:
+            return cls(
+                key=str(state["key"]),
+                fallback=Policy.from_dict(state["fallback"]),
+                correct=torch.tensor([bool(c) for c in state["correct"]], dtype=torch.bool),
+            )
+        except (KeyError, TypeError) as err:
+            raise ConfigError(
+                f"checkpoint's evoaug trial state must have 'key', 'fallback' and 'correct', "
+                f"got {sorted(map(str, state))} ({err})"
+            ) from None
 
 
 class Decider:
@@ -78,6 +127,7 @@ class Decider:
         self.identity = Policy.preset("identity", interpolation=config.initial_policy.interpolation)
         self.resting: dict[str, int] = {}  # refused challenger (its genes) -> generations left
         self.regularizer = _within(config.regularizer, space.ops)
+        self.trial: Trial | None = None
 
     def decide(
         self,
@@ -100,18 +150,27 @@ class Decider:
             seed: The generation's seed (the evidence's common random numbers).
         """
         fit = self._fit(module, probes)
+        if self.trial is not None and not self._regularized(incumbent):
+            self.trial = None  # the regularizer no longer trains (a resumed run, a custom swap)
+        if self.trial is not None and fit is not None:
+            reverted = self._trial_verdict(incumbent, fit[1])
+            if reverted is not None:
+                return reverted, {}
         at = self.config.regularize_at
-        fits = fit is not None and fit[0] >= at > fit[1]
-        regularizer = self._regularizer(incumbent, probes) if fits else None
+        fits = fit is not None and float(fit[0].float().mean()) >= at > float(fit[1].float().mean())
+        # A regularizer adopted on the fit's evidence is only added to while its trial lasts:
+        # no augmentation, or a policy without it, would only memorize the training images.
+        held = self.trial is not None
+        regularizer = self._regularizer(incumbent, probes) if fits and not held else None
         # In priority order: dropping an incumbent that stopped helping, the op that covers the
         # group left behind, the ops that score well alone, the search's pick. Once the model
         # fits its training images, the regularizer comes after the op that covers a group.
-        challengers = [] if incumbent == self.identity else [self.identity]
+        challengers = [] if incumbent == self.identity or held else [self.identity]
         # Challengers with evidence from outside the look-ahead keep the guard's margin: no
         # augmentation (the baseline itself, until the model fits its training images) and the
         # op that covers the group left behind (the feature-space evidence). Any other needs a
         # look-ahead bound above zero.
-        supported = set() if fits else {_key(self.identity)}
+        supported = set() if fits or held else {_key(self.identity)}
         gains: dict[str, float] = {}
         if self.ops:
             singles = [op_probe(op, incumbent.interpolation) for op in self.ops]
@@ -130,7 +189,7 @@ class Decider:
                 supported.add(_key(_added(incumbent, covering)))
             found = ([] if covering is None else [covering]) + policies
             challengers += [_added(incumbent, p) for p in found]
-        if front_pick is not None:
+        if front_pick is not None and not held:  # the front's pick replaces the incumbent
             challengers.append(front_pick)
         unique: dict[str, Policy] = {}  # one per genes; the first (highest priority) names it
         for challenger in challengers:
@@ -144,15 +203,14 @@ class Decider:
         proposed, proposals = self.rule.propose(evidence[0], evidence[1:])
         covers = proposed is not None and _key(proposed.policy) in supported
         if regularizer is not None and fit is not None and not covers:
-            why = (
-                f"the model fits {fit[0]:.1%} of its clean training probe and {fit[1]:.1%} of "
-                "its validation probe"
+            train_fit, val_fit = (float(c.float().mean()) for c in fit)
+            reason = (
+                f"the model fits {train_fit:.1%} of its clean training probe and {val_fit:.1%} "
+                f"of its validation probe: {regularizer.name} is adopted as a regularizer (a "
+                "look-ahead cannot see its gain over the epochs left)"
             )
-            decision = self._guard(
-                module, optimizer, probes, incumbent, regularizer, proposals, seed,
-                margin=None, noninferior=True, why=why,
-            )  # fmt: skip
-            return decision, gains
+            self.trial = Trial(_key(regularizer), incumbent, fit[1])
+            return Decision(incumbent, regularizer, regularizer, True, reason, proposals), gains
         if proposed is None:
             return self.rule.keep(incumbent, proposals), gains
         margin = None if _key(proposed.policy) in supported else 0.0
@@ -197,8 +255,8 @@ class Decider:
             self._rest(challenger)
         return decision
 
-    def _fit(self, module: Any, probes: ProbeSet) -> tuple[float, float] | None:
-        """The live model's accuracy on the clean training and validation probes.
+    def _fit(self, module: Any, probes: ProbeSet) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Which clean training-probe and validation-probe images the live model gets right.
 
         ``None`` without a regularizer (nothing reads it then).
         """
@@ -207,14 +265,48 @@ class Decider:
         normalize = self.evaluator.normalize
         with detached_trainer(module):
             return (
-                clean_accuracy(module, probes.train, normalize=normalize),
-                clean_accuracy(module, probes.val, normalize=normalize),
+                clean_correct(module, probes.train, normalize=normalize),
+                clean_correct(module, probes.val, normalize=normalize),
             )
+
+    def _trial_verdict(self, incumbent: Policy, correct: torch.Tensor) -> Decision | None:
+        """The decision that drops the regularizer when validation got worse since its adoption.
+
+        The live model's validation-probe images now against the same images at the adoption,
+        paired (McNemar's exact test): when the images it lost outnumber the ones it gained
+        beyond chance at the rule's ``confidence``, the run goes back to the policy it had
+        before, and the regularizer sits out the rest of the fit.
+        """
+        trial = self.trial
+        if trial is None:
+            return None
+        if trial.correct.shape != correct.shape:  # another probe (a resumed run): start again
+            self.trial = Trial(trial.key, trial.fallback, correct)
+            return None
+        lost = int((trial.correct & ~correct).sum())
+        gained = int((~trial.correct & correct).sum())
+        p = _more_losses_than_chance(lost, gained)
+        if p >= 1 - self.config.confidence:
+            return None
+        self.trial = None
+        self.resting[trial.key] = FOREVER
+        before, now = float(trial.correct.double().mean()), float(correct.double().mean())
+        reason = (
+            f"the validation probe's accuracy fell from {before:.1%} to {now:.1%} since "
+            f"{incumbent.name} was adopted as a regularizer ({lost} images lost, {gained} "
+            f"gained, p={p:.3f}): back to {trial.fallback.name}"
+        )
+        return Decision(incumbent, trial.fallback, trial.fallback, True, reason)
+
+    def _regularized(self, policy: Policy) -> bool:
+        """Whether ``policy`` has every op of the regularizer."""
+        regularizer = self.regularizer
+        return regularizer is not None and set(regularizer.ops) - {"Identity"} <= set(policy.ops)
 
     def _regularizer(self, incumbent: Policy, probes: ProbeSet) -> Policy | None:
         """The regularizer added to the incumbent, or ``None`` when it has it or it rests."""
         regularizer = self.regularizer
-        if regularizer is None or set(regularizer.ops) - {"Identity"} <= set(incumbent.ops):
+        if regularizer is None or self._regularized(incumbent):
             return None
         challenger = _added(incumbent, _sized(regularizer, probes.train.images.shape[-1]))
         return None if _key(challenger) in self.resting else challenger
@@ -233,6 +325,18 @@ class Decider:
     def load_state_dict(self, state: dict[str, int]) -> None:
         """Restore :meth:`state_dict`."""
         self.resting = {str(k): int(v) for k, v in state.items()}
+
+    def trial_state(self) -> dict[str, Any]:
+        """The regularizer's trial (plain values, for checkpoints; empty without one)."""
+        return {} if self.trial is None else self.trial.to_dict()
+
+    def load_trial_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`trial_state`.
+
+        Raises:
+            ConfigError: The state is not one :meth:`trial_state` gives.
+        """
+        self.trial = Trial.from_dict(state) if state else None
 
     def _gather(
         self,
@@ -292,6 +396,19 @@ def _added(incumbent: Policy, policy: Policy) -> Policy:
     return dataclasses.replace(
         incumbent, sub_policies=subs, name=f"{incumbent.name or 'custom'} + {added}"
     )
+
+
+def _more_losses_than_chance(lost: int, gained: int) -> float:
+    """One-sided exact p-value of ``lost`` or more losses among the changed images.
+
+    Under no change, each image that changed is as likely lost as gained.
+
+    Example:
+        >>> _more_losses_than_chance(3, 0)  # three of three lost: 1/8
+        0.125
+    """
+    n = lost + gained
+    return float(sum(math.comb(n, k) for k in range(lost, n + 1)) / 2**n)
 
 
 def _within(policy: Policy | None, ops: Sequence[str]) -> Policy | None:

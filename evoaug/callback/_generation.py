@@ -218,10 +218,18 @@ class OnlineSearch:
         """The decision's memory of refused challengers (empty without a decision rule)."""
         return {} if self.decider is None else self.decider.state_dict()
 
+    def trial(self) -> dict[str, Any]:
+        """The decision's regularizer trial (empty without one)."""
+        return {} if self.decider is None else self.decider.trial_state()
+
     def load_state_dict(
-        self, generation: int, search: dict[str, Any] | None, resting: dict[str, int]
+        self,
+        generation: int,
+        search: dict[str, Any] | None,
+        resting: dict[str, int],
+        trial: dict[str, Any] | None = None,
     ) -> None:
-        """Continue from a checkpoint: generations run, the search, the resting challengers.
+        """Continue from a checkpoint: generations run, the search, the decision's memory.
 
         Raises:
             ConfigError: The state does not fit this search (see :meth:`Search.load_state_dict`).
@@ -229,6 +237,7 @@ class OnlineSearch:
         self.generation = generation
         if self.decider is not None:
             self.decider.load_state_dict(resting)
+            self.decider.load_trial_state(trial or {})
         if search is not None:
             self.search.load_state_dict(search)
         self.front = self.search.pareto_front() if self.generation else []

@@ -40,6 +40,8 @@ class CallbackState:
             generations each still sits out.
         meter: The measured seconds the budget is spent against
             (:meth:`evoaug.callback._meter.SearchMeter.state_dict`).
+        trial: The regularizer on trial, if any
+            (:meth:`evoaug.callback._decide.Decider.trial_state`).
 
     Example:
         >>> state = CallbackState(generation=2, search=None, active_policy={},
@@ -61,6 +63,7 @@ class CallbackState:
     datasets: list[dict[str, Any]] = field(default_factory=list)
     resting: dict[str, int] = field(default_factory=dict)
     meter: dict[str, list[float]] = field(default_factory=dict)
+    trial: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The state as a checkpoint stores it, with its format version."""
@@ -68,7 +71,7 @@ class CallbackState:
 
     @classmethod
     def from_dict(cls, state: Mapping[str, Any]) -> CallbackState:
-        """Validate a checkpoint's state (older ones lack ``datasets``, ``resting``, ``meter``).
+        """Validate a checkpoint's state (older ones may lack the fields with defaults).
 
         Raises:
             ConfigError: Another format version, a missing key or a bad counter.
@@ -79,7 +82,7 @@ class CallbackState:
                 f"this evoaug reads version {STATE_VERSION}"
             )
         names = [f.name for f in dataclasses.fields(cls)]
-        optional = ("datasets", "resting", "meter")
+        optional = ("datasets", "resting", "meter", "trial")
         missing = [name for name in names if name not in state and name not in optional]
         if missing:
             raise ConfigError(

@@ -19,28 +19,64 @@ from evoaug._probe import Probe
 from evoaug.evaluate._call import eval_chunk
 from evoaug.evaluate._isolation import capture_modes, model_device, restore_modes
 
-__all__ = ["clean_accuracy"]
+__all__ = ["clean_accuracy", "clean_correct"]
 
 
 @torch.no_grad()
-def clean_accuracy(
+def clean_correct(
     model: nn.Module,
     probe: Probe,
     *,
     normalize: Callable[[torch.Tensor], torch.Tensor] | None = None,
-) -> float:
-    """The model's accuracy on the probe's clean images, in eval mode.
+) -> torch.Tensor:
+    """Which of the probe's clean images the model classifies correctly, in eval mode.
 
     The model's weights, buffers and modes are left as they were (no BatchNorm statistics
     move in eval mode).
 
     Args:
         model: The live model; its outputs are class scores.
-        probe: Clean training images and their labels.
+        probe: Clean images and their labels.
         normalize: Applied to the images before the model, as in training.
 
     Returns:
-        The fraction of the probe's images classified correctly, in ``[0, 1]``.
+        Booleans ``[N]`` on the CPU, one per probe image.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from evoaug.evaluate import Probe, clean_correct
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+        >>> probe = Probe(torch.rand(8, 1, 4, 4), torch.arange(8) % 2)
+        >>> clean_correct(model, probe).shape
+        torch.Size([8])
+    """
+    device = model_device(model)
+    modes = capture_modes(model)
+    model.eval()
+    chunk = eval_chunk(device)
+    hits: list[torch.Tensor] = []
+    try:
+        for images, labels in zip(
+            torch.split(probe.images, chunk), torch.split(probe.labels, chunk), strict=True
+        ):
+            images = images.to(device)
+            outputs = model(images if normalize is None else normalize(images))
+            hits.append((outputs.argmax(dim=1) == labels.to(device)).cpu())
+    finally:
+        restore_modes(model, modes)
+    return torch.cat(hits)
+
+
+def clean_accuracy(
+    model: nn.Module,
+    probe: Probe,
+    *,
+    normalize: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> float:
+    """The fraction of the probe's clean images the model classifies correctly (eval mode).
+
+    See :func:`clean_correct`; the model is left as it was.
 
     Example:
         >>> import torch
@@ -51,19 +87,4 @@ def clean_accuracy(
         >>> 0.0 <= clean_accuracy(model, probe) <= 1.0
         True
     """
-    device = model_device(model)
-    modes = capture_modes(model)
-    model.eval()
-    correct = 0
-    try:
-        for images, labels in zip(
-            torch.split(probe.images, eval_chunk(device)),
-            torch.split(probe.labels, eval_chunk(device)),
-            strict=True,
-        ):
-            images = images.to(device)
-            outputs = model(images if normalize is None else normalize(images))
-            correct += int((outputs.argmax(dim=1) == labels.to(device)).sum())
-    finally:
-        restore_modes(model, modes)
-    return correct / len(probe)
+    return float(clean_correct(model, probe, normalize=normalize).float().mean())

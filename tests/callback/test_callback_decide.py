@@ -1,7 +1,11 @@
-"""The decision's helpers: challengers added to the incumbent, keys of refused challengers."""
+"""The decision's helpers: challengers added to the incumbent, refused ones, the regularizer."""
 
-from evoaug import Policy
-from evoaug.callback._decide import _added, _key, _sized, _within
+import pytest
+import torch
+
+from evoaug import ConfigError, EvoAugCallback, Policy
+from evoaug.callback._decide import FOREVER, Decider, Trial, _added, _key, _sized, _within
+from evoaug.evaluate import Evaluator
 from evoaug.search import op_probe
 
 CREDIT = Policy.from_genes([[("Solarize", 0.5, 1.0)]], name="evoaug credit: Solarize")
@@ -49,3 +53,45 @@ def test_a_preset_regularizer_takes_the_probes_image_size() -> None:
     custom = Policy.from_genes([[("TranslateX", 0.5, 1.0)]], name="trivialaugment")
     assert _sized(custom, 64) is custom  # not the preset: as given
     assert _sized(Policy.preset("identity"), 64) == Policy.preset("identity")  # no image size
+
+
+def decider(**settings):  # type: ignore[no-untyped-def]
+    cb = EvoAugCallback(**settings)
+    return Decider(cb.config, Evaluator(), cb.space)
+
+
+def correct(hits: int, n: int = 200) -> torch.Tensor:
+    return torch.arange(n) < hits
+
+
+def test_a_regularizer_on_trial_is_dropped_when_validation_gets_worse() -> None:
+    d = decider()
+    regularized = Policy.preset("trivialaugment")
+    d.trial = Trial(_key(regularized), Policy.preset("identity"), correct(120))
+    assert d._trial_verdict(regularized, correct(120)) is None  # no change
+    assert d._trial_verdict(regularized, correct(130)) is None  # better
+    assert d._trial_verdict(regularized, correct(117)) is None  # 3 lost, none gained: p 1/8
+    verdict = d._trial_verdict(regularized, correct(90))
+    assert verdict is not None and verdict.changed
+    assert verdict.chosen.name == "identity"
+    assert verdict.reason.startswith(
+        "the validation probe's accuracy fell from 60.0% to 45.0% since trivialaugment was "
+        "adopted as a regularizer (30 images lost, 0 gained, p=0.000): back to identity"
+    )
+    assert d.trial is None and d.resting[_key(regularized)] == FOREVER  # not offered again
+
+
+def test_a_trial_survives_a_checkpoint_and_bad_state_is_refused() -> None:
+    d = decider()
+    d.trial = Trial("TrivialAugment:1.0000:0.0000", Policy.preset("identity"), correct(3, 5))
+    state = d.trial_state()
+    assert state["correct"] == [1, 1, 1, 0, 0]
+    restored = decider()
+    restored.load_trial_state(state)
+    assert restored.trial is not None
+    assert restored.trial.key == d.trial.key and restored.trial.fallback == d.trial.fallback
+    assert torch.equal(restored.trial.correct, d.trial.correct)
+    restored.load_trial_state({})
+    assert restored.trial is None
+    with pytest.raises(ConfigError, match="must have 'key', 'fallback' and 'correct'"):
+        restored.load_trial_state({"key": "x"})
