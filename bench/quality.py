@@ -12,7 +12,7 @@ each, and scored on the test split:
   every generation, the rule before issue 20), ``evoaug-lookahead`` (candidates scored by
   look-ahead instead of alignment), ``evoaug-nocredit`` (no per-op credit challenger),
   ``evoaug-strict`` (the guard asks for a lower bound above zero), ``evoaug-acc``
-  (accuracy alone).
+  (accuracy alone), ``evoaug-noreg`` (no regularizer once the model fits its training images).
 
 The datasets cover both regimes: where augmentation hurts (short runs on plenty of data) and
 where it helps (``cifar10-small``: few images, many epochs, a wider network), and two group
@@ -79,7 +79,7 @@ from evoaug.models import Classifier
 ARMS = ("none", "randaugment", "trivialaugment", "autoaugment", "evoaug")
 EXTRA_ARMS = (
     "evoaug-front", "evoaug-lookahead", "evoaug-nocredit", "evoaug-strict", "evoaug-acc",
-    "evoaug-fromta",
+    "evoaug-noreg",
 )  # fmt: skip
 FIXED = ("none", "randaugment", "trivialaugment", "autoaugment")
 DATASETS = (
@@ -193,7 +193,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "evoaug-nocredit": {"credit": False},
     "evoaug-strict": {"guard_margin": 0.0},
     "evoaug-acc": {"objectives": ("accuracy",)},
-    "evoaug-fromta": {},
+    "evoaug-noreg": {"regularizer": None},
 }
 
 
@@ -211,8 +211,6 @@ def _callback(arm: str, setting: Setting, seed: int, args: argparse.Namespace) -
         "seed": seed,
     }
     search.update(ABLATIONS.get(arm, {}))
-    if arm == "evoaug-fromta":
-        search["initial_policy"] = _policy("trivialaugment", setting.image_size)
     if args.budget is not None:
         search["search_budget"] = args.budget
     if args.population is not None:

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, TensorDataset
 
 from evoaug import EvoAugCallback, search
 
@@ -36,12 +36,15 @@ def _run(
     ckpt_dir: str = "ckpt",
     mode: str = "batch",
     seen=None,
+    wrong_val: float = 0.0,
 ):  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
     cb = EvoAugCallback(every_n_epochs=1, mode=mode, **{**lt.SMALL, "min_generations": 0})
     data = lt.make_data(n=64)
     train = DataLoader(cb.wrap_dataset(data) if mode == "dataset" else data, batch_size=16)
-    val = DataLoader(lt.make_data(n=32, seed=1), batch_size=32)
+    x, y = lt.make_data(n=32, seed=1).tensors
+    y = torch.where(torch.arange(32) < round(wrong_val * 32), (y + 1) % 4, y)  # unfittable
+    val = DataLoader(TensorDataset(x, y), batch_size=32)
     callbacks = [cb] if seen is None else [cb, _Record(seen)]
     if save:
         callbacks.append(ModelCheckpoint(dirpath=root / ckpt_dir, save_last=True))
@@ -102,6 +105,24 @@ def test_resume_continues_to_the_same_policies(tmp_path, lt) -> None:
     # the evidence rule decides the same after a resume: every decision, every bound
     assert _decisions(tmp_path / "part") == _decisions(tmp_path / "full")
     assert [d["generation"] for d in _decisions(tmp_path / "full")] == [0, 1, 2]
+
+
+def test_a_regularizer_on_trial_resumes_on_trial(tmp_path, lt) -> None:
+    # Half of the validation labels are wrong: the model fits its training images, not those.
+    _run(lt, tmp_path / "full", max_epochs=4, wrong_val=0.5)
+    _run(lt, tmp_path / "part", max_epochs=4, save=True, kill_at=2, wrong_val=0.5)
+    ckpt = tmp_path / "part" / "ckpt" / "last.ckpt"
+    state = torch.load(ckpt, weights_only=True)
+    (key,) = [k for k in state["callbacks"] if k.startswith("EvoAugCallback")]
+    trial = state["callbacks"][key]["trial"]
+    assert set(trial) == {"key", "fallback", "correct"} and trial["fallback"]["name"] == "identity"
+    _run(
+        lt, tmp_path / "part", max_epochs=4, ckpt_path=ckpt, save=True, ckpt_dir="ckpt2",
+        wrong_val=0.5,
+    )  # fmt: skip
+    full = _decisions(tmp_path / "full")
+    assert any("is adopted as a regularizer" in d["reason"] for d in full[:2])  # before the kill
+    assert _decisions(tmp_path / "part") == full  # held on trial after the resume too
 
 
 def test_history_beyond_the_checkpoint_is_dropped(tmp_path, lt) -> None:
