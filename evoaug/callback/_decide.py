@@ -13,12 +13,13 @@ part of the callback's checkpoint state.
 
 Once the model fits its clean training images and not its validation images (accuracy
 ``regularize_at`` or more on the training probe, less on the validation probe,
-:func:`evoaug.evaluate.clean_accuracy`), the run has entered the regime where a regularizer pays
-off over the epochs left and a short look-ahead sees only its cost: the
-``regularizer`` setting (TrivialAugment by default), added to the incumbent, goes straight to
-the guard, which passes it unless its look-ahead costs more than the margin; and no
-augmentation loses the margin it has before (the live run shows that clean images have stopped
-teaching the model).
+:func:`evoaug.evaluate.clean_correct`), the run has entered the regime where a regularizer pays
+off over the epochs left and a short look-ahead sees only its cost. Unless the op that covers the
+group left behind is proposed, the ``regularizer`` setting (TrivialAugment by default), added to
+the incumbent, is adopted on that evidence, without a look-ahead, and is then on trial
+(:class:`Trial`): no augmentation and the front's pick are not offered, and when the live
+model's validation-probe predictions get worse than at the adoption (McNemar's exact test), the
+run goes back to the policy before it.
 """
 
 from __future__ import annotations
@@ -230,8 +231,6 @@ class Decider:
         seed: int,
         *,
         margin: float | None,
-        noninferior: bool = False,
-        why: str = "",
     ) -> Decision:
         """The guard's look-aheads of the challenger, the incumbent and no augmentation."""
         guarded = [incumbent, challenger]
@@ -246,11 +245,7 @@ class Decider:
             reason = f"the guard could not score {failed.policy.name}: {failed.failure}"
             return Decision(incumbent, incumbent, challenger, False, reason, proposals)
         identity = guard[2] if plain else None
-        decision = self.rule.confirm(
-            guard[0], guard[1], identity, proposals, margin=margin, noninferior=noninferior
-        )
-        if why:
-            decision = dataclasses.replace(decision, reason=f"{why}: {decision.reason}")
+        decision = self.rule.confirm(guard[0], guard[1], identity, proposals, margin=margin)
         if not decision.changed:
             self._rest(challenger)
         return decision

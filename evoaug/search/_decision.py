@@ -222,31 +222,23 @@ class EvidenceRule:
         proposals: dict[str, dict[str, Advantage]],
         *,
         margin: float | None = None,
-        noninferior: bool = False,
     ) -> Decision:
         """The decision after the guard's look-aheads.
 
         ``identity`` is no augmentation's evidence, or ``None`` when the incumbent or the
         challenger is identity. ``margin`` overrides the rule's for this challenger (the
         callback asks the challengers without evidence from outside the look-ahead for a
-        bound above zero, ``margin=0``). By default the challenger must do better (mean
-        advantage above zero, lower bound above ``-margin``); with ``noninferior`` its mean
-        advantage need only be above ``-margin`` (the callback's test for a regularizer, whose
-        gain a look-ahead cannot see).
+        bound above zero, ``margin=0``).
         """
         margin = self.margin if margin is None else check_number("margin", margin, low=0.0)
         guard = {"incumbent": self.lookahead_advantage(challenger, incumbent)}
         if identity is not None:
             guard["identity"] = self.lookahead_advantage(challenger, identity)
-        if noninferior:
-            passed = all(a.mean > -margin for a in guard.values())
-        else:
-            passed = all(a.mean > 0 and a.lower > -margin for a in guard.values())
+        passed = all(a.mean > 0 and a.lower > -margin for a in guard.values())
         name = _name(challenger.policy)
         text = ", ".join(f"{k} {a.mean:+.3f} (bound {a.lower:+.3f})" for k, a in guard.items())
-        test = f" (a cost within the margin {margin:g} passes)" if noninferior else ""
         reason = (
-            f"{name} passed the guard{test}: look-ahead advantage over {text}"
+            f"{name} passed the guard: look-ahead advantage over {text}"
             if passed
             else f"{name} failed the guard (look-ahead advantage over {text}); the incumbent stays"
         )
