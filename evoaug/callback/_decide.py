@@ -253,16 +253,17 @@ class Decider:
     def _fit(self, module: Any, probes: ProbeSet) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Which clean training-probe and validation-probe images the live model gets right.
 
-        ``None`` without a regularizer (nothing reads it then).
+        ``None`` without a regularizer, or when the model fits too little of its training probe
+        and no regularizer is on trial (nothing reads it then: the validation pass is saved).
         """
         if self.regularizer is None:
             return None
         normalize = self.evaluator.normalize
         with detached_trainer(module):
-            return (
-                clean_correct(module, probes.train, normalize=normalize),
-                clean_correct(module, probes.val, normalize=normalize),
-            )
+            train = clean_correct(module, probes.train, normalize=normalize)
+            if self.trial is None and float(train.double().mean()) < self.config.regularize_at:
+                return None
+            return train, clean_correct(module, probes.val, normalize=normalize)
 
     def _trial_verdict(self, incumbent: Policy, correct: torch.Tensor) -> Decision | None:
         """The decision that drops the regularizer when validation got worse since its adoption.
