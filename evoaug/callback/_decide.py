@@ -75,11 +75,13 @@ class Trial:
         key: The adopted policy's genes as text.
         fallback: The policy trained before it.
         correct: Which validation-probe images the live model got right at the adoption.
+        age: Decisions since the adoption.
     """
 
     key: str
     fallback: Policy
     correct: torch.Tensor
+    age: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values."""
@@ -87,6 +89,7 @@ class Trial:
             "key": self.key,
             "fallback": self.fallback.to_dict(),
             "correct": [int(c) for c in self.correct.tolist()],
+            "age": self.age,
         }
 
     @classmethod
@@ -101,6 +104,7 @@ class Trial:
                 key=str(state["key"]),
                 fallback=Policy.from_dict(state["fallback"]),
                 correct=torch.tensor([bool(c) for c in state["correct"]], dtype=torch.bool),
+                age=int(state.get("age", 0)),
             )
         except (KeyError, TypeError) as err:
             raise ConfigError(
@@ -154,7 +158,7 @@ class Decider:
         if self.trial is not None and not self._regularized(incumbent):
             self.trial = None  # the regularizer no longer trains (a resumed run, a custom swap)
         if self.trial is not None and fit is not None:
-            reverted = self._trial_verdict(incumbent, fit[1])
+            reverted = self._trial_verdict(incumbent, *fit)
             if reverted is not None:
                 return reverted, {}
         at = self.config.regularize_at
@@ -265,19 +269,28 @@ class Decider:
                 return None
             return train, clean_correct(module, probes.val, normalize=normalize)
 
-    def _trial_verdict(self, incumbent: Policy, correct: torch.Tensor) -> Decision | None:
+    def _trial_verdict(
+        self, incumbent: Policy, train: torch.Tensor, correct: torch.Tensor
+    ) -> Decision | None:
         """The decision that drops the regularizer when validation got worse since its adoption.
 
         The live model's validation-probe images now against the same images at the adoption,
         paired (McNemar's exact test): when the images it lost outnumber the ones it gained
         beyond chance at the rule's ``confidence``, the run goes back to the policy it had
-        before, and the regularizer sits out the rest of the fit.
+        before, and the regularizer sits out the rest of the fit. Right after the adoption
+        validation dips while the model learns the harder images (the cost the look-ahead
+        sees), so the verdict waits until the model fits its clean training probe again or
+        :data:`REST` decisions have passed.
         """
         trial = self.trial
         if trial is None:
             return None
         if trial.correct.shape != correct.shape:  # another probe (a resumed run): start again
             self.trial = Trial(trial.key, trial.fallback, correct)
+            return None
+        trial = self.trial = dataclasses.replace(trial, age=trial.age + 1)
+        refitted = float(train.double().mean()) >= self.config.regularize_at
+        if not refitted and trial.age < REST:
             return None
         lost = int((trial.correct & ~correct).sum())
         gained = int((~trial.correct & correct).sum())

@@ -68,10 +68,14 @@ def test_a_regularizer_on_trial_is_dropped_when_validation_gets_worse() -> None:
     d = decider()
     regularized = Policy.preset("trivialaugment")
     d.trial = Trial(_key(regularized), Policy.preset("identity"), correct(120))
-    assert d._trial_verdict(regularized, correct(120)) is None  # no change
-    assert d._trial_verdict(regularized, correct(130)) is None  # better
-    assert d._trial_verdict(regularized, correct(117)) is None  # 3 lost, none gained: p 1/8
-    verdict = d._trial_verdict(regularized, correct(90))
+    fitted, dip = correct(200), correct(150)  # the clean training probe: fitted, not yet
+    assert d._trial_verdict(regularized, dip, correct(90)) is None  # a dip right after
+    assert d._trial_verdict(regularized, dip, correct(90)) is None
+    assert d.trial is not None and d.trial.age == 2
+    assert d._trial_verdict(regularized, fitted, correct(120)) is None  # no change
+    assert d._trial_verdict(regularized, fitted, correct(130)) is None  # better
+    assert d._trial_verdict(regularized, dip, correct(117)) is None  # 3 lost, none gained: p 1/8
+    verdict = d._trial_verdict(regularized, fitted, correct(90))
     assert verdict is not None and verdict.changed
     assert verdict.chosen.name == "identity"
     assert verdict.reason.startswith(
@@ -85,11 +89,12 @@ def test_a_trial_survives_a_checkpoint_and_bad_state_is_refused() -> None:
     d = decider()
     d.trial = Trial("TrivialAugment:1.0000:0.0000", Policy.preset("identity"), correct(3, 5))
     state = d.trial_state()
-    assert state["correct"] == [1, 1, 1, 0, 0]
+    assert state["correct"] == [1, 1, 1, 0, 0] and state["age"] == 0
     restored = decider()
     restored.load_trial_state(state)
     assert restored.trial is not None
     assert restored.trial.key == d.trial.key and restored.trial.fallback == d.trial.fallback
+    assert restored.trial.age == 0
     assert torch.equal(restored.trial.correct, d.trial.correct)
     restored.load_trial_state({})
     assert restored.trial is None
