@@ -482,6 +482,7 @@ class EvoAugCallback(_lightning.CallbackBase):
             epoch=trainer.current_epoch,
             rank=trainer.global_rank,
             world_size=trainer.world_size,
+            planned=max(1, self.schedule.total_generations if self.schedule else 1),
         )
         if outcome.chosen is not None:
             self._active_objectives = outcome.objectives

@@ -143,6 +143,7 @@ class Decider:
         front_pick: Policy | None,
         *,
         seed: int,
+        planned: int = 1,
     ) -> tuple[Decision, dict[str, float]]:
         """The decision, and each op's mean alignment gain alone (empty without credit).
 
@@ -153,6 +154,8 @@ class Decider:
             incumbent: The policy training uses now.
             front_pick: The selection rule's pick of the front, if any.
             seed: The generation's seed (the evidence's common random numbers).
+            planned: The generations the fit plans: the guards of challengers with only the
+                look-ahead's evidence share the rule's error rate among them (Bonferroni).
         """
         fit = self._fit(module, probes)
         if self.trial is not None and not self._regularized(incumbent):
@@ -218,10 +221,19 @@ class Decider:
             return Decision(incumbent, regularizer, regularizer, True, reason, proposals), gains
         if proposed is None:
             return self.rule.keep(incumbent, proposals), gains
-        margin = None if _key(proposed.policy) in supported else 0.0
+        # The rule's margin and confidence for challengers with evidence from outside the
+        # look-ahead; the others need a bound above zero at a confidence shared among the
+        # fit's guards, so that a challenger that does nothing passes about as rarely in a
+        # fit of ten generations as in a fit of one.
+        margin: float | None = None
+        guard_confidence: float | None = None
+        if _key(proposed.policy) not in supported:
+            margin = 0.0
+            guard_confidence = 1 - (1 - self.config.confidence) / max(1, planned)
         decision = self._guard(
-            module, optimizer, probes, incumbent, proposed.policy, proposals, seed, margin=margin
-        )
+            module, optimizer, probes, incumbent, proposed.policy, proposals, seed,
+            margin=margin, confidence=guard_confidence,
+        )  # fmt: skip
         return decision, gains
 
     def _guard(
@@ -235,6 +247,7 @@ class Decider:
         seed: int,
         *,
         margin: float | None,
+        confidence: float | None,
     ) -> Decision:
         """The guard's look-aheads of the challenger, the incumbent and no augmentation."""
         guarded = [incumbent, challenger]
@@ -249,7 +262,9 @@ class Decider:
             reason = f"the guard could not score {failed.policy.name}: {failed.failure}"
             return Decision(incumbent, incumbent, challenger, False, reason, proposals)
         identity = guard[2] if plain else None
-        decision = self.rule.confirm(guard[0], guard[1], identity, proposals, margin=margin)
+        decision = self.rule.confirm(
+            guard[0], guard[1], identity, proposals, margin=margin, confidence=confidence
+        )
         if not decision.changed:
             self._rest(challenger)
         return decision

@@ -117,6 +117,7 @@ class OnlineSearch:
         epoch: int,
         rank: int,
         world_size: int,
+        planned: int = 1,
     ) -> Generation:
         """Score one generation (this rank's shard), merge the shards, tell the search, decide.
 
@@ -128,6 +129,8 @@ class OnlineSearch:
             epoch: The training epoch the generation runs after (for the history).
             rank: This process's global rank.
             world_size: The number of ranks.
+            planned: The generations the fit plans (the decision's guards share its error
+                rate).
 
         Raises:
             SearchStateMismatchError: The ranks' search states differ after the generation.
@@ -164,7 +167,7 @@ class OnlineSearch:
         credit: dict[str, float] = {}
         if self.decider is not None:
             decision, credit = self.decider.decide(
-                module, spec, probes, incumbent, pick, seed=seed + 500_009
+                module, spec, probes, incumbent, pick, seed=seed + 500_009, planned=planned
             )
             chosen = decision.chosen if decision.changed else None
             objectives = objectives if chosen is not None and chosen == pick else {}

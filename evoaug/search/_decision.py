@@ -90,6 +90,7 @@ class Decision:
             augmentation (empty when no guard ran).
         margin: How far below zero the guard let the challenger's bounds be (``None`` when
             no guard ran).
+        confidence: The confidence of the guard's bounds (``None`` when no guard ran).
     """
 
     incumbent: Policy
@@ -100,6 +101,7 @@ class Decision:
     proposals: dict[str, dict[str, Advantage]] = field(default_factory=dict)
     guard: dict[str, Advantage] = field(default_factory=dict)
     margin: float | None = None
+    confidence: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values: policies as dicts, advantages as ``{mean, lower, n}``."""
@@ -115,6 +117,7 @@ class Decision:
             },
             "guard": {k: a.to_dict() for k, a in self.guard.items()},
             "margin": self.margin,
+            "confidence": self.confidence,
         }
 
 
@@ -191,12 +194,16 @@ class EvidenceRule:
 
     # ---------------------------------------------------------------- stage 2: guard
 
-    def lookahead_advantage(self, first: Evidence, second: Evidence) -> Advantage:
+    def lookahead_advantage(
+        self, first: Evidence, second: Evidence, *, confidence: float | None = None
+    ) -> Advantage:
         """``first``'s decision-score advantage over ``second`` after their look-aheads.
 
         The lower bound is the ``1 - confidence`` quantile of a paired bootstrap: validation
         images resampled within their groups, the same resample for both policies.
+        ``confidence`` overrides the rule's.
         """
+        confidence = self.confidence if confidence is None else confidence
         if first.correct is None or second.correct is None:
             raise ConfigError("the guard needs look-ahead evidence of both policies")
         a = first.correct.mean(axis=0)
@@ -211,7 +218,7 @@ class EvidenceRule:
             per_b.append(b[index].mean(axis=1))
         score_a = 0.5 * (np.mean(per_a, axis=0) + np.min(per_a, axis=0))
         score_b = 0.5 * (np.mean(per_b, axis=0) + np.min(per_b, axis=0))
-        lower = float(np.quantile(score_a - score_b, 1.0 - self.confidence))
+        lower = float(np.quantile(score_a - score_b, 1.0 - confidence))
         return Advantage(float(mean), lower, len(a))
 
     def confirm(
@@ -222,18 +229,26 @@ class EvidenceRule:
         proposals: dict[str, dict[str, Advantage]],
         *,
         margin: float | None = None,
+        confidence: float | None = None,
     ) -> Decision:
         """The decision after the guard's look-aheads.
 
         ``identity`` is no augmentation's evidence, or ``None`` when the incumbent or the
-        challenger is identity. ``margin`` overrides the rule's for this challenger (the
-        callback asks the challengers without evidence from outside the look-ahead for a
-        bound above zero, ``margin=0``).
+        challenger is identity. ``margin`` and ``confidence`` override the rule's for this
+        challenger (the callback asks the challengers without evidence from outside the
+        look-ahead for a bound above zero, ``margin=0``, at a confidence corrected for the
+        fit's number of guards).
         """
         margin = self.margin if margin is None else check_number("margin", margin, low=0.0)
-        guard = {"incumbent": self.lookahead_advantage(challenger, incumbent)}
+        if confidence is not None:
+            check_number("confidence", confidence, low=0.5, high=1.0, low_open=True, high_open=True)
+        guard = {
+            "incumbent": self.lookahead_advantage(challenger, incumbent, confidence=confidence)
+        }
         if identity is not None:
-            guard["identity"] = self.lookahead_advantage(challenger, identity)
+            guard["identity"] = self.lookahead_advantage(
+                challenger, identity, confidence=confidence
+            )
         passed = all(a.mean > 0 and a.lower > -margin for a in guard.values())
         name = _name(challenger.policy)
         text = ", ".join(f"{k} {a.mean:+.3f} (bound {a.lower:+.3f})" for k, a in guard.items())
@@ -251,6 +266,7 @@ class EvidenceRule:
             proposals=proposals,
             guard=guard,
             margin=margin,
+            confidence=self.confidence if confidence is None else confidence,
         )
 
     def keep(self, incumbent: Policy, proposals: dict[str, dict[str, Advantage]]) -> Decision:

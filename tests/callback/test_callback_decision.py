@@ -79,6 +79,8 @@ def test_an_op_that_lifts_the_group_left_behind_is_adopted(tmp_path, lt) -> None
             name = d["challenger"]["name"]
             lenient = name == "identity" or name.startswith("evoaug coverage")
             assert d["margin"] == (0.02 if lenient else 0.0), name
+            # the look-ahead's word alone: an error rate shared by the 4 planned guards
+            assert d["confidence"] == pytest.approx(0.9 if lenient else 1 - 0.1 / 4), name
 
 
 def test_front_decision_trains_the_selection_pick_without_a_decision_file(tmp_path, lt) -> None:

@@ -94,6 +94,20 @@ def test_a_margin_given_for_one_challenger_overrides_the_rules() -> None:
         lenient.confirm(incumbent, slightly, None, {}, margin=-0.1)
 
 
+def test_a_confidence_given_for_one_challenger_lowers_its_bound_and_is_recorded() -> None:
+    incumbent = looked(IDENTITY, 0.9, 0.6)
+    better = looked(ROTATE, 0.94, 0.66, seed=3)
+    rule = EvidenceRule(margin=0.0)
+    usual = rule.confirm(incumbent, better, None, {})
+    strict = rule.confirm(incumbent, better, None, {}, confidence=0.99)
+    assert usual.confidence == 0.9 and strict.confidence == 0.99
+    assert strict.guard["incumbent"].mean == usual.guard["incumbent"].mean
+    assert strict.guard["incumbent"].lower < usual.guard["incumbent"].lower
+    assert usual.to_dict()["confidence"] == 0.9
+    with pytest.raises(ConfigError, match="`confidence` must be"):
+        rule.confirm(incumbent, better, None, {}, confidence=1.0)
+
+
 def test_guard_also_compares_with_no_augmentation() -> None:
     rule = EvidenceRule()
     incumbent = looked(ROTATE, 0.6, 0.3)  # a harmful incumbent
