@@ -98,7 +98,9 @@ class EvoAugCallback(_lightning.CallbackBase):
             challenger has paired evidence of doing better than it and than no augmentation
             (:class:`evoaug.search.EvidenceRule`); ``"front"``: the ``selection`` rule's pick
             of the front trains after every generation.
-        confidence: One-sided confidence of the evidence rule's lower bounds.
+        confidence: One-sided confidence of the evidence rule's lower bounds. The guards of
+            challengers with only the look-ahead's evidence share its error rate among the
+            fit's planned generations (``1 - (1 - confidence) / planned``).
         guard_margin: The guard passes a challenger whose look-ahead decision score beats the
             incumbent's and no augmentation's when its lower bound is above ``-guard_margin``
             for no augmentation and the coverage challenger (which have evidence from outside
