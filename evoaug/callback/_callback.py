@@ -109,14 +109,13 @@ class EvoAugCallback(_lightning.CallbackBase):
         guard_repeats: Look-aheads per policy in the guard (paired repeats, own seeds).
         credit: Score every op alone and offer the ops that help as a challenger
             (:func:`evoaug.search.credit_policy`).
-        regularizer: The policy proposed, added to the incumbent, once the model fits its
-            training images and not its validation images (a Policy, preset or file;
-            ``None``: never). A model that classifies its clean training images correctly
-            learns little more from them; a
-            short look-ahead cannot see a regularizer's gain over the epochs left, so the
-            guard then passes it unless its look-ahead costs more than ``guard_margin``, and
-            no augmentation loses the margin (``docs/concepts.md``, *Regimes*). A preset that
-            takes an image size (TrivialAugment's) gets the probes'.
+        regularizer: The policy added to the incumbent once the model fits its training
+            images and not its validation images (a Policy, preset or file; ``None``: never).
+            A model that classifies its clean training images correctly learns little more
+            from them, and a short look-ahead cannot see a regularizer's gain over the epochs
+            left: it is adopted on that evidence, then dropped if the live validation probe
+            gets worse (``docs/concepts.md``, *The decision*). A preset that takes an image
+            size (TrivialAugment's) gets the probes'.
         regularize_at: Clean probe accuracy from which the model counts as fitting the
             probe's images: the regularizer is offered when the training probe's is at least
             this and the validation probe's below it.

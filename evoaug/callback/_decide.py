@@ -57,7 +57,7 @@ from evoaug.search import (
     op_probe,
 )
 
-__all__ = ["FOREVER", "REST", "Decider", "Trial"]
+__all__ = ["FOREVER", "REST", "Decider", "Fit", "Trial"]
 
 REST = 3
 """Generations a challenger the guard refused sits out."""
@@ -113,6 +113,29 @@ class Trial:
             ) from None
 
 
+@dataclass(frozen=True)
+class Fit:
+    """Which clean probe images the live model gets right, and the accuracies they give.
+
+    Attributes:
+        train: Booleans, one per training-probe image.
+        val: Booleans, one per validation-probe image.
+    """
+
+    train: torch.Tensor
+    val: torch.Tensor
+
+    @property
+    def train_accuracy(self) -> float:
+        """The fraction of the training probe classified correctly."""
+        return float(self.train.double().mean())
+
+    @property
+    def val_accuracy(self) -> float:
+        """The fraction of the validation probe classified correctly."""
+        return float(self.val.double().mean())
+
+
 class Decider:
     """Decides, after each generation, which policy trains next (``decision="evidence"``).
 
@@ -161,11 +184,11 @@ class Decider:
         if self.trial is not None and not self._regularized(incumbent):
             self.trial = None  # the regularizer no longer trains (a resumed run, a custom swap)
         if self.trial is not None and fit is not None:
-            reverted = self._trial_verdict(incumbent, *fit)
+            reverted = self._trial_verdict(incumbent, fit)
             if reverted is not None:
                 return reverted, {}
         at = self.config.regularize_at
-        fits = fit is not None and float(fit[0].float().mean()) >= at > float(fit[1].float().mean())
+        fits = fit is not None and fit.train_accuracy >= at > fit.val_accuracy
         # A regularizer adopted on the fit's evidence is only added to while its trial lasts:
         # no augmentation, or a policy without it, would only memorize the training images.
         held = self.trial is not None
@@ -211,13 +234,12 @@ class Decider:
         proposed, proposals = self.rule.propose(evidence[0], evidence[1:])
         covers = proposed is not None and _key(proposed.policy) in supported
         if regularizer is not None and fit is not None and not covers:
-            train_fit, val_fit = (float(c.float().mean()) for c in fit)
             reason = (
-                f"the model fits {train_fit:.1%} of its clean training probe and {val_fit:.1%} "
-                f"of its validation probe: {regularizer.name} is adopted as a regularizer (a "
-                "look-ahead cannot see its gain over the epochs left)"
+                f"the model fits {fit.train_accuracy:.1%} of its clean training probe and "
+                f"{fit.val_accuracy:.1%} of its validation probe: {regularizer.name} is adopted "
+                "as a regularizer (a look-ahead cannot see its gain over the epochs left)"
             )
-            self.trial = Trial(_key(regularizer), incumbent, fit[1])
+            self.trial = Trial(_key(regularizer), incumbent, fit.val)
             return Decision(incumbent, regularizer, regularizer, True, reason, proposals), gains
         if proposed is None:
             return self.rule.keep(incumbent, proposals), gains
@@ -269,8 +291,8 @@ class Decider:
             self._rest(challenger)
         return decision
 
-    def _fit(self, module: Any, probes: ProbeSet) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """Which clean training-probe and validation-probe images the live model gets right.
+    def _fit(self, module: Any, probes: ProbeSet) -> Fit | None:
+        """What the live model gets right of the clean training and validation probes.
 
         ``None`` without a regularizer, or when the model fits too little of its training probe
         and no regularizer is on trial (nothing reads it then: the validation pass is saved).
@@ -282,11 +304,9 @@ class Decider:
             train = clean_correct(module, probes.train, normalize=normalize)
             if self.trial is None and float(train.double().mean()) < self.config.regularize_at:
                 return None
-            return train, clean_correct(module, probes.val, normalize=normalize)
+            return Fit(train, clean_correct(module, probes.val, normalize=normalize))
 
-    def _trial_verdict(
-        self, incumbent: Policy, train: torch.Tensor, correct: torch.Tensor
-    ) -> Decision | None:
+    def _trial_verdict(self, incumbent: Policy, fit: Fit) -> Decision | None:
         """The decision that drops the regularizer when validation got worse since its adoption.
 
         The live model's validation-probe images now against the same images at the adoption,
@@ -300,11 +320,12 @@ class Decider:
         trial = self.trial
         if trial is None:
             return None
+        correct = fit.val
         if trial.correct.shape != correct.shape:  # another probe (a resumed run): start again
             self.trial = Trial(trial.key, trial.fallback, correct)
             return None
         trial = self.trial = dataclasses.replace(trial, age=trial.age + 1)
-        refitted = float(train.double().mean()) >= self.config.regularize_at
+        refitted = fit.train_accuracy >= self.config.regularize_at
         if not refitted and trial.age < REST:
             return None
         lost = int((trial.correct & ~correct).sum())
@@ -314,7 +335,7 @@ class Decider:
             return None
         self.trial = None
         self.resting[trial.key] = FOREVER
-        before, now = float(trial.correct.double().mean()), float(correct.double().mean())
+        before, now = float(trial.correct.double().mean()), fit.val_accuracy
         reason = (
             f"the validation probe's accuracy fell from {before:.1%} to {now:.1%} since "
             f"{incumbent.name} was adopted as a regularizer ({lost} images lost, {gained} "

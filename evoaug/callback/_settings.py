@@ -109,18 +109,13 @@ class CallbackConfig:
         values = {name: _CHECKS[name](name, arguments[name]) for name in names}
         for probe in ("train_probe_size", "val_probe_size"):  # a look-ahead batch each
             check_int(probe, values[probe], low=values["lookahead_batch_size"])
-        policy: Policy = values["initial_policy"]
         given = values["interpolation"]
-        values["interpolation"] = policy.interpolation if given is None else given
-        if policy.interpolation != values["interpolation"]:
-            values["initial_policy"] = dataclasses.replace(
-                policy, interpolation=values["interpolation"]
-            )
-        regularizer: Policy | None = values["regularizer"]
-        if regularizer is not None and regularizer.interpolation != values["interpolation"]:
-            values["regularizer"] = dataclasses.replace(
-                regularizer, interpolation=values["interpolation"]
-            )
+        interpolation = values["initial_policy"].interpolation if given is None else given
+        values["interpolation"] = interpolation
+        for name in ("initial_policy", "regularizer"):  # both train with the setting's
+            policy: Policy | None = values[name]
+            if policy is not None and policy.interpolation != interpolation:
+                values[name] = dataclasses.replace(policy, interpolation=interpolation)
         values["selection"].validate(values["objectives"])
         return cls(**values)
 

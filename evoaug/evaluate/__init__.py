@@ -5,7 +5,7 @@ Nothing here imports Lightning: the callback, the offline search and the tests d
 """
 
 from evoaug._probe import Probe, random_probe, stratified_probe
-from evoaug.evaluate._accuracy import clean_accuracy, clean_correct
+from evoaug.evaluate._accuracy import clean_correct
 from evoaug.evaluate._evaluator import CandidateResult, Evaluator
 from evoaug.evaluate._evidence import Evidence, gather_evidence
 from evoaug.evaluate._optim import OPTIMIZERS, OptimizerSpec
@@ -17,7 +17,6 @@ __all__ = [
     "Evidence",
     "OptimizerSpec",
     "Probe",
-    "clean_accuracy",
     "clean_correct",
     "gather_evidence",
     "random_probe",

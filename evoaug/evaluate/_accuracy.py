@@ -19,7 +19,7 @@ from evoaug._probe import Probe
 from evoaug.evaluate._call import eval_chunk
 from evoaug.evaluate._isolation import capture_modes, model_device, restore_modes
 
-__all__ = ["clean_accuracy", "clean_correct"]
+__all__ = ["clean_correct"]
 
 
 @torch.no_grad()
@@ -66,25 +66,3 @@ def clean_correct(
     finally:
         restore_modes(model, modes)
     return torch.cat(hits)
-
-
-def clean_accuracy(
-    model: nn.Module,
-    probe: Probe,
-    *,
-    normalize: Callable[[torch.Tensor], torch.Tensor] | None = None,
-) -> float:
-    """The fraction of the probe's clean images the model classifies correctly (eval mode).
-
-    See :func:`clean_correct`; the model is left as it was.
-
-    Example:
-        >>> import torch
-        >>> from torch import nn
-        >>> from evoaug.evaluate import Probe, clean_accuracy
-        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
-        >>> probe = Probe(torch.rand(8, 1, 4, 4), torch.arange(8) % 2)
-        >>> 0.0 <= clean_accuracy(model, probe) <= 1.0
-        True
-    """
-    return float(clean_correct(model, probe, normalize=normalize).float().mean())

@@ -1,11 +1,12 @@
 """The decision's helpers: challengers added to the incumbent, refused ones, the regularizer."""
 
+import numpy as np
 import pytest
 import torch
 
 from evoaug import ConfigError, EvoAugCallback, Policy
-from evoaug.callback._decide import FOREVER, Decider, Trial, _added, _key, _sized, _within
-from evoaug.evaluate import Evaluator
+from evoaug.callback._decide import FOREVER, Decider, Fit, Trial, _added, _key, _sized, _within
+from evoaug.evaluate import Evaluator, Evidence
 from evoaug.search import op_probe
 
 CREDIT = Policy.from_genes([[("Solarize", 0.5, 1.0)]], name="evoaug credit: Solarize")
@@ -69,13 +70,15 @@ def test_a_regularizer_on_trial_is_dropped_when_validation_gets_worse() -> None:
     regularized = Policy.preset("trivialaugment")
     d.trial = Trial(_key(regularized), Policy.preset("identity"), correct(120))
     fitted, dip = correct(200), correct(150)  # the clean training probe: fitted, not yet
-    assert d._trial_verdict(regularized, dip, correct(90)) is None  # a dip right after
-    assert d._trial_verdict(regularized, dip, correct(90)) is None
+    assert d._trial_verdict(regularized, Fit(dip, correct(90))) is None  # a dip right after
+    assert d._trial_verdict(regularized, Fit(dip, correct(90))) is None
     assert d.trial is not None and d.trial.age == 2
-    assert d._trial_verdict(regularized, fitted, correct(120)) is None  # no change
-    assert d._trial_verdict(regularized, fitted, correct(130)) is None  # better
-    assert d._trial_verdict(regularized, dip, correct(117)) is None  # 3 lost, none gained: p 1/8
-    verdict = d._trial_verdict(regularized, fitted, correct(90))
+    assert d._trial_verdict(regularized, Fit(fitted, correct(120))) is None  # no change
+    assert d._trial_verdict(regularized, Fit(fitted, correct(130))) is None  # better
+    assert (
+        d._trial_verdict(regularized, Fit(dip, correct(117))) is None
+    )  # 3 lost, none gained: p 1/8
+    verdict = d._trial_verdict(regularized, Fit(fitted, correct(90)))
     assert verdict is not None and verdict.changed
     assert verdict.chosen.name == "identity"
     assert verdict.reason.startswith(
@@ -100,3 +103,30 @@ def test_a_trial_survives_a_checkpoint_and_bad_state_is_refused() -> None:
     assert restored.trial is None
     with pytest.raises(ConfigError, match="must have 'key', 'fallback' and 'correct'"):
         restored.load_trial_state({"key": "x"})
+
+
+def test_a_challenger_with_only_the_lookahead_shares_the_confidence_among_the_fit(
+    monkeypatch,
+) -> None:  # type: ignore[no-untyped-def]
+    d = decider(credit=False, regularizer=None)
+    identity, pick = Policy.preset("identity"), Policy.preset("trivialaugment")
+    groups = np.repeat([0, 1], 50)
+    rng = np.random.default_rng(0)
+
+    def gather(module, optimizer, probes, policies, seed, *, repeats=0):  # type: ignore[no-untyped-def]
+        if repeats == 0:  # alignment: the front's pick clearly ahead
+            gains = {_key(identity): 0.0, _key(pick): 0.2}
+            return [
+                Evidence(p, gains[_key(p)] + 0.01 * rng.standard_normal((2, 256)), None, groups)
+                for p in policies
+            ]
+        hits = {_key(identity): 60, _key(pick): 90}  # of 100 validation images, 2 repeats
+        return [
+            Evidence(p, None, np.tile(np.arange(100) < hits[_key(p)], (2, 1)), groups)
+            for p in policies
+        ]
+
+    monkeypatch.setattr(d, "_gather", gather)
+    decision, _ = d.decide(None, None, None, identity, pick, seed=0, planned=10)
+    assert decision.challenger == pick and decision.margin == 0.0
+    assert decision.confidence == pytest.approx(1 - 0.1 / 10)

@@ -1,10 +1,9 @@
-"""clean_accuracy: the live model's accuracy on clean training images, left untouched."""
+"""clean_correct: which clean probe images the live model gets right, the model left untouched."""
 
-import pytest
 import torch
 from torch import nn
 
-from evoaug.evaluate import Probe, clean_accuracy
+from evoaug.evaluate import Probe, clean_correct
 
 
 class Threshold(nn.Module):
@@ -25,27 +24,28 @@ def probe(n: int = 200) -> Probe:
     return Probe(images, (images.mean(dim=(1, 2, 3)) > 0.5).long())
 
 
-def test_a_model_that_classifies_every_image_fits_them_all() -> None:
-    assert clean_accuracy(Threshold(), probe()) == 1.0
+def test_a_model_that_classifies_every_image_gets_them_all() -> None:
+    correct = clean_correct(Threshold(), probe())
+    assert correct.dtype == torch.bool and correct.shape == (200,) and bool(correct.all())
 
 
-def test_the_fit_is_the_fraction_classified_correctly() -> None:
+def test_each_image_is_marked_right_or_wrong() -> None:
     data = probe()
-    flipped = Probe(data.images, torch.where(torch.arange(200) < 50, 1 - data.labels, data.labels))
-    assert clean_accuracy(Threshold(), flipped) == pytest.approx(0.75)
+    wrong = torch.arange(200) < 50
+    flipped = Probe(data.images, torch.where(wrong, 1 - data.labels, data.labels))
+    assert torch.equal(clean_correct(Threshold(), flipped), ~wrong)
 
 
 def test_images_are_normalized_as_in_training() -> None:
     data = probe()
-    assert clean_accuracy(Threshold(), data, normalize=lambda x: x * 0 + 1) == pytest.approx(
-        float(data.labels.float().mean())
-    )  # every image scored as class 1
+    correct = clean_correct(Threshold(), data, normalize=lambda x: x * 0 + 1)
+    assert torch.equal(correct, data.labels == 1)  # every image scored as class 1
 
 
 def test_the_model_is_left_as_it_was() -> None:
     model = Threshold().train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    clean_accuracy(model, probe())
+    clean_correct(model, probe())
     assert model.training and model.norm.training
     for key, value in model.state_dict().items():
         assert torch.equal(value, before[key]), key
