@@ -114,8 +114,10 @@ class EvoAugCallback(_lightning.CallbackBase):
             A model that classifies its clean training images correctly learns little more
             from them, and a short look-ahead cannot see a regularizer's gain over the epochs
             left: it is adopted on that evidence, then dropped if the live validation probe
-            gets worse (``docs/concepts.md``, *The decision*). A preset that takes an image
-            size (TrivialAugment's) gets the probes'.
+            gets worse (``docs/concepts.md``, *The decision*). The fit is checked at every
+            generation and, once a generation has run, at every epoch end (one forward pass
+            over the training probe). A preset that takes an image size (TrivialAugment's)
+            gets the probes'.
         regularize_at: Clean probe accuracy from which the model counts as fitting the
             probe's images: the regularizer is offered when the training probe's is at least
             this and the validation probe's below it.
@@ -413,7 +415,10 @@ class EvoAugCallback(_lightning.CallbackBase):
         # Resumed from a checkpoint saved at this epoch's validation end, Lightning ends the
         # epoch again: on_train_start has already run its generations and recorded it.
         recorded = epoch <= self._epoch_done
+        before = self.generation
         self._run_epoch_generations(trainer, pl_module, epoch)
+        if not recorded and self.generation == before:
+            self._check_fit(trainer, pl_module, epoch)
         self._log_active(pl_module)
         if not recorded:
             self._record_timeline(epoch)
@@ -508,6 +513,27 @@ class EvoAugCallback(_lightning.CallbackBase):
             f"candidates ({outcome.failed} failed) in {outcome.seconds:.1f}s; front of "
             f"{len(self._online.front)}; hypervolume {hypervolume or 0.0:.4f}"
         )
+
+    def _check_fit(self, trainer: Any, pl_module: Any, epoch: int) -> None:
+        """At an epoch end without a generation: adopt the regularizer if the model fits now."""
+        if self._online is None or self._run is None or self._probes is None:
+            return
+        try:
+            decision = self._online.check_fit(pl_module, self._probes, self._active)
+        except EvoAugError:
+            raise
+        except Exception as err:  # never lose the training run to the search
+            self._info(
+                f"evoaug: the fit check at epoch {epoch} failed ({type(err).__name__}: {err}); "
+                "training goes on with the current policy"
+            )
+            return
+        if decision is None:
+            return
+        self._set_active(decision.chosen)
+        self._active_objectives = {}
+        self._run.record_decision({"epoch": epoch, **decision.to_dict(), "credit": {}})
+        self._info(f"evoaug: decision at epoch {epoch}: {decision.reason}")
 
     def _draw_probes(self, trainer: Any) -> ProbeSet:
         if self._probes is not None:

@@ -234,13 +234,7 @@ class Decider:
         proposed, proposals = self.rule.propose(evidence[0], evidence[1:])
         covers = proposed is not None and _key(proposed.policy) in supported
         if regularizer is not None and fit is not None and not covers:
-            reason = (
-                f"the model fits {fit.train_accuracy:.1%} of its clean training probe and "
-                f"{fit.val_accuracy:.1%} of its validation probe: {regularizer.name} is adopted "
-                "as a regularizer (a look-ahead cannot see its gain over the epochs left)"
-            )
-            self.trial = Trial(_key(regularizer), incumbent, fit.val)
-            return Decision(incumbent, regularizer, regularizer, True, reason, proposals), gains
+            return self._adopt(incumbent, regularizer, fit, proposals), gains
         if proposed is None:
             return self.rule.keep(incumbent, proposals), gains
         # The rule's margin and confidence for challengers with evidence from outside the
@@ -257,6 +251,51 @@ class Decider:
             margin=margin, confidence=guard_confidence,
         )  # fmt: skip
         return decision, gains
+
+    def check_fit(self, module: Any, probes: ProbeSet, incumbent: Policy) -> Decision | None:
+        """Between generations: the regularizer, adopted as soon as the model fits its images.
+
+        The model may come to fit its clean training images at any epoch, and the later the
+        regularizer is adopted the less of the fit is left for it to pay off. The callback asks
+        at every epoch end where no generation ran, once a generation has looked for an op
+        that covers a group (that op comes first, and only a generation's evidence finds it).
+        One forward pass over the training probe (and the validation probe when the training
+        probe is fitted); no look-ahead, the trial's verdict waits for the next generation.
+
+        Args:
+            module: The live LightningModule (left exactly as it was).
+            probes: The fit's probes.
+            incumbent: The policy training uses now.
+
+        Returns:
+            The adoption, or ``None``: no regularizer, one on trial, the incumbent has it, it
+            rests, or the model does not fit its training probe better than its validation
+            probe at ``regularize_at``.
+        """
+        regularizer = self._regularizer(incumbent, probes)
+        if self.trial is not None or regularizer is None:
+            return None
+        fit = self._fit(module, probes)
+        at = self.config.regularize_at
+        if fit is None or not fit.train_accuracy >= at > fit.val_accuracy:
+            return None
+        return self._adopt(incumbent, regularizer, fit, {})
+
+    def _adopt(
+        self,
+        incumbent: Policy,
+        regularizer: Policy,
+        fit: Fit,
+        proposals: dict[str, dict[str, Advantage]],
+    ) -> Decision:
+        """The regularizer adopted on the fit's evidence, on trial from now on."""
+        reason = (
+            f"the model fits {fit.train_accuracy:.1%} of its clean training probe and "
+            f"{fit.val_accuracy:.1%} of its validation probe: {regularizer.name} is adopted "
+            "as a regularizer (a look-ahead cannot see its gain over the epochs left)"
+        )
+        self.trial = Trial(_key(regularizer), incumbent, fit.val)
+        return Decision(incumbent, regularizer, regularizer, True, reason, proposals)
 
     def _guard(
         self,

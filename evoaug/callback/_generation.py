@@ -196,6 +196,16 @@ class OnlineSearch:
         self.generation += 1
         return outcome
 
+    def check_fit(self, module: Any, probes: ProbeSet, incumbent: Policy) -> Decision | None:
+        """Between generations: the regularizer's adoption, if the model fits its images now.
+
+        ``None`` without the evidence decision rule or before any generation (see
+        :meth:`Decider.check_fit`).
+        """
+        if self.decider is None or self.generation == 0:
+            return None
+        return self.decider.check_fit(module, probes, incumbent)
+
     def decision_images(self) -> float:
         """What a generation's decision costs at most, in training images (0 without one)."""
         return 0.0 if self.decider is None else self.decider.cost_images()
