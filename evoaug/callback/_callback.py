@@ -347,7 +347,7 @@ class EvoAugCallback(_lightning.CallbackBase):
         # on the same weights they would have seen, and record the epoch in the timeline.
         if self.config.search:
             for epoch in range(self._epoch_done + 1, self._trained_epoch + 1):
-                self._run_epoch_generations(trainer, pl_module, epoch)
+                self._search_at_epoch_end(trainer, pl_module, epoch)
                 self._record_timeline(epoch)
 
     def _check_training_data(self, trainer: Any) -> None:
@@ -415,15 +415,13 @@ class EvoAugCallback(_lightning.CallbackBase):
         # Resumed from a checkpoint saved at this epoch's validation end, Lightning ends the
         # epoch again: on_train_start has already run its generations and recorded it.
         recorded = epoch <= self._epoch_done
-        before = self.generation
-        self._run_epoch_generations(trainer, pl_module, epoch)
-        if not recorded and self.generation == before:
-            self._check_fit(trainer, pl_module, epoch)
+        self._search_at_epoch_end(trainer, pl_module, epoch)
         self._log_active(pl_module)
         if not recorded:
             self._record_timeline(epoch)
 
-    def _run_epoch_generations(self, trainer: Any, pl_module: Any, epoch: int) -> None:
+    def _search_at_epoch_end(self, trainer: Any, pl_module: Any, epoch: int) -> None:
+        """The generations the budget pays for at ``epoch``'s end; if none runs, the fit check."""
         if self.schedule is None or self._online is None or epoch <= self._epoch_done:
             return
         first = self.generation
@@ -443,6 +441,8 @@ class EvoAugCallback(_lightning.CallbackBase):
             self.meter.add_generation(time.perf_counter() - start)
             if self.generation == before:  # nothing ran: never loop on it
                 break
+        if self.generation == first:
+            self._check_fit(trainer, pl_module, epoch)
         self._epoch_done = epoch
 
     def _generations_due(self, trainer: Any, epoch: int, first: int, ran: int) -> int:
@@ -516,10 +516,11 @@ class EvoAugCallback(_lightning.CallbackBase):
 
     def _check_fit(self, trainer: Any, pl_module: Any, epoch: int) -> None:
         """At an epoch end without a generation: adopt the regularizer if the model fits now."""
-        if self._online is None or self._run is None or self._probes is None:
+        if self._online is None or self._run is None or not self._online.generation:
             return
         try:
-            decision = self._online.check_fit(pl_module, self._probes, self._active)
+            probes = self._draw_probes(trainer)
+            decision = self._online.check_fit(pl_module, probes, self._active)
         except EvoAugError:
             raise
         except Exception as err:  # never lose the training run to the search

@@ -130,3 +130,38 @@ def test_a_challenger_with_only_the_lookahead_shares_the_confidence_among_the_fi
     decision, _ = d.decide(None, None, None, identity, pick, seed=0, planned=10)
     assert decision.challenger == pick and decision.margin == 0.0
     assert decision.confidence == pytest.approx(1 - 0.1 / 10)
+
+
+def test_between_generations_the_regularizer_is_adopted_once_the_model_fits(
+    monkeypatch,
+) -> None:  # type: ignore[no-untyped-def]
+    import types
+
+    probes = types.SimpleNamespace(train=types.SimpleNamespace(images=torch.zeros(1, 3, 32, 32)))
+    identity, ta = Policy.preset("identity"), Policy.preset("trivialaugment")
+    d = decider()
+    fitted, left_behind = Fit(correct(199), correct(199)), Fit(correct(199), correct(120))
+    fits: list[Fit | None] = [None, fitted, left_behind]
+    monkeypatch.setattr(d, "_fit", lambda module, probes: fits.pop(0))
+    assert d.check_fit(None, probes, identity) is None  # the training probe is not fitted
+    assert d.check_fit(None, probes, identity) is None  # nor is validation left behind
+    adopted = d.check_fit(None, probes, identity)
+    assert adopted is not None and adopted.changed and adopted.chosen == ta
+    assert adopted.incumbent == identity and adopted.guard == {}
+    assert adopted.reason.startswith(
+        "the model fits 99.5% of its clean training probe and 60.0% of its validation probe: "
+        "trivialaugment is adopted as a regularizer"
+    )
+    assert d.trial is not None and d.trial.fallback == identity
+    assert torch.equal(d.trial.correct, correct(120))
+
+    def unread(module, probes):  # type: ignore[no-untyped-def]
+        raise AssertionError("the fit is not measured when nothing could be adopted")
+
+    monkeypatch.setattr(d, "_fit", unread)
+    assert d.check_fit(None, probes, ta) is None  # on trial: the verdict waits for a generation
+    d.trial = None
+    assert d.check_fit(None, probes, ta) is None  # the incumbent has it
+    d.resting[_key(ta)] = FOREVER
+    assert d.check_fit(None, probes, identity) is None  # it made validation worse before
+    assert decider(regularizer=None).check_fit(None, probes, identity) is None

@@ -147,3 +147,29 @@ def test_no_regularizer_is_offered_without_one_or_without_the_gap(  # type: igno
         lt.TinyNet(), train, noisy_val(lt, wrong)
     )
     assert not any(d["reason"].startswith("the model fits") for d in decisions(tmp_path))
+
+
+def test_the_regularizer_is_adopted_at_the_first_epoch_end_the_model_fits(tmp_path, lt) -> None:
+    # A slow learner: it does not fit its training images at the generation (epoch 0), but does
+    # a few epochs later, between generations (one every 10 epochs).
+    cb = EvoAugCallback(**{**SEARCH, "every_n_epochs": 10})
+    train, _ = lt.loaders(groups=True)
+    lt.trainer(tmp_path, [cb], max_epochs=6, logger=False).fit(
+        lt.TinyNet(lr=0.002), train, noisy_val(lt, 0.5)
+    )
+    generation, *checks = decisions(tmp_path)
+    assert generation["generation"] == 0 and generation["epoch"] == 0
+    assert not generation["reason"].startswith("the model fits")
+    assert len(checks) == 1  # adopted once, then on trial until the next generation
+    adoption = checks[0]
+    assert "generation" not in adoption and 0 < adoption["epoch"] < 5
+    assert adoption["changed"] and adoption["chosen"]["name"] == "trivialaugment"
+    assert "trivialaugment is adopted as a regularizer" in adoption["reason"]
+    assert cb.best_policy.name == "trivialaugment"
+    timeline = [
+        json.loads(line)
+        for line in (tmp_path / "evoaug" / "timeline.jsonl").read_text("utf-8").splitlines()
+    ]
+    names = [t["policy"]["name"] for t in timeline]
+    at = adoption["epoch"]
+    assert names == ["identity"] * at + ["trivialaugment"] * (6 - at)  # trains it from then on

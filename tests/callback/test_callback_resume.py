@@ -37,15 +37,18 @@ def _run(
     mode: str = "batch",
     seen=None,
     wrong_val: float = 0.0,
+    lr: float = 0.05,
+    every: int = 1,
+    extra=(),
 ):  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
-    cb = EvoAugCallback(every_n_epochs=1, mode=mode, **{**lt.SMALL, "min_generations": 0})
+    cb = EvoAugCallback(every_n_epochs=every, mode=mode, **{**lt.SMALL, "min_generations": 0})
     data = lt.make_data(n=64)
     train = DataLoader(cb.wrap_dataset(data) if mode == "dataset" else data, batch_size=16)
     x, y = lt.make_data(n=32, seed=1).tensors
     y = torch.where(torch.arange(32) < round(wrong_val * 32), (y + 1) % 4, y)  # unfittable
     val = DataLoader(TensorDataset(x, y), batch_size=32)
-    callbacks = [cb] if seen is None else [cb, _Record(seen)]
+    callbacks = [cb, *extra] if seen is None else [cb, _Record(seen), *extra]
     if save:
         callbacks.append(ModelCheckpoint(dirpath=root / ckpt_dir, save_last=True))
     if kill_at is not None:
@@ -55,9 +58,9 @@ def _run(
     )
     if kill_at is not None:
         with pytest.raises(_Killed):
-            trainer.fit(lt.TinyNet(), train, val, ckpt_path=ckpt_path)
+            trainer.fit(lt.TinyNet(lr=lr), train, val, ckpt_path=ckpt_path)
     else:
-        trainer.fit(lt.TinyNet(), train, val, ckpt_path=ckpt_path)
+        trainer.fit(lt.TinyNet(lr=lr), train, val, ckpt_path=ckpt_path)
     return cb
 
 
@@ -170,11 +173,12 @@ def test_bad_callback_state_is_refused(lt, bad, message) -> None:  # type: ignor
 class _SaveAtValidationEnd(Callback):
     """Checkpoint at validation end, i.e. before the epoch's generation ran."""
 
-    def __init__(self, path) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, path, epoch: int = 1) -> None:  # type: ignore[no-untyped-def]
         self.path = path
+        self.epoch = epoch
 
     def on_validation_end(self, trainer, pl_module):  # type: ignore[no-untyped-def]
-        if trainer.current_epoch == 1:
+        if trainer.current_epoch == self.epoch:
             trainer.save_checkpoint(self.path)
 
 
@@ -199,6 +203,26 @@ def test_checkpoint_before_a_generation_catches_it_up_on_resume(tmp_path, lt) ->
     # Every epoch once: Lightning calls on_train_epoch_end again for the restored epoch, after
     # the catch-up has recorded it.
     assert [r["epoch"] for r in _timeline(tmp_path / "part")] == [0, 1, 2, 3]
+    assert _timeline(tmp_path / "part") == _timeline(tmp_path / "full")
+
+
+def test_checkpoint_before_an_epoch_end_fit_check_catches_it_up_on_resume(tmp_path, lt) -> None:
+    # A slow learner and one generation (epoch 0): the regularizer comes from an epoch-end check.
+    slow = dict(max_epochs=6, wrong_val=0.5, lr=0.01, every=10)
+    _run(lt, tmp_path / "full", **slow)
+    full = _decisions(tmp_path / "full")
+    (adopted,) = [d["epoch"] for d in full if "is adopted as a regularizer" in d["reason"]]
+    assert "generation" not in full[-1] and 1 <= adopted <= 4
+    ckpt = tmp_path / "part" / "mid.ckpt"
+    _run(
+        lt, tmp_path / "part", **slow, kill_at=adopted + 1,
+        extra=[_SaveAtValidationEnd(ckpt, adopted)],
+    )  # fmt: skip
+    state = torch.load(ckpt, weights_only=True)
+    (key,) = [k for k in state["callbacks"] if k.startswith("EvoAugCallback")]
+    assert state["callbacks"][key]["trial"] == {}  # saved before the check adopted it
+    _run(lt, tmp_path / "part", **slow, ckpt_path=ckpt)
+    assert _decisions(tmp_path / "part") == full
     assert _timeline(tmp_path / "part") == _timeline(tmp_path / "full")
 
 
