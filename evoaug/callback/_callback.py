@@ -120,7 +120,10 @@ class EvoAugCallback(_lightning.CallbackBase):
             gets the probes'.
         regularize_at: Clean probe accuracy from which the model counts as fitting the
             probe's images: the regularizer is offered when the training probe's is at least
-            this and the validation probe's below it.
+            this and the validation probe's at least ``regularize_gap`` below it.
+        regularize_gap: How far below the training probe's accuracy the validation probe's
+            must be for the regularizer to be offered. A smaller gap leaves a regularizer
+            little to win and the dip that follows its adoption to lose.
         batch_keys: Where images, labels and groups sit in a batch, e.g.
             ``{"image": "x", "label": "y", "group": "race"}`` or positions for tuples.
         normalize: Applied after augmentation to every batch (train, val, test): ``(mean, std)``,
@@ -178,6 +181,7 @@ class EvoAugCallback(_lightning.CallbackBase):
         credit: bool = True,
         regularizer: Policy | str | None = "trivialaugment",
         regularize_at: float = 0.99,
+        regularize_gap: float = 0.05,
         batch_keys: Mapping[str, int | str] | None = None,
         normalize: Any = None,
         loss_fn: Callable[..., torch.Tensor] | None = None,
@@ -453,7 +457,7 @@ class EvoAugCallback(_lightning.CallbackBase):
         """
         if self.schedule is None:
             return 0
-        max_epochs = trainer.max_epochs if trainer.max_epochs not in (None, -1) else 0
+        max_epochs = _max_epochs(trainer)
         due = self.meter.due(
             self.schedule,
             epoch=epoch,
@@ -489,6 +493,7 @@ class EvoAugCallback(_lightning.CallbackBase):
             rank=trainer.global_rank,
             world_size=trainer.world_size,
             planned=max(1, self.schedule.total_generations if self.schedule else 1),
+            max_epochs=_max_epochs(trainer),
         )
         if outcome.chosen is not None:
             self._active_objectives = outcome.objectives
@@ -520,7 +525,9 @@ class EvoAugCallback(_lightning.CallbackBase):
             return
         try:
             probes = self._draw_probes(trainer)
-            decision = self._online.check_fit(pl_module, probes, self._active)
+            decision = self._online.check_fit(
+                pl_module, probes, self._active, epoch=epoch, max_epochs=_max_epochs(trainer)
+            )
         except EvoAugError:
             raise
         except Exception as err:  # never lose the training run to the search
@@ -639,3 +646,8 @@ class EvoAugCallback(_lightning.CallbackBase):
                 last_epoch=self._epoch_done,
                 generations=state.generation,
             )
+
+
+def _max_epochs(trainer: Any) -> int:
+    """The fit's epochs, 0 when unbounded."""
+    return int(trainer.max_epochs) if trainer.max_epochs not in (None, -1) else 0

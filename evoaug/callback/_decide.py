@@ -12,14 +12,15 @@ one-op credit policy), so that the next-best challengers get their look-ahead; t
 part of the callback's checkpoint state.
 
 Once the model fits its clean training images and not its validation images (accuracy
-``regularize_at`` or more on the training probe, less on the validation probe,
-:func:`evoaug.evaluate.clean_correct`), the run has entered the regime where a regularizer pays
+``regularize_at`` or more on the training probe, ``regularize_gap`` less on the validation
+probe, :func:`evoaug.evaluate.clean_correct`; checked at every generation and, between them,
+at every epoch end), the run has entered the regime where a regularizer pays
 off over the epochs left and a short look-ahead sees only its cost. Unless the op that covers the
 group left behind is proposed, the ``regularizer`` setting (TrivialAugment by default), added to
 the incumbent, is adopted on that evidence, without a look-ahead, and is then on trial
 (:class:`Trial`): no augmentation and the front's pick are not offered, and when the live
-model's validation-probe predictions get worse than at the adoption (McNemar's exact test), the
-run goes back to the policy before it.
+model's validation-probe predictions, after half of the epochs left, are worse than at the
+adoption (McNemar's exact test), the run goes back to the policy before it.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ from evoaug.search import (
     op_probe,
 )
 
-__all__ = ["FOREVER", "REST", "Decider", "Fit", "Trial"]
+__all__ = ["FOREVER", "REST", "WAIT", "Decider", "Fit", "Trial"]
 
 REST = 3
 """Generations a challenger the guard refused sits out."""
@@ -65,6 +66,10 @@ REST = 3
 
 FOREVER = 1_000_000
 """Generations a regularizer that made validation worse sits out: the rest of the fit."""
+
+
+WAIT = 3
+"""Epochs a regularizer's trial waits at least before its verdict."""
 
 
 @dataclass(frozen=True)
@@ -75,13 +80,13 @@ class Trial:
         key: The adopted policy's genes as text.
         fallback: The policy trained before it.
         correct: Which validation-probe images the live model got right at the adoption.
-        age: Decisions since the adoption.
+        until: The epoch from which the verdict may drop it.
     """
 
     key: str
     fallback: Policy
     correct: torch.Tensor
-    age: int = 0
+    until: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values."""
@@ -89,7 +94,7 @@ class Trial:
             "key": self.key,
             "fallback": self.fallback.to_dict(),
             "correct": [int(c) for c in self.correct.tolist()],
-            "age": self.age,
+            "until": self.until,
         }
 
     @classmethod
@@ -104,7 +109,7 @@ class Trial:
                 key=str(state["key"]),
                 fallback=Policy.from_dict(state["fallback"]),
                 correct=torch.tensor([bool(c) for c in state["correct"]], dtype=torch.bool),
-                age=int(state.get("age", 0)),
+                until=int(state.get("until", 0)),  # without one: the verdict may come now
             )
         except (KeyError, TypeError) as err:
             raise ConfigError(
@@ -167,6 +172,8 @@ class Decider:
         *,
         seed: int,
         planned: int = 1,
+        epoch: int = 0,
+        max_epochs: int = 0,
     ) -> tuple[Decision, dict[str, float]]:
         """The decision, and each op's mean alignment gain alone (empty without credit).
 
@@ -179,16 +186,18 @@ class Decider:
             seed: The generation's seed (the evidence's common random numbers).
             planned: The generations the fit plans: the guards of challengers with only the
                 look-ahead's evidence share the rule's error rate among them (Bonferroni).
+            epoch: The epoch that just ended.
+            max_epochs: The fit's epochs (0: unknown): a regularizer adopted now is on trial
+                for half of the epochs left.
         """
         fit = self._fit(module, probes)
         if self.trial is not None and not self._regularized(incumbent):
             self.trial = None  # the regularizer no longer trains (a resumed run, a custom swap)
         if self.trial is not None and fit is not None:
-            reverted = self._trial_verdict(incumbent, fit)
+            reverted = self._trial_verdict(incumbent, fit, epoch, max_epochs)
             if reverted is not None:
                 return reverted, {}
-        at = self.config.regularize_at
-        fits = fit is not None and fit.train_accuracy >= at > fit.val_accuracy
+        fits = fit is not None and self._left_behind(fit)
         # A regularizer adopted on the fit's evidence is only added to while its trial lasts:
         # no augmentation, or a policy without it, would only memorize the training images.
         held = self.trial is not None
@@ -234,7 +243,7 @@ class Decider:
         proposed, proposals = self.rule.propose(evidence[0], evidence[1:])
         covers = proposed is not None and _key(proposed.policy) in supported
         if regularizer is not None and fit is not None and not covers:
-            return self._adopt(incumbent, regularizer, fit, proposals), gains
+            return self._adopt(incumbent, regularizer, fit, proposals, epoch, max_epochs), gains
         if proposed is None:
             return self.rule.keep(incumbent, proposals), gains
         # The rule's margin and confidence for challengers with evidence from outside the
@@ -252,34 +261,55 @@ class Decider:
         )  # fmt: skip
         return decision, gains
 
-    def check_fit(self, module: Any, probes: ProbeSet, incumbent: Policy) -> Decision | None:
-        """Between generations: the regularizer, adopted as soon as the model fits its images.
+    def check_fit(
+        self,
+        module: Any,
+        probes: ProbeSet,
+        incumbent: Policy,
+        *,
+        epoch: int,
+        max_epochs: int = 0,
+    ) -> Decision | None:
+        """Between generations: the regularizer's adoption, or its trial's verdict.
 
         The model may come to fit its clean training images at any epoch, and the later the
         regularizer is adopted the less of the fit is left for it to pay off. The callback asks
         at every epoch end where no generation ran, once a generation has looked for an op
         that covers a group (that op comes first, and only a generation's evidence finds it).
         One forward pass over the training probe (and the validation probe when the training
-        probe is fitted); no look-ahead, the trial's verdict waits for the next generation.
+        probe is fitted or a trial runs); no look-ahead.
 
         Args:
             module: The live LightningModule (left exactly as it was).
             probes: The fit's probes.
             incumbent: The policy training uses now.
+            epoch: The epoch that just ended.
+            max_epochs: The fit's epochs (0: unknown).
 
         Returns:
-            The adoption, or ``None``: no regularizer, one on trial, the incumbent has it, it
-            rests, or the model does not fit its training probe better than its validation
-            probe at ``regularize_at``.
+            The adoption, the verdict that drops the regularizer, or ``None``: no regularizer,
+            its trial goes on, it rests, or the model's training probe is not fitted with its
+            validation probe ``regularize_gap`` behind.
         """
+        if self.trial is not None and not self._regularized(incumbent):
+            self.trial = None  # the regularizer no longer trains (a custom swap)
         regularizer = self._regularizer(incumbent, probes)
-        if self.trial is not None or regularizer is None:
+        if self.trial is None and regularizer is None:
             return None
         fit = self._fit(module, probes)
-        at = self.config.regularize_at
-        if fit is None or not fit.train_accuracy >= at > fit.val_accuracy:
+        if fit is None:
             return None
-        return self._adopt(incumbent, regularizer, fit, {})
+        if self.trial is not None:
+            return self._trial_verdict(incumbent, fit, epoch, max_epochs)
+        if regularizer is None or not self._left_behind(fit):
+            return None
+        return self._adopt(incumbent, regularizer, fit, {}, epoch, max_epochs)
+
+    def _left_behind(self, fit: Fit) -> bool:
+        """Whether the model fits its training probe and its validation probe lags behind."""
+        at, gap = self.config.regularize_at, self.config.regularize_gap
+        train, val = fit.train_accuracy, fit.val_accuracy
+        return train >= at > val and train - val >= gap
 
     def _adopt(
         self,
@@ -287,6 +317,8 @@ class Decider:
         regularizer: Policy,
         fit: Fit,
         proposals: dict[str, dict[str, Advantage]],
+        epoch: int,
+        max_epochs: int,
     ) -> Decision:
         """The regularizer adopted on the fit's evidence, on trial from now on."""
         reason = (
@@ -294,7 +326,8 @@ class Decider:
             f"{fit.val_accuracy:.1%} of its validation probe: {regularizer.name} is adopted "
             "as a regularizer (a look-ahead cannot see its gain over the epochs left)"
         )
-        self.trial = Trial(_key(regularizer), incumbent, fit.val)
+        until = _verdict_epoch(epoch, max_epochs)
+        self.trial = Trial(_key(regularizer), incumbent, fit.val, until)
         return Decision(incumbent, regularizer, regularizer, True, reason, proposals)
 
     def _guard(
@@ -345,7 +378,9 @@ class Decider:
                 return None
             return Fit(train, clean_correct(module, probes.val, normalize=normalize))
 
-    def _trial_verdict(self, incumbent: Policy, fit: Fit) -> Decision | None:
+    def _trial_verdict(
+        self, incumbent: Policy, fit: Fit, epoch: int, max_epochs: int
+    ) -> Decision | None:
         """The decision that drops the regularizer when validation got worse since its adoption.
 
         The live model's validation-probe images now against the same images at the adoption,
@@ -353,19 +388,20 @@ class Decider:
         beyond chance at the rule's ``confidence``, the run goes back to the policy it had
         before, and the regularizer sits out the rest of the fit. Right after the adoption
         validation dips while the model learns the harder images (the cost the look-ahead
-        sees), so the verdict waits until the model fits its clean training probe again or
-        :data:`REST` decisions have passed.
+        sees, and it lasts: on ``cifar10-small`` validation was still 8 points below the
+        adoption's 7 epochs later), so the verdict waits until half of the epochs left at the
+        adoption (at least :data:`WAIT`) have passed.
         """
         trial = self.trial
         if trial is None:
             return None
         correct = fit.val
         if trial.correct.shape != correct.shape:  # another probe (a resumed run): start again
-            self.trial = Trial(trial.key, trial.fallback, correct)
+            self.trial = Trial(
+                trial.key, trial.fallback, correct, _verdict_epoch(epoch, max_epochs)
+            )
             return None
-        trial = self.trial = dataclasses.replace(trial, age=trial.age + 1)
-        refitted = fit.train_accuracy >= self.config.regularize_at
-        if not refitted and trial.age < REST:
+        if epoch < trial.until:
             return None
         lost = int((trial.correct & ~correct).sum())
         gained = int((~trial.correct & correct).sum())
@@ -463,6 +499,15 @@ class Decider:
         scoring = cfg.val_probe_size + (ev.recalibration_size if ev.recalibrate_bn else 0)
         guard = 2 * cfg.guard_repeats * (steps + scoring * FORWARD_COST)
         return forwards * FORWARD_COST + guard
+
+
+def _verdict_epoch(epoch: int, max_epochs: int) -> int:
+    """The epoch from which a trial that starts after ``epoch`` may be judged.
+
+    Half of the epochs left, at least :data:`WAIT`: a regularizer's gain shows over the epochs
+    it trains, and the other half leaves the policy before it time to recover if it hurt.
+    """
+    return epoch + max(WAIT, (max_epochs - epoch) // 2)
 
 
 def _added(incumbent: Policy, policy: Policy) -> Policy:

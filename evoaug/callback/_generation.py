@@ -118,6 +118,7 @@ class OnlineSearch:
         rank: int,
         world_size: int,
         planned: int = 1,
+        max_epochs: int = 0,
     ) -> Generation:
         """Score one generation (this rank's shard), merge the shards, tell the search, decide.
 
@@ -131,6 +132,8 @@ class OnlineSearch:
             world_size: The number of ranks.
             planned: The generations the fit plans (the decision's guards share its error
                 rate).
+            max_epochs: The fit's epochs (0: unknown; a regularizer's trial lasts half of the
+                epochs left).
 
         Raises:
             SearchStateMismatchError: The ranks' search states differ after the generation.
@@ -167,8 +170,9 @@ class OnlineSearch:
         credit: dict[str, float] = {}
         if self.decider is not None:
             decision, credit = self.decider.decide(
-                module, spec, probes, incumbent, pick, seed=seed + 500_009, planned=planned
-            )
+                module, spec, probes, incumbent, pick, seed=seed + 500_009, planned=planned,
+                epoch=epoch, max_epochs=max_epochs,
+            )  # fmt: skip
             chosen = decision.chosen if decision.changed else None
             objectives = objectives if chosen is not None and chosen == pick else {}
         records = [
@@ -196,15 +200,17 @@ class OnlineSearch:
         self.generation += 1
         return outcome
 
-    def check_fit(self, module: Any, probes: ProbeSet, incumbent: Policy) -> Decision | None:
-        """Between generations: the regularizer's adoption, if the model fits its images now.
+    def check_fit(
+        self, module: Any, probes: ProbeSet, incumbent: Policy, *, epoch: int, max_epochs: int = 0
+    ) -> Decision | None:
+        """Between generations: the regularizer's adoption or its trial's verdict.
 
         ``None`` without the evidence decision rule or before any generation (see
         :meth:`Decider.check_fit`).
         """
         if self.decider is None or self.generation == 0:
             return None
-        return self.decider.check_fit(module, probes, incumbent)
+        return self.decider.check_fit(module, probes, incumbent, epoch=epoch, max_epochs=max_epochs)
 
     def decision_images(self) -> float:
         """What a generation's decision costs at most, in training images (0 without one)."""

@@ -83,6 +83,7 @@ class CallbackConfig:
     credit: bool
     regularizer: Policy | None
     regularize_at: float
+    regularize_gap: float
     batch_keys: Mapping[str, int | str]
     normalize: Normalizer | str | None
     loss_fn: Callable[..., torch.Tensor] | None
@@ -293,6 +294,9 @@ _CHECKS: dict[str, Callable[[str, object], Any]] = {
     "regularizer": _optional(lambda name, value: resolve_policy(value, argument=name)),
     "regularize_at": lambda name, value: check_number(
         name, value, low=0.5, high=1.0, low_open=True
+    ),
+    "regularize_gap": lambda name, value: check_number(
+        name, value, low=0.0, high=1.0, high_open=True
     ),
     "batch_keys": _batch_keys,
     "normalize": _normalize,

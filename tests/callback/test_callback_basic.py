@@ -136,6 +136,8 @@ def test_auto_groups_fall_back_to_classes(tmp_path, lt) -> None:
         ({"initial_policy": "missing.json"}, r"policy file not found: 'missing.json'"),
         ({"warmup_epochs": 0}, r"`warmup_epochs` must be an int >= 1, got 0"),
         ({"lookahead_repeats": 0}, r"`lookahead_repeats` must be an int >= 1, got 0"),
+        ({"regularize_at": 0.5}, r"`regularize_at` must be a number in \(0.5, 1\], got 0.5"),
+        ({"regularize_gap": 1.0}, r"`regularize_gap` must be a number in \[0, 1\), got 1.0"),
         (
             {"train_probe_size": 4, "lookahead_batch_size": 8},
             r"`train_probe_size` must be an int >= 8",

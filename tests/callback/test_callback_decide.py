@@ -5,7 +5,17 @@ import pytest
 import torch
 
 from evoaug import ConfigError, EvoAugCallback, Policy
-from evoaug.callback._decide import FOREVER, Decider, Fit, Trial, _added, _key, _sized, _within
+from evoaug.callback._decide import (
+    FOREVER,
+    Decider,
+    Fit,
+    Trial,
+    _added,
+    _key,
+    _sized,
+    _verdict_epoch,
+    _within,
+)
 from evoaug.evaluate import Evaluator, Evidence
 from evoaug.search import op_probe
 
@@ -68,17 +78,17 @@ def correct(hits: int, n: int = 200) -> torch.Tensor:
 def test_a_regularizer_on_trial_is_dropped_when_validation_gets_worse() -> None:
     d = decider()
     regularized = Policy.preset("trivialaugment")
-    d.trial = Trial(_key(regularized), Policy.preset("identity"), correct(120))
+    d.trial = Trial(_key(regularized), Policy.preset("identity"), correct(120), until=43)
     fitted, dip = correct(200), correct(150)  # the clean training probe: fitted, not yet
-    assert d._trial_verdict(regularized, Fit(dip, correct(90))) is None  # a dip right after
-    assert d._trial_verdict(regularized, Fit(dip, correct(90))) is None
-    assert d.trial is not None and d.trial.age == 2
-    assert d._trial_verdict(regularized, Fit(fitted, correct(120))) is None  # no change
-    assert d._trial_verdict(regularized, Fit(fitted, correct(130))) is None  # better
+    for epoch in (28, 34, 42):  # the dip, however long, is waited out: no verdict before 43
+        assert d._trial_verdict(regularized, Fit(fitted, correct(90)), epoch, 60) is None
+    assert d.trial is not None
+    assert d._trial_verdict(regularized, Fit(fitted, correct(120)), 43, 60) is None  # no change
+    assert d._trial_verdict(regularized, Fit(fitted, correct(130)), 44, 60) is None  # better
     assert (
-        d._trial_verdict(regularized, Fit(dip, correct(117))) is None
+        d._trial_verdict(regularized, Fit(dip, correct(117)), 45, 60) is None
     )  # 3 lost, none gained: p 1/8
-    verdict = d._trial_verdict(regularized, Fit(fitted, correct(90)))
+    verdict = d._trial_verdict(regularized, Fit(fitted, correct(90)), 46, 60)
     assert verdict is not None and verdict.changed
     assert verdict.chosen.name == "identity"
     assert verdict.reason.startswith(
@@ -88,16 +98,29 @@ def test_a_regularizer_on_trial_is_dropped_when_validation_gets_worse() -> None:
     assert d.trial is None and d.resting[_key(regularized)] == FOREVER  # not offered again
 
 
+@pytest.mark.parametrize(
+    ("epoch", "max_epochs", "until"),
+    [(27, 60, 43), (7, 15, 11), (13, 15, 16), (5, 0, 8)],
+    ids=["half of 33 left", "half of 8 left", "at least 3", "unbounded fit"],
+)
+def test_a_trial_lasts_half_of_the_epochs_left_at_its_adoption(
+    epoch: int, max_epochs: int, until: int
+) -> None:
+    assert _verdict_epoch(epoch, max_epochs) == until
+
+
 def test_a_trial_survives_a_checkpoint_and_bad_state_is_refused() -> None:
     d = decider()
-    d.trial = Trial("TrivialAugment:1.0000:0.0000", Policy.preset("identity"), correct(3, 5))
+    d.trial = Trial(
+        "TrivialAugment:1.0000:0.0000", Policy.preset("identity"), correct(3, 5), until=43
+    )
     state = d.trial_state()
-    assert state["correct"] == [1, 1, 1, 0, 0] and state["age"] == 0
+    assert state["correct"] == [1, 1, 1, 0, 0] and state["until"] == 43
     restored = decider()
     restored.load_trial_state(state)
     assert restored.trial is not None
     assert restored.trial.key == d.trial.key and restored.trial.fallback == d.trial.fallback
-    assert restored.trial.age == 0
+    assert restored.trial.until == 43
     assert torch.equal(restored.trial.correct, d.trial.correct)
     restored.load_trial_state({})
     assert restored.trial is None
@@ -140,28 +163,35 @@ def test_between_generations_the_regularizer_is_adopted_once_the_model_fits(
     probes = types.SimpleNamespace(train=types.SimpleNamespace(images=torch.zeros(1, 3, 32, 32)))
     identity, ta = Policy.preset("identity"), Policy.preset("trivialaugment")
     d = decider()
-    fitted, left_behind = Fit(correct(199), correct(199)), Fit(correct(199), correct(120))
-    fits: list[Fit | None] = [None, fitted, left_behind]
+    fits: list[Fit | None] = [
+        None,  # the training probe is not fitted (the validation pass is saved)
+        Fit(correct(199), correct(190)),  # fitted, but validation only 4.5 points behind
+        Fit(correct(199), correct(120)),  # fitted, validation 39.5 points behind
+    ]
     monkeypatch.setattr(d, "_fit", lambda module, probes: fits.pop(0))
-    assert d.check_fit(None, probes, identity) is None  # the training probe is not fitted
-    assert d.check_fit(None, probes, identity) is None  # nor is validation left behind
-    adopted = d.check_fit(None, probes, identity)
+    assert d.check_fit(None, probes, identity, epoch=25, max_epochs=60) is None
+    assert d.check_fit(None, probes, identity, epoch=26, max_epochs=60) is None
+    adopted = d.check_fit(None, probes, identity, epoch=27, max_epochs=60)
     assert adopted is not None and adopted.changed and adopted.chosen == ta
     assert adopted.incumbent == identity and adopted.guard == {}
     assert adopted.reason.startswith(
         "the model fits 99.5% of its clean training probe and 60.0% of its validation probe: "
         "trivialaugment is adopted as a regularizer"
     )
-    assert d.trial is not None and d.trial.fallback == identity
+    assert d.trial is not None and d.trial.fallback == identity and d.trial.until == 43
     assert torch.equal(d.trial.correct, correct(120))
+    # On trial, the epoch-end checks give the verdict, once half of the epochs left passed.
+    monkeypatch.setattr(d, "_fit", lambda module, probes: Fit(correct(150), correct(80)))
+    assert d.check_fit(None, probes, ta, epoch=42, max_epochs=60) is None
+    dropped = d.check_fit(None, probes, ta, epoch=43, max_epochs=60)
+    assert dropped is not None and dropped.chosen == identity
+    assert dropped.reason.startswith("the validation probe's accuracy fell from 60.0% to 40.0%")
 
     def unread(module, probes):  # type: ignore[no-untyped-def]
         raise AssertionError("the fit is not measured when nothing could be adopted")
 
     monkeypatch.setattr(d, "_fit", unread)
-    assert d.check_fit(None, probes, ta) is None  # on trial: the verdict waits for a generation
-    d.trial = None
-    assert d.check_fit(None, probes, ta) is None  # the incumbent has it
-    d.resting[_key(ta)] = FOREVER
-    assert d.check_fit(None, probes, identity) is None  # it made validation worse before
-    assert decider(regularizer=None).check_fit(None, probes, identity) is None
+    assert d.check_fit(None, probes, identity, epoch=44) is None  # it rests for good
+    d.resting.clear()
+    assert d.check_fit(None, probes, ta, epoch=44) is None  # the incumbent has it
+    assert decider(regularizer=None).check_fit(None, probes, identity, epoch=44) is None
