@@ -520,7 +520,7 @@ class EvoAugCallback(_lightning.CallbackBase):
         )
 
     def _check_fit(self, trainer: Any, pl_module: Any, epoch: int) -> None:
-        """At an epoch end without a generation: adopt the regularizer if the model fits now."""
+        """At an epoch end without a generation: the regularizer's adoption or trial verdict."""
         if self._online is None or self._run is None or not self._online.generation:
             return
         try:
@@ -538,8 +538,9 @@ class EvoAugCallback(_lightning.CallbackBase):
             return
         if decision is None:
             return
-        self._set_active(decision.chosen)
-        self._active_objectives = {}
+        if decision.changed:
+            self._set_active(decision.chosen)
+            self._active_objectives = {}
         self._run.record_decision({"epoch": epoch, **decision.to_dict(), "credit": {}})
         self._info(f"evoaug: decision at epoch {epoch}: {decision.reason}")
 

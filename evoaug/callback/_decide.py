@@ -19,8 +19,9 @@ off over the epochs left and a short look-ahead sees only its cost. Unless the o
 group left behind is proposed, the ``regularizer`` setting (TrivialAugment by default), added to
 the incumbent, is adopted on that evidence, without a look-ahead, and is then on trial
 (:class:`Trial`): no augmentation and the front's pick are not offered, and when the live
-model's validation-probe predictions, after half of the epochs left, are worse than at the
-adoption (McNemar's exact test), the run goes back to the policy before it.
+model's validation-probe predictions are worse than at the adoption (McNemar's exact test)
+once it fits its clean training probe again (or three quarters of the epochs left have
+passed), the run goes back to the policy before it; otherwise the regularizer stays.
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ FOREVER = 1_000_000
 
 
 WAIT = 3
-"""Epochs a regularizer's trial waits at least before its verdict."""
+"""Epochs a regularizer's trial waits at least before its verdict when the model does not
+fit its clean training probe again."""
 
 
 @dataclass(frozen=True)
@@ -80,13 +82,18 @@ class Trial:
         key: The adopted policy's genes as text.
         fallback: The policy trained before it.
         correct: Which validation-probe images the live model got right at the adoption.
-        until: The epoch from which the verdict may drop it.
+        since: The epoch at whose end it was adopted.
+        until: The epoch from which the verdict comes even if the model does not fit its
+            clean training probe again.
+        judged: The verdict kept it: it trains for the rest of the fit.
     """
 
     key: str
     fallback: Policy
     correct: torch.Tensor
+    since: int = 0
     until: int = 0
+    judged: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values."""
@@ -94,7 +101,9 @@ class Trial:
             "key": self.key,
             "fallback": self.fallback.to_dict(),
             "correct": [int(c) for c in self.correct.tolist()],
+            "since": self.since,
             "until": self.until,
+            "judged": self.judged,
         }
 
     @classmethod
@@ -109,7 +118,9 @@ class Trial:
                 key=str(state["key"]),
                 fallback=Policy.from_dict(state["fallback"]),
                 correct=torch.tensor([bool(c) for c in state["correct"]], dtype=torch.bool),
-                until=int(state.get("until", 0)),  # without one: the verdict may come now
+                since=int(state.get("since", 0)),
+                until=int(state.get("until", 0)),
+                judged=bool(state.get("judged", False)),
             )
         except (KeyError, TypeError) as err:
             raise ConfigError(
@@ -287,19 +298,20 @@ class Decider:
             max_epochs: The fit's epochs (0: unknown).
 
         Returns:
-            The adoption, the verdict that drops the regularizer, or ``None``: no regularizer,
-            its trial goes on, it rests, or the model's training probe is not fitted with its
-            validation probe ``regularize_gap`` behind.
+            The adoption, the trial's verdict (it stays, or the run goes back without it), or
+            ``None``: no regularizer, its trial waits or is over, it rests, or the model's
+            training probe is not fitted with its validation probe ``regularize_gap`` behind.
         """
         if self.trial is not None and not self._regularized(incumbent):
             self.trial = None  # the regularizer no longer trains (a custom swap)
-        regularizer = self._regularizer(incumbent, probes)
-        if self.trial is None and regularizer is None:
+        judging = self.trial is not None and not self.trial.judged
+        regularizer = None if self.trial is not None else self._regularizer(incumbent, probes)
+        if not judging and regularizer is None:
             return None
         fit = self._fit(module, probes)
         if fit is None:
             return None
-        if self.trial is not None:
+        if judging:
             return self._trial_verdict(incumbent, fit, epoch, max_epochs)
         if regularizer is None or not self._left_behind(fit):
             return None
@@ -327,7 +339,7 @@ class Decider:
             "as a regularizer (a look-ahead cannot see its gain over the epochs left)"
         )
         until = _verdict_epoch(epoch, max_epochs)
-        self.trial = Trial(_key(regularizer), incumbent, fit.val, until)
+        self.trial = Trial(_key(regularizer), incumbent, fit.val, epoch, until)
         return Decision(incumbent, regularizer, regularizer, True, reason, proposals)
 
     def _guard(
@@ -381,36 +393,48 @@ class Decider:
     def _trial_verdict(
         self, incumbent: Policy, fit: Fit, epoch: int, max_epochs: int
     ) -> Decision | None:
-        """The decision that drops the regularizer when validation got worse since its adoption.
+        """The trial's one verdict: the regularizer stays, or the run goes back without it.
 
         The live model's validation-probe images now against the same images at the adoption,
         paired (McNemar's exact test): when the images it lost outnumber the ones it gained
         beyond chance at the rule's ``confidence``, the run goes back to the policy it had
-        before, and the regularizer sits out the rest of the fit. Right after the adoption
-        validation dips while the model learns the harder images (the cost the look-ahead
-        sees, and it lasts: on ``cifar10-small`` validation was still 8 points below the
-        adoption's 7 epochs later), so the verdict waits until half of the epochs left at the
-        adoption (at least :data:`WAIT`) have passed.
+        before, and the regularizer sits out the rest of the fit; otherwise it trains for the
+        rest of the fit. Right after the adoption the clean images are fitted less and
+        validation dips while the model learns the harder ones (the cost the look-ahead sees),
+        and it lasts: on ``cifar10-small`` validation stayed below the adoption's for 20 epochs
+        and passed it once the model fitted its clean training probe again. So the verdict
+        waits for that, at an epoch after the adoption's, or until three quarters of the
+        epochs left at the adoption (at least :data:`WAIT`) have passed: the last quarter
+        leaves the policy before it time to recover.
+
+        Returns:
+            ``None`` while the trial waits (or after its verdict), else the verdict.
         """
         trial = self.trial
-        if trial is None:
+        if trial is None or trial.judged:
             return None
         correct = fit.val
         if trial.correct.shape != correct.shape:  # another probe (a resumed run): start again
-            self.trial = Trial(
-                trial.key, trial.fallback, correct, _verdict_epoch(epoch, max_epochs)
-            )
+            until = _verdict_epoch(epoch, max_epochs)
+            self.trial = Trial(trial.key, trial.fallback, correct, epoch, until)
             return None
-        if epoch < trial.until:
+        refitted = fit.train_accuracy >= self.config.regularize_at and epoch > trial.since
+        if not refitted and epoch < trial.until:
             return None
         lost = int((trial.correct & ~correct).sum())
         gained = int((~trial.correct & correct).sum())
         p = _more_losses_than_chance(lost, gained)
+        before, now = float(trial.correct.double().mean()), fit.val_accuracy
         if p >= 1 - self.config.confidence:
-            return None
+            self.trial = dataclasses.replace(trial, judged=True)
+            reason = (
+                f"{incumbent.name} stays as a regularizer: the validation probe's accuracy is "
+                f"{now:.1%}, {before:.1%} at its adoption ({lost} images lost, {gained} gained, "
+                f"p={p:.3f})"
+            )
+            return Decision(incumbent, incumbent, None, False, reason)
         self.trial = None
         self.resting[trial.key] = FOREVER
-        before, now = float(trial.correct.double().mean()), fit.val_accuracy
         reason = (
             f"the validation probe's accuracy fell from {before:.1%} to {now:.1%} since "
             f"{incumbent.name} was adopted as a regularizer ({lost} images lost, {gained} "
@@ -504,10 +528,10 @@ class Decider:
 def _verdict_epoch(epoch: int, max_epochs: int) -> int:
     """The epoch from which a trial that starts after ``epoch`` may be judged.
 
-    Half of the epochs left, at least :data:`WAIT`: a regularizer's gain shows over the epochs
-    it trains, and the other half leaves the policy before it time to recover if it hurt.
+    Three quarters of the epochs left, at least :data:`WAIT`: a regularizer's gain shows over
+    the epochs it trains, and the last quarter leaves the policy before it time to recover.
     """
-    return epoch + max(WAIT, (max_epochs - epoch) // 2)
+    return epoch + max(WAIT, 3 * (max_epochs - epoch) // 4)
 
 
 def _added(incumbent: Policy, policy: Policy) -> Policy:
