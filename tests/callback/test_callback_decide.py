@@ -77,20 +77,16 @@ def correct(hits: int, n: int = 200) -> torch.Tensor:
 
 def test_a_regularizer_on_trial_is_dropped_when_validation_gets_worse() -> None:
     d = decider()
-    regularized = Policy.preset("trivialaugment")
-    d.trial = Trial(_key(regularized), Policy.preset("identity"), correct(120), until=43)
+    regularized, identity = Policy.preset("trivialaugment"), Policy.preset("identity")
+    d.trial = Trial(_key(regularized), identity, correct(120), since=27, until=51)
     fitted, dip = correct(200), correct(150)  # the clean training probe: fitted, not yet
-    for epoch in (28, 34, 42):  # the dip, however long, is waited out: no verdict before 43
-        assert d._trial_verdict(regularized, Fit(fitted, correct(90)), epoch, 60) is None
-    assert d.trial is not None
-    assert d._trial_verdict(regularized, Fit(fitted, correct(120)), 43, 60) is None  # no change
-    assert d._trial_verdict(regularized, Fit(fitted, correct(130)), 44, 60) is None  # better
-    assert (
-        d._trial_verdict(regularized, Fit(dip, correct(117)), 45, 60) is None
-    )  # 3 lost, none gained: p 1/8
-    verdict = d._trial_verdict(regularized, Fit(fitted, correct(90)), 46, 60)
+    assert d._trial_verdict(regularized, Fit(fitted, correct(90)), 27, 60) is None  # same epoch
+    for epoch in (28, 34, 50):  # the dip, however long, is waited out until the model refits
+        assert d._trial_verdict(regularized, Fit(dip, correct(90)), epoch, 60) is None
+    assert d.trial is not None and not d.trial.judged
+    verdict = d._trial_verdict(regularized, Fit(fitted, correct(90)), 46, 60)  # refitted
     assert verdict is not None and verdict.changed
-    assert verdict.chosen.name == "identity"
+    assert verdict.chosen == identity
     assert verdict.reason.startswith(
         "the validation probe's accuracy fell from 60.0% to 45.0% since trivialaugment was "
         "adopted as a regularizer (30 images lost, 0 gained, p=0.000): back to identity"
@@ -99,11 +95,37 @@ def test_a_regularizer_on_trial_is_dropped_when_validation_gets_worse() -> None:
 
 
 @pytest.mark.parametrize(
-    ("epoch", "max_epochs", "until"),
-    [(27, 60, 43), (7, 15, 11), (13, 15, 16), (5, 0, 8)],
-    ids=["half of 33 left", "half of 8 left", "at least 3", "unbounded fit"],
+    ("fit", "epoch", "lost_beyond_chance"),
+    [
+        (Fit(correct(200), correct(130)), 46, False),  # refitted, validation better
+        (Fit(correct(150), correct(117)), 51, False),  # not refitted by epoch 51: 3 lost, p 1/8
+        (Fit(correct(150), correct(100)), 51, True),  # 20 lost, none gained
+    ],
+    ids=["refitted and better", "chance", "worse"],
 )
-def test_a_trial_lasts_half_of_the_epochs_left_at_its_adoption(
+def test_a_trial_gives_one_verdict(fit: Fit, epoch: int, lost_beyond_chance: bool) -> None:
+    d = decider()
+    regularized, identity = Policy.preset("trivialaugment"), Policy.preset("identity")
+    d.trial = Trial(_key(regularized), identity, correct(120), since=27, until=51)
+    verdict = d._trial_verdict(regularized, fit, epoch, 60)
+    assert verdict is not None and verdict.changed == lost_beyond_chance
+    if lost_beyond_chance:
+        assert verdict.chosen == identity and d.trial is None
+        return
+    assert verdict.chosen == regularized and verdict.reason.startswith(
+        "trivialaugment stays as a regularizer: the validation probe's accuracy is "
+    )
+    assert d.trial is not None and d.trial.judged  # held: identity is still not offered
+    worse = Fit(correct(200), correct(10))
+    assert d._trial_verdict(regularized, worse, epoch + 1, 60) is None  # no second verdict
+
+
+@pytest.mark.parametrize(
+    ("epoch", "max_epochs", "until"),
+    [(27, 60, 51), (7, 15, 13), (13, 15, 16), (5, 0, 8)],
+    ids=["3/4 of 33 left", "3/4 of 8 left", "at least 3", "unbounded fit"],
+)
+def test_a_trial_waits_three_quarters_of_the_epochs_left_at_most(
     epoch: int, max_epochs: int, until: int
 ) -> None:
     assert _verdict_epoch(epoch, max_epochs) == until
@@ -112,15 +134,21 @@ def test_a_trial_lasts_half_of_the_epochs_left_at_its_adoption(
 def test_a_trial_survives_a_checkpoint_and_bad_state_is_refused() -> None:
     d = decider()
     d.trial = Trial(
-        "TrivialAugment:1.0000:0.0000", Policy.preset("identity"), correct(3, 5), until=43
+        "TrivialAugment:1.0000:0.0000",
+        Policy.preset("identity"),
+        correct(3, 5),
+        since=27,
+        until=51,
+        judged=True,
     )
     state = d.trial_state()
-    assert state["correct"] == [1, 1, 1, 0, 0] and state["until"] == 43
+    assert state["correct"] == [1, 1, 1, 0, 0]
+    assert (state["since"], state["until"], state["judged"]) == (27, 51, True)
     restored = decider()
     restored.load_trial_state(state)
     assert restored.trial is not None
     assert restored.trial.key == d.trial.key and restored.trial.fallback == d.trial.fallback
-    assert restored.trial.until == 43
+    assert (restored.trial.since, restored.trial.until, restored.trial.judged) == (27, 51, True)
     assert torch.equal(restored.trial.correct, d.trial.correct)
     restored.load_trial_state({})
     assert restored.trial is None
@@ -178,12 +206,14 @@ def test_between_generations_the_regularizer_is_adopted_once_the_model_fits(
         "the model fits 99.5% of its clean training probe and 60.0% of its validation probe: "
         "trivialaugment is adopted as a regularizer"
     )
-    assert d.trial is not None and d.trial.fallback == identity and d.trial.until == 43
+    assert d.trial is not None and d.trial.fallback == identity
+    assert (d.trial.since, d.trial.until) == (27, 51)
     assert torch.equal(d.trial.correct, correct(120))
-    # On trial, the epoch-end checks give the verdict, once half of the epochs left passed.
+    # On trial, the epoch-end checks give the verdict once the model fits its images again.
     monkeypatch.setattr(d, "_fit", lambda module, probes: Fit(correct(150), correct(80)))
-    assert d.check_fit(None, probes, ta, epoch=42, max_epochs=60) is None
-    dropped = d.check_fit(None, probes, ta, epoch=43, max_epochs=60)
+    assert d.check_fit(None, probes, ta, epoch=50, max_epochs=60) is None  # still in its dip
+    monkeypatch.setattr(d, "_fit", lambda module, probes: Fit(correct(200), correct(80)))
+    dropped = d.check_fit(None, probes, ta, epoch=51, max_epochs=60)
     assert dropped is not None and dropped.chosen == identity
     assert dropped.reason.startswith("the validation probe's accuracy fell from 60.0% to 40.0%")
 

@@ -160,11 +160,12 @@ def test_the_regularizer_is_adopted_at_the_first_epoch_end_the_model_fits(tmp_pa
     generation, *checks = decisions(tmp_path)
     assert generation["generation"] == 0 and generation["epoch"] == 0
     assert not generation["reason"].startswith("the model fits")
-    assert len(checks) == 1  # adopted once, then on trial until the next generation
-    adoption = checks[0]
+    adoption, verdict = checks  # adopted, then judged once the model fits its images again
     assert "generation" not in adoption and 0 < adoption["epoch"] < 5
     assert adoption["changed"] and adoption["chosen"]["name"] == "trivialaugment"
     assert "trivialaugment is adopted as a regularizer" in adoption["reason"]
+    assert verdict["epoch"] > adoption["epoch"] and not verdict["changed"]
+    assert verdict["reason"].startswith("trivialaugment stays as a regularizer")
     assert cb.best_policy.name == "trivialaugment"
     timeline = [
         json.loads(line)

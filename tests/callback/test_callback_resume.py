@@ -118,7 +118,7 @@ def test_a_regularizer_on_trial_resumes_on_trial(tmp_path, lt) -> None:
     state = torch.load(ckpt, weights_only=True)
     (key,) = [k for k in state["callbacks"] if k.startswith("EvoAugCallback")]
     trial = state["callbacks"][key]["trial"]
-    assert set(trial) == {"key", "fallback", "correct", "until"}
+    assert set(trial) == {"key", "fallback", "correct", "since", "until", "judged"}
     assert trial["fallback"]["name"] == "identity"
     _run(
         lt, tmp_path / "part", max_epochs=4, ckpt_path=ckpt, save=True, ckpt_dir="ckpt2",
