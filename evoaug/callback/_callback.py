@@ -114,7 +114,8 @@ class EvoAugCallback(_lightning.CallbackBase):
             A model that classifies its clean training images correctly learns little more
             from them, and a short look-ahead cannot see a regularizer's gain over the epochs
             left: it is adopted on that evidence, then dropped if the live validation probe
-            gets worse (``docs/concepts.md``, *The decision*). The fit is checked at every
+            is worse once the model fits its clean training probe again (``docs/concepts.md``,
+            *The decision*). The fit is checked at every
             generation and, once a generation has run, at every epoch end (one forward pass
             over the training probe). A preset that takes an image size (TrivialAugment's)
             gets the probes'.
