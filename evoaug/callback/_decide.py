@@ -198,8 +198,8 @@ class Decider:
             planned: The generations the fit plans: the guards of challengers with only the
                 look-ahead's evidence share the rule's error rate among them (Bonferroni).
             epoch: The epoch that just ended.
-            max_epochs: The fit's epochs (0: unknown): a regularizer adopted now is on trial
-                for half of the epochs left.
+            max_epochs: The fit's epochs (0: unknown): a regularizer adopted now is judged
+                three quarters of the epochs left later at the latest.
         """
         fit = self._fit(module, probes)
         if self.trial is not None and not self._regularized(incumbent):
@@ -379,14 +379,15 @@ class Decider:
         """What the live model gets right of the clean training and validation probes.
 
         ``None`` without a regularizer, or when the model fits too little of its training probe
-        and no regularizer is on trial (nothing reads it then: the validation pass is saved).
+        and no regularizer awaits its verdict (nothing reads it then: the validation pass is saved).
         """
         if self.regularizer is None:
             return None
         normalize = self.evaluator.normalize
         with detached_trainer(module):
             train = clean_correct(module, probes.train, normalize=normalize)
-            if self.trial is None and float(train.double().mean()) < self.config.regularize_at:
+            judging = self.trial is not None and not self.trial.judged
+            if not judging and float(train.double().mean()) < self.config.regularize_at:
                 return None
             return Fit(train, clean_correct(module, probes.val, normalize=normalize))
 
