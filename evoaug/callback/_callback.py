@@ -6,6 +6,7 @@ The callback is the glue: its Lightning hooks call the modules beside it, each w
 
 from __future__ import annotations
 
+import functools
 import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -432,22 +433,30 @@ class EvoAugCallback(_lightning.CallbackBase):
         while self._generations_due(trainer, epoch, first, ran=self.generation - first) > 0:
             start = time.perf_counter()
             before = self.generation
-            try:
-                self._run_generation(trainer, pl_module, epoch)
-            except EvoAugError:
-                raise
-            except Exception as err:  # never lose the training run to the search
-                self._info(
-                    f"evoaug: generation {self.generation} failed ({type(err).__name__}: {err}); "
-                    "training goes on with the current policy"
-                )
+            generation = functools.partial(self._run_generation, trainer, pl_module, epoch)
+            if not self._survived(f"generation {self.generation}", generation):
                 break
             self.meter.add_generation(time.perf_counter() - start)
             if self.generation == before:  # nothing ran: never loop on it
                 break
-        if self.generation == first:
-            self._check_fit(trainer, pl_module, epoch)
+        if self.generation == first and self._online.generation:
+            check = functools.partial(self._check_fit, trainer, pl_module, epoch)
+            self._survived(f"the fit check at epoch {epoch}", check)
         self._epoch_done = epoch
+
+    def _survived(self, what: str, step: Callable[[], None]) -> bool:
+        """Run a search step; any failure but evoaug's own is logged and training goes on."""
+        try:
+            step()
+        except EvoAugError:
+            raise
+        except Exception as err:  # never lose the training run to the search
+            self._info(
+                f"evoaug: {what} failed ({type(err).__name__}: {err}); training goes on with "
+                "the current policy"
+            )
+            return False
+        return True
 
     def _generations_due(self, trainer: Any, epoch: int, first: int, ran: int) -> int:
         """More generations the budget pays for now, measured.
@@ -521,21 +530,15 @@ class EvoAugCallback(_lightning.CallbackBase):
 
     def _check_fit(self, trainer: Any, pl_module: Any, epoch: int) -> None:
         """At an epoch end without a generation: the regularizer's adoption or trial verdict."""
-        if self._online is None or self._run is None or not self._online.generation:
+        if self._online is None or self._run is None:
             return
-        try:
-            probes = self._draw_probes(trainer)
-            decision = self._online.check_fit(
-                pl_module, probes, self._active, epoch=epoch, max_epochs=_max_epochs(trainer)
-            )
-        except EvoAugError:
-            raise
-        except Exception as err:  # never lose the training run to the search
-            self._info(
-                f"evoaug: the fit check at epoch {epoch} failed ({type(err).__name__}: {err}); "
-                "training goes on with the current policy"
-            )
-            return
+        decision = self._online.check_fit(
+            pl_module,
+            self._draw_probes(trainer),
+            self._active,
+            epoch=epoch,
+            max_epochs=_max_epochs(trainer),
+        )
         if decision is None:
             return
         if decision.changed:

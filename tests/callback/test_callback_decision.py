@@ -174,3 +174,27 @@ def test_the_regularizer_is_adopted_at_the_first_epoch_end_the_model_fits(tmp_pa
     names = [t["policy"]["name"] for t in timeline]
     at = adoption["epoch"]
     assert names == ["identity"] * at + ["trivialaugment"] * (6 - at)  # trains it from then on
+
+
+def test_a_failing_fit_check_is_logged_and_training_goes_on(  # type: ignore[no-untyped-def]
+    tmp_path, lt, monkeypatch, caplog
+) -> None:
+    import logging
+
+    from evoaug.callback._generation import OnlineSearch
+
+    def broken(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("probe forward failed")
+
+    monkeypatch.setattr(OnlineSearch, "check_fit", broken)
+    cb = EvoAugCallback(**{**SEARCH, "every_n_epochs": 10})
+    train, val = lt.loaders(groups=True)
+    trainer = lt.trainer(tmp_path, [cb], max_epochs=3, logger=False)
+    with caplog.at_level(logging.INFO):
+        trainer.fit(lt.TinyNet(), train, val)
+    assert trainer.current_epoch == 3 and cb.generation == 1
+    for epoch in (1, 2):  # every epoch end after the generation (epoch 0) tried, and said so
+        assert (
+            f"evoaug: the fit check at epoch {epoch} failed (RuntimeError: probe forward "
+            "failed); training goes on with the current policy"
+        ) in caplog.text
