@@ -450,6 +450,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--cache", default="~/.cache/evoaug-bench")
     parser.add_argument("--accelerator", default="cpu")
     parser.add_argument("--precision", default="32-true")
+    parser.add_argument(
+        "--flush-denormal",
+        action="store_true",
+        help="flush subnormal floats to zero in every arm (unaugmented CPU training meets them)",
+    )
     parser.add_argument("--results", type=Path, default=None, help="JSON lines, resumable")
     parser.add_argument(
         "--keep-runs", type=Path, default=None,
@@ -484,6 +489,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
     torch.set_float32_matmul_precision("high")
+    if args.flush_denormal and not torch.set_flush_denormal(True):
+        raise SystemExit("--flush-denormal: this CPU cannot flush subnormal floats")
     done = {(r.dataset, r.arm, r.seed) for r in load_results(args.results)}
     for dataset in [] if args.table_only else args.datasets:
         for seed in args.seeds:  # arms interleaved within a seed: a busy moment hits all alike
