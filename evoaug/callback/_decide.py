@@ -201,16 +201,16 @@ class Decider:
             max_epochs: The fit's epochs (0: unknown): a regularizer adopted now is judged
                 three quarters of the epochs left later at the latest.
         """
+        self._drop_stale_trial(incumbent)
         fit = self._fit(module, probes)
-        if self.trial is not None and not self._regularized(incumbent):
-            self.trial = None  # the regularizer no longer trains (a resumed run, a custom swap)
-        if self.trial is not None and fit is not None:
-            reverted = self._trial_verdict(incumbent, fit, epoch, max_epochs)
-            if reverted is not None:
-                return reverted, {}
+        if self._judging and fit is not None:
+            verdict = self._trial_verdict(incumbent, fit, epoch, max_epochs)
+            if verdict is not None:  # a generation that judges the regularizer does only that
+                return verdict, {}
         fits = fit is not None and self._left_behind(fit)
-        # A regularizer adopted on the fit's evidence is only added to while its trial lasts:
-        # no augmentation, or a policy without it, would only memorize the training images.
+        # A regularizer adopted on the fit's evidence is only added to from then on (unless
+        # its verdict drops it): no augmentation, or a policy without it, would only memorize
+        # the training images.
         held = self.trial is not None
         regularizer = self._regularizer(incumbent, probes) if fits and not held else None
         # In priority order: dropping an incumbent that stopped helping, the op that covers the
@@ -302,20 +302,28 @@ class Decider:
             ``None``: no regularizer, its trial waits or is over, it rests, or the model's
             training probe is not fitted with its validation probe ``regularize_gap`` behind.
         """
-        if self.trial is not None and not self._regularized(incumbent):
-            self.trial = None  # the regularizer no longer trains (a custom swap)
-        judging = self.trial is not None and not self.trial.judged
+        self._drop_stale_trial(incumbent)
         regularizer = None if self.trial is not None else self._regularizer(incumbent, probes)
-        if not judging and regularizer is None:
+        if not self._judging and regularizer is None:
             return None
         fit = self._fit(module, probes)
         if fit is None:
             return None
-        if judging:
+        if self._judging:
             return self._trial_verdict(incumbent, fit, epoch, max_epochs)
         if regularizer is None or not self._left_behind(fit):
             return None
         return self._adopt(incumbent, regularizer, fit, {}, epoch, max_epochs)
+
+    @property
+    def _judging(self) -> bool:
+        """Whether a regularizer awaits its trial's verdict."""
+        return self.trial is not None and not self.trial.judged
+
+    def _drop_stale_trial(self, incumbent: Policy) -> None:
+        """Forget the trial when the regularizer no longer trains (a resumed run, a custom swap)."""
+        if self.trial is not None and not self._regularized(incumbent):
+            self.trial = None
 
     def _left_behind(self, fit: Fit) -> bool:
         """Whether the model fits its training probe and its validation probe lags behind."""
@@ -386,8 +394,7 @@ class Decider:
         normalize = self.evaluator.normalize
         with detached_trainer(module):
             train = clean_correct(module, probes.train, normalize=normalize)
-            judging = self.trial is not None and not self.trial.judged
-            if not judging and float(train.double().mean()) < self.config.regularize_at:
+            if not self._judging and float(train.double().mean()) < self.config.regularize_at:
                 return None
             return Fit(train, clean_correct(module, probes.val, normalize=normalize))
 

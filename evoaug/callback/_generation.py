@@ -205,10 +205,10 @@ class OnlineSearch:
     ) -> Decision | None:
         """Between generations: the regularizer's adoption or its trial's verdict.
 
-        ``None`` without the evidence decision rule or before any generation (see
-        :meth:`Decider.check_fit`).
+        ``None`` without the evidence decision rule (see :meth:`Decider.check_fit`); the
+        callback asks only once a generation has run.
         """
-        if self.decider is None or self.generation == 0:
+        if self.decider is None:
             return None
         return self.decider.check_fit(module, probes, incumbent, epoch=epoch, max_epochs=max_epochs)
 
