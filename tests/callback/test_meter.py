@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
+import pytorch_lightning as pl
 
 from evoaug import ConfigError, EvoAugCallback
 from evoaug.callback import SearchMeter, plan_schedule
@@ -151,3 +153,25 @@ def test_a_fit_drops_a_generation_the_measured_budget_cannot_pay(tmp_path, lt, c
     assert "evoaug: the search ran 1 generations in 1000" in caplog.text
     saved = cb.state_dict()["meter"]
     assert saved["generation_seconds"][0] > 1e6 and len(saved["epoch_seconds"]) == 4
+
+
+def test_a_fixed_period_runs_the_same_search_whatever_the_clock_says(tmp_path, lt) -> None:  # type: ignore[no-untyped-def]
+    def fit(slow: bool) -> tuple[int, list[dict]]:
+        cb = EvoAugCallback(
+            every_n_epochs=1, population_size=4, lookahead_steps=2, lookahead_batch_size=16,
+            train_probe_size=32, val_probe_size=32, n_genes=1, n_subpolicies=1, seed=3,
+        )  # fmt: skip
+        if slow:  # every generation "takes" 10^6 s: a budget would pay for none after it
+            add = cb.meter.add_generation
+            cb.meter.add_generation = lambda seconds: add(seconds + 1e6)  # type: ignore[method-assign]
+        pl.seed_everything(0, verbose=False)
+        train, val = lt.loaders()
+        root = tmp_path / ("slow" if slow else "fast")
+        lt.trainer(root, [cb], max_epochs=3, logger=False).fit(lt.TinyNet(), train, val)
+        assert cb.run_dir is not None
+        lines = (cb.run_dir / "timeline.jsonl").read_text().splitlines()
+        return cb.generation, [json.loads(line)["policy"] for line in lines]
+
+    fast, slow = fit(slow=False), fit(slow=True)
+    assert fast[0] == 2  # warmup_epochs=1: epochs 1 and 2
+    assert slow == fast
