@@ -79,7 +79,7 @@ from evoaug.models import Classifier
 ARMS = ("none", "randaugment", "trivialaugment", "autoaugment", "evoaug")
 EXTRA_ARMS = (
     "evoaug-front", "evoaug-lookahead", "evoaug-nocredit", "evoaug-strict", "evoaug-acc",
-    "evoaug-noreg",
+    "evoaug-noreg", "evoaug-norest",
 )  # fmt: skip
 FIXED = ("none", "randaugment", "trivialaugment", "autoaugment")
 DATASETS = (
@@ -194,6 +194,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "evoaug-strict": {"guard_margin": 0.0},
     "evoaug-acc": {"objectives": ("accuracy",)},
     "evoaug-noreg": {"regularizer": None},
+    "evoaug-norest": {"patience": None},
 }
 
 

@@ -19,6 +19,7 @@ from evoaug.callback._probes import (
     pick_loader,
     resolve_groups,
 )
+from evoaug.callback._rest import SearchRest
 from evoaug.callback._rundir import command_line, write_samples
 from evoaug.callback._schedule import Schedule, plan_schedule
 from evoaug.callback._settings import CallbackConfig
@@ -30,6 +31,7 @@ __all__ = [
     "ProbeSet",
     "Schedule",
     "SearchMeter",
+    "SearchRest",
     "SearchStateMismatchError",
     "collect_samples",
     "command_line",

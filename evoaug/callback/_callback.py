@@ -24,6 +24,7 @@ from evoaug.callback._batch_hook import BatchHook
 from evoaug.callback._generation import OnlineSearch, optimizer_of
 from evoaug.callback._meter import SearchMeter
 from evoaug.callback._probes import ProbeSet, check_groups, probes_for_fit
+from evoaug.callback._rest import SearchRest
 from evoaug.callback._rundir import RunDirectory, run_info
 from evoaug.callback._schedule import Schedule, plan_for_trainer
 from evoaug.callback._settings import (
@@ -69,6 +70,12 @@ class EvoAugCallback(_lightning.CallbackBase):
             generations on every run).
         min_generations: At least this many generations, whatever the budget (default 0:
             the budget decides, and the log says what budget would pay for one).
+        patience: Budgeted generations in a row that change nothing (``decision="evidence"``:
+            every challenger refused) before the search rests: the next generation waits 2
+            epochs, and each further one that changes nothing doubles the wait (4, 8, ...),
+            one generation per epoch end, until one changes the policy. The budget is then an
+            upper bound: a search that finds nothing costs less than it. ``None``: spend the
+            budget whatever the outcomes. A fixed schedule (``every_n_epochs``) never rests.
         warmup_epochs: Epochs trained with ``initial_policy`` before the first generation.
         lookahead_steps: k, optimizer steps of the guard's look-aheads (and of each
             candidate's with ``estimator="lookahead"``). 60 by default: shorter look-aheads
@@ -164,6 +171,7 @@ class EvoAugCallback(_lightning.CallbackBase):
         search_budget: float = 0.3,
         every_n_epochs: int | None = None,
         min_generations: int = 0,
+        patience: int | None = 3,
         warmup_epochs: int = 1,
         lookahead_steps: int = 60,
         lookahead_batch_size: int = 32,
@@ -214,6 +222,9 @@ class EvoAugCallback(_lightning.CallbackBase):
         )
         self.schedule: Schedule | None = None
         self.meter = SearchMeter()
+        # A fixed schedule and the front's pick (which trains after every generation) never rest.
+        rests = cfg.every_n_epochs is None and cfg.decision == "evidence"
+        self.rest = SearchRest(cfg.patience if rests else None)
         self._measured_logged = False  # the first measured decision is logged
         self.groups_source: str | None = None
         self._online: OnlineSearch | None = None
@@ -485,9 +496,10 @@ class EvoAugCallback(_lightning.CallbackBase):
                     planned_total=self.schedule.total_generations,
                 )
             )
+        count = self.rest.allows(epoch=epoch, count=due.count)
         if trainer.world_size > 1:
-            return int(trainer.strategy.broadcast(due.count, src=0))
-        return due.count
+            return int(trainer.strategy.broadcast(count, src=0))
+        return count
 
     def _run_generation(self, trainer: Any, pl_module: Any, epoch: int) -> None:
         if self._online is None or self._run is None:
@@ -507,6 +519,8 @@ class EvoAugCallback(_lightning.CallbackBase):
         if outcome.chosen is not None:
             self._active_objectives = outcome.objectives
             self._set_active(outcome.chosen)
+        if outcome.decision is not None:
+            self._record_rest(epoch, changed=outcome.decision.changed)
         self._run.record_generation(
             outcome.records, self._online.front, self._active, self._active_objectives
         )
@@ -544,8 +558,18 @@ class EvoAugCallback(_lightning.CallbackBase):
         if decision.changed:
             self._set_active(decision.chosen)
             self._active_objectives = {}
+            self._record_rest(epoch, changed=True)
         self._run.record_decision({"epoch": epoch, **decision.to_dict(), "credit": {}})
         self._info(f"evoaug: decision at epoch {epoch}: {decision.reason}")
+
+    def _record_rest(self, epoch: int, *, changed: bool) -> None:
+        until = self.rest.record(epoch=epoch, changed=changed)
+        if until is not None:
+            self._info(
+                f"evoaug: {self.rest.idle} generations in a row changed nothing "
+                f"(patience={self.rest.patience}); the search rests until the end of epoch "
+                f"{until}"
+            )
 
     def _draw_probes(self, trainer: Any) -> ProbeSet:
         if self._probes is not None:
@@ -609,6 +633,7 @@ class EvoAugCallback(_lightning.CallbackBase):
             resting=self._online.resting() if self._online is not None else {},
             trial=self._online.trial() if self._online is not None else {},
             meter=self.meter.state_dict(),
+            rest=self.rest.state_dict(),
         ).to_dict()
 
     def _wrapped_datasets(self) -> list[AugmentedDataset]:
@@ -640,6 +665,8 @@ class EvoAugCallback(_lightning.CallbackBase):
             dataset.load_state_dict(stream)
         if state.meter:
             self.meter.load_state_dict(state.meter)
+        if state.rest:
+            self.rest.load_state_dict(state.rest)
         self._history_lines = state.history_lines
         self._epoch_done = state.epoch_done
         self._trained_epoch = state.trained_epoch

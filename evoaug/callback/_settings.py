@@ -65,6 +65,7 @@ class CallbackConfig:
     search_budget: float
     every_n_epochs: int | None
     min_generations: int
+    patience: int | None
     warmup_epochs: int
     lookahead_steps: int
     lookahead_batch_size: int
@@ -273,6 +274,7 @@ _CHECKS: dict[str, Callable[[str, object], Any]] = {
     "search_budget": lambda name, value: check_number(name, value, low=0.0, high=10.0),
     "every_n_epochs": _optional(_ints(1)),
     "min_generations": _ints(0),
+    "patience": _optional(_ints(1)),
     "warmup_epochs": _ints(1),
     "lookahead_steps": _ints(1),
     "lookahead_batch_size": _ints(1),

@@ -42,6 +42,8 @@ class CallbackState:
             (:meth:`evoaug.callback._meter.SearchMeter.state_dict`).
         trial: The regularizer on trial, if any
             (:meth:`evoaug.callback._decide.Decider.trial_state`).
+        rest: Generations in a row that changed nothing, and until when the search rests
+            (:meth:`evoaug.callback._rest.SearchRest.state_dict`).
 
     Example:
         >>> state = CallbackState(generation=2, search=None, active_policy={},
@@ -64,6 +66,7 @@ class CallbackState:
     resting: dict[str, int] = field(default_factory=dict)
     meter: dict[str, list[float]] = field(default_factory=dict)
     trial: dict[str, Any] = field(default_factory=dict)
+    rest: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The state as a checkpoint stores it, with its format version."""
@@ -82,7 +85,7 @@ class CallbackState:
                 f"this evoaug reads version {STATE_VERSION}"
             )
         names = [f.name for f in dataclasses.fields(cls)]
-        optional = ("datasets", "resting", "meter", "trial")
+        optional = ("datasets", "resting", "meter", "trial", "rest")
         missing = [name for name in names if name not in state and name not in optional]
         if missing:
             raise ConfigError(

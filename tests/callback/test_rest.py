@@ -1,0 +1,93 @@
+"""The search rests after generations in a row that change nothing."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from evoaug import ConfigError, EvoAugCallback
+from evoaug.callback import SearchRest
+from evoaug.callback._state import CallbackState
+
+DESTRUCTIVE = ("Invert", "Solarize", "Cutout", "GaussianNoise", "Rotate")
+
+
+def test_the_wait_starts_at_patience_and_doubles_until_a_change() -> None:
+    rest = SearchRest(patience=3)
+    assert [rest.record(epoch=e, changed=False) for e in (1, 2)] == [None, None]
+    assert rest.allows(epoch=3, count=3) == 3  # two idle generations: not resting yet
+    assert rest.record(epoch=3, changed=False) == 5  # the third: rest 2 epochs
+    assert [rest.allows(epoch=e, count=3) for e in (3, 4, 5)] == [0, 0, 1]
+    assert rest.record(epoch=5, changed=False) == 9  # 4 epochs
+    assert rest.record(epoch=9, changed=False) == 17  # 8 epochs
+    assert rest.record(epoch=17, changed=True) is None
+    assert (rest.idle, rest.until, rest.resting) == (0, -1, False)
+    assert rest.allows(epoch=18, count=2) == 2
+
+
+def test_without_patience_the_search_never_rests() -> None:
+    rest = SearchRest(patience=None)
+    assert all(rest.record(epoch=e, changed=False) is None for e in range(20))
+    assert rest.idle == 20 and rest.allows(epoch=20, count=4) == 4
+
+
+def test_the_rest_round_trips_and_a_bad_state_is_refused() -> None:
+    rest = SearchRest(patience=1)
+    rest.record(epoch=4, changed=False)
+    again = SearchRest(patience=1)
+    again.load_state_dict(rest.state_dict())
+    assert again == rest and again.state_dict() == {"idle": 1, "until": 6}
+    for bad in ({"idle": 1}, {"idle": -1, "until": 0}, {"idle": 1, "until": "6"}):
+        with pytest.raises(ConfigError, match="'idle' >= 0 and 'until' >= -1"):
+            SearchRest(patience=1).load_state_dict(bad)  # type: ignore[arg-type]
+    state = CallbackState(
+        generation=0, search=None, active_policy={}, active_objectives={}, augmenter={},
+        history_lines=0, epoch_done=-1, trained_epoch=-1, config_seed=0,
+    )  # fmt: skip
+    old = state.to_dict()
+    del old["rest"]  # a checkpoint from before the rest
+    assert CallbackState.from_dict(old).rest == {}
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, "3"])
+def test_bad_patience_is_refused(value: object) -> None:
+    with pytest.raises(ConfigError, match="`patience` must be an int >= 1"):
+        EvoAugCallback(patience=value)  # type: ignore[arg-type]
+
+
+def _fit(tmp_path, lt, patience: int | None, **extra) -> tuple[EvoAugCallback, list[int]]:  # type: ignore[no-untyped-def]
+    cb = EvoAugCallback(
+        ops=DESTRUCTIVE, regularizer=None, search_budget=10.0, patience=patience,
+        population_size=4, lookahead_steps=2, lookahead_batch_size=16, train_probe_size=32,
+        val_probe_size=32, n_subpolicies=1, n_genes=1, seed=0, **extra,
+    )  # fmt: skip
+    train, val = lt.loaders(groups=True)
+    lt.trainer(tmp_path, [cb], max_epochs=12, logger=False).fit(lt.TinyNet(), train, val)
+    assert cb.run_dir is not None
+    lines = (cb.run_dir / "decisions.jsonl").read_text(encoding="utf-8").splitlines()
+    made = [json.loads(line) for line in lines]
+    assert not any(d["changed"] for d in made)  # destructive ops: every generation refuses
+    return cb, [d["epoch"] for d in made]
+
+
+def test_a_fit_whose_generations_change_nothing_rests(tmp_path, lt, caplog) -> None:  # type: ignore[no-untyped-def]
+    with caplog.at_level(logging.INFO):
+        cb, epochs = _fit(tmp_path / "rest", lt, patience=2)
+    _, spent = _fit(tmp_path / "spend", lt, patience=None)
+    first = epochs[1]  # the second idle generation starts the rest: 2 epochs, then 4, ...
+    assert epochs[2:] == [e for e in (first + 2, first + 6) if e <= max(spent)]
+    assert len(spent) > len(epochs)  # the budget alone pays for more
+    assert (
+        "2 generations in a row changed nothing (patience=2); the search rests until the "
+        f"end of epoch {first + 2}" in caplog.text
+    )
+    assert cb.state_dict()["rest"] == {"idle": len(epochs), "until": cb.rest.until}
+
+
+def test_a_fixed_schedule_never_rests(tmp_path, lt) -> None:  # type: ignore[no-untyped-def]
+    cb = EvoAugCallback(every_n_epochs=1, patience=1)
+    assert cb.rest.patience is None
+    cb = EvoAugCallback(decision="front", patience=1)
+    assert cb.rest.patience is None
