@@ -399,7 +399,13 @@ class EvoAugCallback(_lightning.CallbackBase):
     @override
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.config.search and self.meter.generation_seconds:
-            self._info(self.meter.summary(self.config.search_budget))
+            summary = self.meter.summary(self.config.search_budget)
+            if self.rest.resting:
+                summary += (
+                    f" It ended resting: its last {self.rest.idle} generations changed nothing "
+                    f"(patience={self.rest.patience})."
+                )
+            self._info(summary)
 
     @override
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

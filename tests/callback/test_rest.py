@@ -6,6 +6,7 @@ import json
 import logging
 
 import pytest
+from pytorch_lightning.callbacks import ModelCheckpoint
 
 from evoaug import ConfigError, EvoAugCallback
 from evoaug.callback import SearchRest
@@ -57,14 +58,18 @@ def test_bad_patience_is_refused(value: object) -> None:
         EvoAugCallback(patience=value)  # type: ignore[arg-type]
 
 
-def _fit(tmp_path, lt, patience: int | None, **extra) -> tuple[EvoAugCallback, list[int]]:  # type: ignore[no-untyped-def]
+def _fit(tmp_path, lt, patience: int | None, *, save: bool = False, ckpt_path=None):  # type: ignore[no-untyped-def]
     cb = EvoAugCallback(
         ops=DESTRUCTIVE, regularizer=None, search_budget=10.0, patience=patience,
         population_size=4, lookahead_steps=2, lookahead_batch_size=16, train_probe_size=32,
-        val_probe_size=32, n_subpolicies=1, n_genes=1, seed=0, **extra,
+        val_probe_size=32, n_subpolicies=1, n_genes=1, seed=0,
     )  # fmt: skip
     train, val = lt.loaders(groups=True)
-    lt.trainer(tmp_path, [cb], max_epochs=12, logger=False).fit(lt.TinyNet(), train, val)
+    saver = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_epochs=1)
+    lt.trainer(
+        tmp_path, [cb, saver] if save else [cb], max_epochs=12, logger=False,
+        enable_checkpointing=save,
+    ).fit(lt.TinyNet(), train, val, ckpt_path=ckpt_path)  # fmt: skip
     assert cb.run_dir is not None
     lines = (cb.run_dir / "decisions.jsonl").read_text(encoding="utf-8").splitlines()
     made = [json.loads(line) for line in lines]
@@ -84,6 +89,7 @@ def test_a_fit_whose_generations_change_nothing_rests(tmp_path, lt, caplog) -> N
         f"end of epoch {first + 2}" in caplog.text
     )
     assert cb.state_dict()["rest"] == {"idle": len(epochs), "until": cb.rest.until}
+    assert f"It ended resting: its last {len(epochs)} generations changed nothing" in caplog.text
 
 
 def test_a_fixed_schedule_never_rests(tmp_path, lt) -> None:  # type: ignore[no-untyped-def]
@@ -91,3 +97,12 @@ def test_a_fixed_schedule_never_rests(tmp_path, lt) -> None:  # type: ignore[no-
     assert cb.rest.patience is None
     cb = EvoAugCallback(decision="front", patience=1)
     assert cb.rest.patience is None
+
+
+@pytest.mark.filterwarnings("ignore:.*dirpath has changed.*")
+def test_a_resumed_fit_rests_as_the_uninterrupted_one(tmp_path, lt) -> None:  # type: ignore[no-untyped-def]
+    whole, epochs = _fit(tmp_path / "whole", lt, patience=2, save=True)
+    (ckpt,) = (tmp_path / "whole" / "ckpt").glob("epoch=3-*.ckpt")  # resting until epoch 6
+    resumed, again = _fit(tmp_path / "resumed", lt, patience=2, save=True, ckpt_path=ckpt)
+    assert epochs == [0, 0, 2, 6] and again == [6]  # resting to epoch 6, then as the whole
+    assert resumed.state_dict()["rest"] == whole.state_dict()["rest"]
