@@ -503,6 +503,9 @@ class EvoAugCallback(_lightning.CallbackBase):
                 )
             )
         count = self.rest.allows(epoch=epoch, count=due.count)
+        if count < due.count and due.measured and ran == 0:
+            # Resting: what the budget paid for now leaves it, instead of being caught up on.
+            self.meter.forgo((due.count - count) * due.generation_seconds)
         if trainer.world_size > 1:
             return int(trainer.strategy.broadcast(count, src=0))
         return count

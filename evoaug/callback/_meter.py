@@ -12,7 +12,10 @@ every generation's seconds.
 At the end of each epoch the schedule may search in, it predicts what a generation takes (the
 mean of the generations measured so far; before the first, the schedule's price at the measured
 seconds of a training step) and how many more the budget pays for: ``search_budget`` times the
-fit's projected seconds (the mean epoch times ``max_epochs``), less what the search has spent.
+fit's projected seconds (the mean epoch times ``max_epochs``), less what the search has spent
+and what it gave back while resting (:mod:`evoaug.callback._rest`: the generations the budget
+paid for at an epoch end where the search rested leave the budget, so that no later epoch
+catches up on them).
 :func:`~evoaug.callback._schedule.paced` spreads them over the search epochs left.
 
 Measured time varies between runs, so the number of generations may too. A run that must repeat
@@ -92,6 +95,7 @@ class SearchMeter:
     epoch_seconds: list[float] = field(default_factory=list)
     batch_seconds: list[float] = field(default_factory=list)
     generation_seconds: list[float] = field(default_factory=list)
+    forgone_seconds: list[float] = field(default_factory=list)
     _epoch_start: float | None = field(default=None, repr=False)
     _batch_start: float | None = field(default=None, repr=False)
     _steps: list[float] = field(default_factory=list, repr=False)
@@ -127,6 +131,13 @@ class SearchMeter:
     def add_generation(self, seconds: float) -> None:
         """A generation took ``seconds``."""
         self.generation_seconds.append(seconds)
+
+    def forgo(self, seconds: float) -> None:
+        """Generations the budget paid for did not run (the search rests).
+
+        Their ``seconds`` leave the budget, so that later epochs do not catch up on them.
+        """
+        self.forgone_seconds.append(seconds)
 
     def predicted_generation(self, schedule: Schedule) -> float:
         """Seconds one generation is expected to take (0 when nothing is measured yet)."""
@@ -174,7 +185,7 @@ class SearchMeter:
         if per_generation <= 0:
             return unmeasured
         projected = statistics.fmean(self.epoch_seconds) * max_epochs
-        left = budget * projected - sum(self.generation_seconds)
+        left = budget * projected - sum(self.generation_seconds) - sum(self.forgone_seconds)
         affordable = max(0, math.floor(left / per_generation + 1e-9))
         total = max(done + affordable, min_generations)
         slot = schedule.slots.index(epoch)
@@ -199,6 +210,7 @@ class SearchMeter:
             "epoch_seconds": list(self.epoch_seconds),
             "batch_seconds": list(self.batch_seconds),
             "generation_seconds": list(self.generation_seconds),
+            "forgone_seconds": list(self.forgone_seconds),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -207,7 +219,8 @@ class SearchMeter:
         Raises:
             ConfigError: A key is missing or a value is not a list of non-negative numbers.
         """
-        for name in ("epoch_seconds", "batch_seconds", "generation_seconds"):
+        state = {"forgone_seconds": [], **state}  # checkpoints from before the rest lack it
+        for name in ("epoch_seconds", "batch_seconds", "generation_seconds", "forgone_seconds"):
             values = state.get(name)
             if not isinstance(values, list) or not all(
                 isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in values

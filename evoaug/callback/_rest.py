@@ -7,7 +7,9 @@ five to seven generations that each refused every challenger: the cost of the bu
 of its use. So after ``patience`` budgeted generations in a row that change nothing, the search
 rests: the next generation waits 2 epochs, each further one that changes nothing doubles the
 wait (4, 8, ...), and a rest runs one generation per epoch end. Any change of the policy that
-trains (a generation's, or the regularizer's at an epoch end) ends the rest.
+trains (a generation's, or the regularizer's at an epoch end) ends the rest. What the budget
+paid for at the epoch ends of a rest leaves it (:meth:`~evoaug.callback.SearchMeter.forgo`):
+after a rest the search goes on at its pace, without catching up.
 """
 
 from __future__ import annotations

@@ -125,11 +125,16 @@ def test_the_summary_states_the_share_of_the_fit_the_search_spent() -> None:
 def test_the_measurements_round_trip_and_a_bad_state_is_refused() -> None:
     meter = measured()
     meter.add_generation(3.5)
+    meter.forgo(7.0)
     restored = SearchMeter()
     restored.load_state_dict(meter.state_dict())
     assert restored.state_dict() == {
         "epoch_seconds": [10.0], "batch_seconds": [0.08], "generation_seconds": [3.5],
+        "forgone_seconds": [7.0],
     }  # fmt: skip
+    old = {k: v for k, v in meter.state_dict().items() if k != "forgone_seconds"}
+    restored.load_state_dict(old)  # a checkpoint from before the rest
+    assert restored.forgone_seconds == []
     with pytest.raises(ConfigError, match="`generation_seconds` must be a list of non-negative"):
         restored.load_state_dict({**meter.state_dict(), "generation_seconds": [-1.0]})
     with pytest.raises(ConfigError, match="`epoch_seconds` must be a list"):
@@ -175,3 +180,11 @@ def test_a_fixed_period_runs_the_same_search_whatever_the_clock_says(tmp_path, l
     fast, slow = fit(slow=False), fit(slow=True)
     assert fast[0] == 2  # warmup_epochs=1: epochs 1 and 2
     assert slow == fast
+
+
+def test_forgone_generations_leave_the_budget() -> None:
+    plan = plan_schedule(**PLAN, search_budget=0.2)  # 20 s of a 100 s fit
+    meter = measured()
+    assert meter.due(plan, epoch=3, done=0, budget=0.2, max_epochs=10).affordable == 1
+    meter.forgo(12.8)  # a rest skipped the one the budget paid for
+    assert meter.due(plan, epoch=4, done=0, budget=0.2, max_epochs=10).affordable == 0

@@ -10,6 +10,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from evoaug import ConfigError, EvoAugCallback
 from evoaug.callback import SearchRest
+from evoaug.callback._meter import Due
 from evoaug.callback._state import CallbackState
 
 DESTRUCTIVE = ("Invert", "Solarize", "Cutout", "GaussianNoise", "Rotate")
@@ -58,18 +59,26 @@ def test_bad_patience_is_refused(value: object) -> None:
         EvoAugCallback(patience=value)  # type: ignore[arg-type]
 
 
-def _fit(tmp_path, lt, patience: int | None, *, save: bool = False, ckpt_path=None):  # type: ignore[no-untyped-def]
+def _one_per_epoch(schedule, *, epoch: int, ran: int, **_: object) -> Due:  # type: ignore[no-untyped-def]
+    """A budget that pays for one generation at every search epoch's end, whatever the clock."""
+    count = 1 if ran == 0 and epoch in schedule.slots else 0
+    return Due(count, count, generation_seconds=1.0, left_seconds=10.0, affordable=count)
+
+
+def _fit(tmp_path, lt, monkeypatch, patience: int | None, *, save=False, ckpt_path=None):  # type: ignore[no-untyped-def]
     cb = EvoAugCallback(
-        ops=DESTRUCTIVE, regularizer=None, search_budget=10.0, patience=patience,
-        population_size=4, lookahead_steps=2, lookahead_batch_size=16, train_probe_size=32,
-        val_probe_size=32, n_subpolicies=1, n_genes=1, seed=0,
+        ops=DESTRUCTIVE, regularizer=None, patience=patience, population_size=4,
+        lookahead_steps=2, lookahead_batch_size=16, train_probe_size=32, val_probe_size=32,
+        n_subpolicies=1, n_genes=1, seed=0,
     )  # fmt: skip
+    monkeypatch.setattr(cb.meter, "due", _one_per_epoch)
     train, val = lt.loaders(groups=True)
     saver = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_epochs=1)
     lt.trainer(
         tmp_path, [cb, saver] if save else [cb], max_epochs=12, logger=False,
         enable_checkpointing=save,
     ).fit(lt.TinyNet(), train, val, ckpt_path=ckpt_path)  # fmt: skip
+    assert cb.schedule is not None and cb.schedule.slots == tuple(range(8))
     assert cb.run_dir is not None
     lines = (cb.run_dir / "decisions.jsonl").read_text(encoding="utf-8").splitlines()
     made = [json.loads(line) for line in lines]
@@ -77,32 +86,40 @@ def _fit(tmp_path, lt, patience: int | None, *, save: bool = False, ckpt_path=No
     return cb, [d["epoch"] for d in made]
 
 
-def test_a_fit_whose_generations_change_nothing_rests(tmp_path, lt, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_a_fit_whose_generations_change_nothing_rests(tmp_path, lt, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
     with caplog.at_level(logging.INFO):
-        cb, epochs = _fit(tmp_path / "rest", lt, patience=2)
-    _, spent = _fit(tmp_path / "spend", lt, patience=None)
-    first = epochs[1]  # the second idle generation starts the rest: 2 epochs, then 4, ...
-    assert epochs[2:] == [e for e in (first + 2, first + 6) if e <= max(spent)]
-    assert len(spent) > len(epochs)  # the budget alone pays for more
+        cb, epochs = _fit(tmp_path / "rest", lt, monkeypatch, patience=2)
+    _, spent = _fit(tmp_path / "spend", lt, monkeypatch, patience=None)
+    assert spent == list(range(8))  # one at every search epoch's end
+    assert epochs == [0, 1, 3, 7]  # idle twice: rest 2 epochs, then 4, then 8
+    # The budget's generations at the epochs of the rest leave it (1 s each).
+    assert cb.meter.forgone_seconds == [1.0, 1.0, 1.0, 1.0]  # epochs 2, 4, 5 and 6
     assert (
         "2 generations in a row changed nothing (patience=2); the search rests until the "
-        f"end of epoch {first + 2}" in caplog.text
+        "end of epoch 3" in caplog.text
     )
-    assert cb.state_dict()["rest"] == {"idle": len(epochs), "until": cb.rest.until}
-    assert f"It ended resting: its last {len(epochs)} generations changed nothing" in caplog.text
+    assert (
+        "4 generations in a row changed nothing (patience=2); the search rests until the "
+        "end of epoch 15" in caplog.text
+    )
+    assert cb.state_dict()["rest"] == {"idle": 4, "until": 15}
+    assert "It ended resting: its last 4 generations changed nothing" in caplog.text
 
 
-def test_a_fixed_schedule_never_rests(tmp_path, lt) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.filterwarnings("ignore:.*dirpath has changed.*")
+def test_a_resumed_fit_rests_as_the_uninterrupted_one(tmp_path, lt, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    whole, epochs = _fit(tmp_path / "whole", lt, monkeypatch, patience=2, save=True)
+    (ckpt,) = (tmp_path / "whole" / "ckpt").glob("epoch=4-*.ckpt")  # resting until epoch 7
+    resumed, again = _fit(
+        tmp_path / "resumed", lt, monkeypatch, patience=2, save=True, ckpt_path=ckpt
+    )
+    assert epochs == [0, 1, 3, 7] and again == [7]
+    assert resumed.state_dict()["rest"] == whole.state_dict()["rest"]
+    assert resumed.meter.forgone_seconds == whole.meter.forgone_seconds
+
+
+def test_a_fixed_schedule_never_rests() -> None:
     cb = EvoAugCallback(every_n_epochs=1, patience=1)
     assert cb.rest.patience is None
     cb = EvoAugCallback(decision="front", patience=1)
     assert cb.rest.patience is None
-
-
-@pytest.mark.filterwarnings("ignore:.*dirpath has changed.*")
-def test_a_resumed_fit_rests_as_the_uninterrupted_one(tmp_path, lt) -> None:  # type: ignore[no-untyped-def]
-    whole, epochs = _fit(tmp_path / "whole", lt, patience=2, save=True)
-    (ckpt,) = (tmp_path / "whole" / "ckpt").glob("epoch=3-*.ckpt")  # resting until epoch 6
-    resumed, again = _fit(tmp_path / "resumed", lt, patience=2, save=True, ckpt_path=ckpt)
-    assert epochs == [0, 0, 2, 6] and again == [6]  # resting to epoch 6, then as the whole
-    assert resumed.state_dict()["rest"] == whole.state_dict()["rest"]
