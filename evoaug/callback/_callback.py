@@ -75,7 +75,8 @@ class EvoAugCallback(_lightning.CallbackBase):
             epochs, and each further one that changes nothing doubles the wait (4, 8, ...),
             one generation per epoch end, until one changes the policy. The budget is then an
             upper bound: a search that finds nothing costs less than it. ``None``: spend the
-            budget whatever the outcomes. A fixed schedule (``every_n_epochs``) never rests.
+            budget whatever the outcomes. A fixed schedule (``every_n_epochs``) never rests,
+            and ``min_generations`` run whatever it says.
         warmup_epochs: Epochs trained with ``initial_policy`` before the first generation.
         lookahead_steps: k, optimizer steps of the guard's look-aheads (and of each
             candidate's with ``estimator="lookahead"``). 60 by default: shorter look-aheads
@@ -502,7 +503,9 @@ class EvoAugCallback(_lightning.CallbackBase):
                     planned_total=self.schedule.total_generations,
                 )
             )
-        count = self.rest.allows(epoch=epoch, count=due.count)
+        count = due.count
+        if first + ran >= self.config.min_generations:  # the floor runs whatever the rest says
+            count = self.rest.allows(epoch=epoch, count=due.count)
         if count < due.count and due.measured and ran == 0:
             # Resting: what the budget paid for now leaves it, instead of being caught up on.
             self.meter.forgo((due.count - count) * due.generation_seconds)

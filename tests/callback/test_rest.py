@@ -65,9 +65,10 @@ def _one_per_epoch(schedule, *, epoch: int, ran: int, **_: object) -> Due:  # ty
     return Due(count, count, generation_seconds=1.0, left_seconds=10.0, affordable=count)
 
 
-def _fit(tmp_path, lt, monkeypatch, patience: int | None, *, save=False, ckpt_path=None):  # type: ignore[no-untyped-def]
+def _fit(tmp_path, lt, monkeypatch, patience: int | None, *, save=False, ckpt_path=None, least=0):  # type: ignore[no-untyped-def]
     cb = EvoAugCallback(
-        ops=DESTRUCTIVE, regularizer=None, patience=patience, population_size=4,
+        ops=DESTRUCTIVE, regularizer=None, patience=patience, min_generations=least,
+        population_size=4,
         lookahead_steps=2, lookahead_batch_size=16, train_probe_size=32, val_probe_size=32,
         n_subpolicies=1, n_genes=1, seed=0,
     )  # fmt: skip
@@ -104,6 +105,11 @@ def test_a_fit_whose_generations_change_nothing_rests(tmp_path, lt, monkeypatch,
     )
     assert cb.state_dict()["rest"] == {"idle": 4, "until": 15}
     assert "It ended resting: its last 4 generations changed nothing" in caplog.text
+
+
+def test_min_generations_run_whatever_the_rest_says(tmp_path, lt, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    _, epochs = _fit(tmp_path, lt, monkeypatch, patience=1, least=4)
+    assert epochs == [0, 1, 2, 3]  # patience=1 alone: 0, 2, 6
 
 
 @pytest.mark.filterwarnings("ignore:.*dirpath has changed.*")
