@@ -223,9 +223,8 @@ class EvoAugCallback(_lightning.CallbackBase):
         )
         self.schedule: Schedule | None = None
         self.meter = SearchMeter()
-        # A fixed schedule and the front's pick (which trains after every generation) never rest.
-        rests = cfg.every_n_epochs is None and cfg.decision == "evidence"
-        self.rest = SearchRest(cfg.patience if rests else None)
+        # A fixed schedule never rests (the budget does not govern it).
+        self.rest = SearchRest(cfg.patience if cfg.every_n_epochs is None else None)
         self._measured_logged = False  # the first measured decision is logged
         self.groups_source: str | None = None
         self._online: OnlineSearch | None = None
@@ -506,9 +505,10 @@ class EvoAugCallback(_lightning.CallbackBase):
         count = due.count
         if first + ran >= self.config.min_generations:  # the floor runs whatever the rest says
             count = self.rest.allows(epoch=epoch, count=due.count)
-        if count < due.count and due.measured and ran == 0:
-            # Resting: what the budget paid for now leaves it, instead of being caught up on.
-            self.meter.forgo((due.count - count) * due.generation_seconds)
+        if count == 0 and due.count and due.measured:
+            # The rest ends this epoch end's generations: what the budget paid for now leaves
+            # it, instead of being caught up on (once per epoch end: the loop stops here).
+            self.meter.forgo(due.count * due.generation_seconds)
         if trainer.world_size > 1:
             return int(trainer.strategy.broadcast(count, src=0))
         return count

@@ -124,8 +124,17 @@ def test_a_resumed_fit_rests_as_the_uninterrupted_one(tmp_path, lt, monkeypatch)
     assert resumed.meter.forgone_seconds == whole.meter.forgone_seconds
 
 
-def test_a_fixed_schedule_never_rests() -> None:
-    cb = EvoAugCallback(every_n_epochs=1, patience=1)
-    assert cb.rest.patience is None
-    cb = EvoAugCallback(decision="front", patience=1)
-    assert cb.rest.patience is None
+def test_a_fixed_schedule_never_rests(tmp_path, lt) -> None:  # type: ignore[no-untyped-def]
+    cb = EvoAugCallback(
+        every_n_epochs=1, patience=1, ops=DESTRUCTIVE, regularizer=None, population_size=4,
+        lookahead_steps=2, lookahead_batch_size=16, train_probe_size=32, val_probe_size=32,
+        n_subpolicies=1, n_genes=1, seed=0,
+    )  # fmt: skip
+    train, val = lt.loaders(groups=True)
+    lt.trainer(tmp_path, [cb], max_epochs=5, logger=False).fit(lt.TinyNet(), train, val)
+    assert cb.run_dir is not None
+    lines = (cb.run_dir / "decisions.jsonl").read_text(encoding="utf-8").splitlines()
+    made = [json.loads(line) for line in lines]
+    assert not any(d["changed"] for d in made)
+    assert [d["epoch"] for d in made] == [0, 1, 2, 3]  # patience=1 would rest after the first
+    assert cb.rest.patience is None and cb.meter.forgone_seconds == []
