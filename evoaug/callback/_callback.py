@@ -75,8 +75,9 @@ class EvoAugCallback(_lightning.CallbackBase):
             epochs, and each further one that changes nothing doubles the wait (4, 8, ...),
             one generation per epoch end, until one changes the policy. The budget is then an
             upper bound: a search that finds nothing costs less than it. ``None``: spend the
-            budget whatever the outcomes. A fixed schedule (``every_n_epochs``) never rests,
-            and ``min_generations`` run whatever it says.
+            budget whatever the outcomes. A fixed schedule (``every_n_epochs``) and
+            ``decision="front"`` (no refusals) never rest, and ``min_generations`` run
+            whatever it says.
         warmup_epochs: Epochs trained with ``initial_policy`` before the first generation.
         lookahead_steps: k, optimizer steps of the guard's look-aheads (and of each
             candidate's with ``estimator="lookahead"``). 60 by default: shorter look-aheads
