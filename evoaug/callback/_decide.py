@@ -4,8 +4,9 @@ After every generation the policy that trains (the incumbent) meets its challeng
 front member the selection rule picks, the credit policies (the ops that score well alone) and,
 when the incumbent is not identity, no augmentation. :class:`evoaug.search.EvidenceRule`
 proposes one by paired gradient-alignment evidence; only then do the guard's look-aheads run
-(the challenger, the incumbent and no augmentation, ``guard_repeats`` times each), and the rule
-decides. Every rank gathers the same evidence with the same seeds, so every rank decides alike.
+(the challenger and the incumbent, ``guard_repeats`` times each, and no augmentation when the
+challenger beats the incumbent), and the rule decides. Every rank gathers the same evidence
+with the same seeds, so every rank decides alike.
 
 A challenger the guard refuses sits out the next :data:`REST` generations (its op too, for a
 one-op credit policy), so that the next-best challengers get their look-ahead; this memory is
@@ -27,6 +28,7 @@ passed), the run goes back to the policy before it; otherwise the regularizer st
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -363,25 +365,50 @@ class Decider:
         margin: float | None,
         confidence: float | None,
     ) -> Decision:
-        """The guard's look-aheads of the challenger, the incumbent and no augmentation."""
+        """The guard's look-aheads of the challenger, the incumbent and no augmentation.
+
+        No augmentation's look-ahead runs only when the challenger beats the incumbent (and
+        neither is no augmentation): a challenger the incumbent beats is refused whatever no
+        augmentation scores. Its look-ahead has the same seeds alone as beside the others, so
+        the decision is the one all three run together would give, at two look-aheads'
+        cost for most refusals instead of three.
+        """
+        repeats = self.config.guard_repeats
         guarded = [incumbent, challenger]
-        plain = self.identity not in guarded
-        if plain:
-            guarded.append(self.identity)
-        guard = self._gather(
-            module, optimizer, probes, guarded, seed + 1, repeats=self.config.guard_repeats
-        )
-        if not all(ev.ok for ev in guard):
-            failed = next(ev for ev in guard if not ev.ok)
-            reason = f"the guard could not score {failed.policy.name}: {failed.failure}"
-            return Decision(incumbent, incumbent, challenger, False, reason, proposals)
-        identity = guard[2] if plain else None
-        decision = self.rule.confirm(
-            guard[0], guard[1], identity, proposals, margin=margin, confidence=confidence
-        )
+        pair = self._gather(module, optimizer, probes, guarded, seed + 1, repeats=repeats)
+        refused = self._guard_failure(pair, incumbent, challenger, proposals)
+        if refused is not None:
+            return refused
+        confirm = functools.partial(
+            self.rule.confirm, pair[0], pair[1], proposals=proposals, margin=margin,
+            confidence=confidence,
+        )  # fmt: skip
+        decision = confirm(None)
+        if decision.changed and self.identity not in guarded:
+            plain = self._gather(
+                module, optimizer, probes, [self.identity], seed + 1, repeats=repeats
+            )
+            refused = self._guard_failure(plain, incumbent, challenger, proposals)
+            if refused is not None:
+                return refused
+            decision = confirm(plain[0])
         if not decision.changed:
             self._rest(challenger)
         return decision
+
+    @staticmethod
+    def _guard_failure(
+        guard: list[Evidence],
+        incumbent: Policy,
+        challenger: Policy,
+        proposals: dict[str, dict[str, Advantage]],
+    ) -> Decision | None:
+        """The incumbent stays when a guard look-ahead failed (``None`` when all ran)."""
+        failed = next((ev for ev in guard if not ev.ok), None)
+        if failed is None:
+            return None
+        reason = f"the guard could not score {failed.policy.name}: {failed.failure}"
+        return Decision(incumbent, incumbent, challenger, False, reason, proposals)
 
     def _fit(self, module: Any, probes: ProbeSet) -> Fit | None:
         """What the live model gets right of the clean training and validation probes.
@@ -520,7 +547,8 @@ class Decider:
         The credit scores every op alone and the proposal up to seven policies (forward passes
         over the alignment images, at :data:`FORWARD_COST`), and the guard's look-aheads, when
         a challenger is proposed, train the challenger and the incumbent ``guard_repeats``
-        times each (and no augmentation too, when neither is: rarer, and not priced).
+        times each (and no augmentation too, when the challenger beats the incumbent and
+        neither is no augmentation: rarer, and not priced).
         """
         ev, cfg = self.evaluator, self.config
         images = min(ev.alignment_size, cfg.train_probe_size)

@@ -233,11 +233,13 @@ class EvidenceRule:
     ) -> Decision:
         """The decision after the guard's look-aheads.
 
-        ``identity`` is no augmentation's evidence, or ``None`` when the incumbent or the
-        challenger is identity. ``margin`` and ``confidence`` override the rule's for this
-        challenger (the callback asks the challengers without evidence from outside the
-        look-ahead for a bound above zero, ``margin=0``, at a confidence corrected for the
-        fit's number of guards).
+        ``identity`` is no augmentation's evidence, or ``None`` to compare the challenger
+        with the incumbent alone (when either is identity, or before no augmentation's
+        look-ahead is worth running: a challenger that does not beat the incumbent is refused
+        anyway). ``margin`` and ``confidence`` override the rule's for this challenger (the
+        callback asks the challengers without evidence from outside the look-ahead for a
+        bound above zero, ``margin=0``, at a confidence corrected for the fit's number of
+        guards).
         """
         margin = self.margin if margin is None else check_number("margin", margin, low=0.0)
         if confidence is not None:

@@ -225,3 +225,64 @@ def test_between_generations_the_regularizer_is_adopted_once_the_model_fits(
     d.resting.clear()
     assert d.check_fit(None, probes, ta, epoch=44) is None  # the incumbent has it
     assert decider(regularizer=None).check_fit(None, probes, identity, epoch=44) is None
+
+
+@pytest.mark.parametrize(
+    ("hits", "gathered", "changed", "compared"),
+    [
+        # the incumbent beats the challenger: no augmentation's look-ahead never runs
+        ({"incumbent": 80, "challenger": 60, "identity": 10}, 1, False, {"incumbent"}),
+        # the challenger beats the incumbent but not no augmentation
+        ({"incumbent": 60, "challenger": 80, "identity": 95}, 2, False, {"incumbent", "identity"}),
+        ({"incumbent": 60, "challenger": 80, "identity": 50}, 2, True, {"incumbent", "identity"}),
+    ],
+)
+def test_the_guard_runs_no_augmentations_lookahead_only_when_the_challenger_beats_the_incumbent(
+    monkeypatch, hits, gathered, changed, compared
+) -> None:  # type: ignore[no-untyped-def]
+    d = decider(credit=False, regularizer=None)
+    incumbent = Policy.from_genes([[("VerticalFlip", 0.5, 1.0)]], name="incumbent")
+    challenger = Policy.from_genes([[("VerticalFlip", 0.5, 1.0), ("Solarize", 0.5, 1.0)]])
+    names = {
+        _key(incumbent): "incumbent",
+        _key(challenger): "challenger",
+        _key(d.identity): "identity",
+    }
+    groups = np.repeat([0, 1], 50)
+    calls: list[tuple[list[str], int]] = []
+
+    def gather(module, optimizer, probes, policies, seed, *, repeats=0):  # type: ignore[no-untyped-def]
+        calls.append(([names[_key(p)] for p in policies], seed))
+        return [
+            Evidence(p, None, np.tile(np.arange(100) < hits[names[_key(p)]], (1, 1)), groups)
+            for p in policies
+        ]
+
+    monkeypatch.setattr(d, "_gather", gather)
+    decision = d._guard(None, None, None, incumbent, challenger, {}, 7, margin=0.0, confidence=0.9)
+    assert calls[:gathered] == [(["incumbent", "challenger"], 8), (["identity"], 8)][:gathered]
+    assert len(calls) == gathered
+    assert decision.changed is changed and set(decision.guard) == compared
+    assert (_key(challenger) in d.resting) is not changed
+
+
+def test_a_failed_lookahead_of_no_augmentation_keeps_the_incumbent(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    d = decider(credit=False, regularizer=None)
+    incumbent = Policy.from_genes([[("VerticalFlip", 0.5, 1.0)]], name="incumbent")
+    challenger = Policy.from_genes([[("Solarize", 0.5, 1.0)]], name="challenger")
+    groups = np.repeat([0, 1], 50)
+
+    def gather(module, optimizer, probes, policies, seed, *, repeats=0):  # type: ignore[no-untyped-def]
+        if policies == [d.identity]:
+            return [Evidence(d.identity, None, None, groups, failure="non-finite loss")]
+        hits = [60, 80]
+        return [
+            Evidence(p, None, (np.arange(100) < h)[None], groups)
+            for p, h in zip(policies, hits, strict=True)
+        ]
+
+    monkeypatch.setattr(d, "_gather", gather)
+    decision = d._guard(None, None, None, incumbent, challenger, {}, 0, margin=0.0, confidence=0.9)
+    assert not decision.changed and decision.chosen == incumbent
+    assert decision.reason == "the guard could not score identity: non-finite loss"
+    assert d.resting == {}  # a failure is not a refusal: the challenger may come back

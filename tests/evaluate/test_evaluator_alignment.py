@@ -81,3 +81,27 @@ def test_evidence_is_paired_deterministic_and_leaves_the_model_alone() -> None:
     group = flip.groups == 1
     assert flip.coverage[group].mean() > 0.2 > flip.coverage[~group].mean()
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_a_policys_lookahead_evidence_does_not_depend_on_the_policies_beside_it() -> None:
+    # The guard runs no augmentation's look-ahead alone, after the others: the same seeds
+    # must give it the same evidence as beside them.
+    train = Probe(*shapes(64, torch.zeros(64, dtype=torch.bool)))
+    flipped = torch.arange(64) % 4 == 0
+    val = Probe(*shapes(64, flipped), groups=flipped.long())
+    model = net()
+    evaluator = Evaluator(lookahead_steps=2, batch_size=16)
+    identity, noise = Policy.preset("identity"), op_probe("GaussianNoise")
+
+    def lookahead(policies):  # type: ignore[no-untyped-def]
+        return gather_evidence(
+            evaluator, model, nn.functional.cross_entropy, OptimizerSpec("sgd", lr=1.0),
+            train, val, policies, seed=3, alignment=False, lookahead_repeats=2,
+        )  # fmt: skip
+
+    together = lookahead([op_probe("VerticalFlip"), noise, identity])
+    # the look-aheads differ between policies and repeats: equal arrays below are not chance
+    assert together[1].correct.mean(axis=1).tolist() == [0.5, 0.75]
+    assert together[2].correct.mean(axis=1).tolist() == [0.703125, 0.75]
+    assert np.array_equal(together[2].correct, lookahead([identity])[0].correct)
+    assert np.array_equal(together[1].correct, lookahead([noise])[0].correct)
