@@ -532,8 +532,6 @@ class EvoAugCallback(_lightning.CallbackBase):
         if outcome.chosen is not None:
             self._active_objectives = outcome.objectives
             self._set_active(outcome.chosen)
-        if outcome.decision is not None:
-            self._record_rest(epoch, changed=outcome.decision.changed)
         self._run.record_generation(
             outcome.records, self._online.front, self._active, self._active_objectives
         )
@@ -554,6 +552,8 @@ class EvoAugCallback(_lightning.CallbackBase):
             f"candidates ({outcome.failed} failed) in {outcome.seconds:.1f}s; front of "
             f"{len(self._online.front)}; hypervolume {hypervolume or 0.0:.4f}"
         )
+        if outcome.decision is not None:  # after the lines it follows from
+            self._record_rest(epoch, changed=outcome.decision.changed)
 
     def _check_fit(self, trainer: Any, pl_module: Any, epoch: int) -> None:
         """At an epoch end without a generation: the regularizer's adoption or trial verdict."""

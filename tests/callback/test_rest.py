@@ -103,6 +103,8 @@ def test_a_fit_whose_generations_change_nothing_rests(tmp_path, lt, monkeypatch,
         "4 generations in a row changed nothing (patience=2); the search rests until the "
         "end of epoch 15" in caplog.text
     )
+    text = caplog.text  # the rest is said after the generation that starts it
+    assert text.index("evoaug: generation 2 at epoch 1:") < text.index("2 generations in a row")
     assert cb.state_dict()["rest"] == {"idle": 4, "until": 15}
     assert "It ended resting: its last 4 generations changed nothing" in caplog.text
 
