@@ -48,7 +48,8 @@ def test_quick_run_fits_every_arm_writes_its_section_and_resumes(tmp_path: Path)
     assert {(r["dataset"], r["seed"]) for r in records} == {("digits", 0)}
     for r in records:
         assert 0.0 <= r["worst_group_acc"] <= r["test_acc"] <= 1.0
-        assert r["fit_seconds"] > 0
+        assert r["fit_seconds"] > 0 and r["cpu_seconds"] > 0
+        assert (r["search_seconds"] > 0) == r["arm"].startswith("evoaug")
         assert (r["generations"] >= 1) == r["arm"].startswith("evoaug")  # the budget pays
 
     text = page.read_text(encoding="utf-8")
@@ -96,7 +97,7 @@ def test_summary_states_each_goal_of_a_group_shift_dataset(quality: ModuleType) 
     table, verdicts = quality.summarize(results)
     assert "| colored-digits | trivialaugment | 3 | 91.0 ± 1.0 | 70.0 ± 0.0 |" in table
     assert "| colored-digits | evoaug | 3 | 93.5 ± 1.0 | 76.0 ± 1.0 |" in table
-    assert "1.20x" in table  # 12 s over trivialaugment's 10 s
+    assert "| 12 | 1.20x | n/a |" in table  # 12 s over trivialaugment's 10 s; no CPU times
     assert verdicts == [
         "colored-digits: do no harm, evoaug mean test accuracy 93.5% vs the better of none and "
         "TrivialAugment (none) 92.0% (goal: at most 0.5 below): met",
@@ -112,6 +113,29 @@ def test_summary_states_each_goal_of_a_group_shift_dataset(quality: ModuleType) 
         "colored-digits: evoaug fit time 1.20x TrivialAugment's (goal: at most 1.25x, target "
         "1.10x): met",
     ]
+
+
+def test_summary_gives_cpu_time_against_trivialaugment_where_every_fit_has_it(
+    quality: ModuleType,
+) -> None:
+    import dataclasses
+
+    def timed(arm: str, seed: int, wall: float, cpu: float | None) -> object:
+        return dataclasses.replace(
+            _result(quality, arm, seed, 0.9, 0.8, wall, "cifar10"), cpu_seconds=cpu
+        )
+
+    results = [timed("trivialaugment", seed, 10.0, 8.0 + seed) for seed in range(3)]
+    results += [timed("evoaug", seed, 14.0, 10.0 + 2 * seed) for seed in range(3)]
+    results += [timed("none", 0, 9.0, 7.0), timed("none", 1, 9.0, None)]  # an older result
+    table, _ = quality.summarize(results)
+    assert (
+        "| cifar10 | evoaug | 3 | 90.0 ± 0.0 | 80.0 ± 0.0 | 10.0 ± 0.0 | 14 | 1.40x | 1.33x |"
+        in (table)
+    )  # medians: CPU 12 s against 9 s, wall 14 s against 10 s
+    assert (
+        "| cifar10 | none | 2 | 90.0 ± 0.0 | 80.0 ± 0.0 | 10.0 ± 0.0 | 9 | 0.90x | n/a |" in table
+    )
 
 
 def test_summary_says_not_met_when_evoaug_falls_short(quality: ModuleType) -> None:
