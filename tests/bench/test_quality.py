@@ -97,7 +97,7 @@ def test_summary_states_each_goal_of_a_group_shift_dataset(quality: ModuleType) 
     table, verdicts = quality.summarize(results)
     assert "| colored-digits | trivialaugment | 3 | 91.0 ± 1.0 | 70.0 ± 0.0 |" in table
     assert "| colored-digits | evoaug | 3 | 93.5 ± 1.0 | 76.0 ± 1.0 |" in table
-    assert "| 12 | 1.20x | n/a |" in table  # 12 s over trivialaugment's 10 s; no CPU times
+    assert "| 12 | 1.20x | n/a | - |" in table  # 12 s over trivialaugment's 10 s; no CPU times
     assert verdicts == [
         "colored-digits: do no harm, evoaug mean test accuracy 93.5% vs the better of none and "
         "TrivialAugment (none) 92.0% (goal: at most 0.5 below): met",
@@ -115,14 +115,17 @@ def test_summary_states_each_goal_of_a_group_shift_dataset(quality: ModuleType) 
     ]
 
 
-def test_summary_gives_cpu_time_against_trivialaugment_where_every_fit_has_it(
+def test_summary_gives_cpu_time_and_the_search_share_where_the_fits_have_them(
     quality: ModuleType,
 ) -> None:
     import dataclasses
 
     def timed(arm: str, seed: int, wall: float, cpu: float | None) -> object:
+        search = 2.0 + seed if arm == "evoaug" else 0.0
         return dataclasses.replace(
-            _result(quality, arm, seed, 0.9, 0.8, wall, "cifar10"), cpu_seconds=cpu
+            _result(quality, arm, seed, 0.9, 0.8, wall, "cifar10"),
+            cpu_seconds=cpu,
+            search_seconds=search,
         )
 
     results = [timed("trivialaugment", seed, 10.0, 8.0 + seed) for seed in range(3)]
@@ -134,7 +137,8 @@ def test_summary_gives_cpu_time_against_trivialaugment_where_every_fit_has_it(
         in (table)
     )  # medians: CPU 12 s against 9 s, wall 14 s against 10 s
     assert (
-        "| cifar10 | none | 2 | 90.0 ± 0.0 | 80.0 ± 0.0 | 10.0 ± 0.0 | 9 | 0.90x | n/a |" in table
+        "| cifar10 | none | 2 | 90.0 ± 0.0 | 80.0 ± 0.0 | 10.0 ± 0.0 | 9 | 0.90x | n/a | - |"
+        in table
     )
 
 
