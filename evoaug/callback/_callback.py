@@ -126,7 +126,8 @@ class EvoAugCallback(_lightning.CallbackBase):
             left: it is adopted on that evidence, then dropped if the live validation probe
             is worse once the model fits its clean training probe again (``docs/concepts.md``,
             *The decision*). The fit is checked at every generation and, once a generation
-            has run, at every epoch end (one forward pass over the training probe). A preset
+            has run, at every epoch end (a forward pass over the training probe, stopped at
+            the first chunk of images that shows the model does not fit it). A preset
             that takes an image size (TrivialAugment's) gets the probes'.
         regularize_at: Clean probe accuracy from which the model counts as fitting the
             probe's images: the regularizer is offered when the training probe's is at least

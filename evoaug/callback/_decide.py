@@ -46,6 +46,7 @@ from evoaug.evaluate import (
     Evidence,
     OptimizerSpec,
     clean_correct,
+    clean_correct_if_fitted,
     gather_evidence,
 )
 from evoaug.exceptions import ConfigError
@@ -289,8 +290,9 @@ class Decider:
         regularizer is adopted the less of the fit is left for it to pay off. The callback asks
         at every epoch end where no generation ran, once a generation has looked for an op
         that covers a group (that op comes first, and only a generation's evidence finds it).
-        One forward pass over the training probe (and the validation probe when the training
-        probe is fitted or a trial runs); no look-ahead.
+        A forward pass over the training probe, stopped at the first chunk of 64 images (on the
+        CPU) after which more are wrong than ``regularize_at`` allows (and over the validation
+        probe when the training probe is fitted or a trial runs); no look-ahead.
 
         Args:
             module: The live LightningModule (left exactly as it was).
@@ -420,9 +422,15 @@ class Decider:
             return None
         normalize = self.evaluator.normalize
         with detached_trainer(module):
-            train = clean_correct(module, probes.train, normalize=normalize)
-            if not self._judging and float(train.double().mean()) < self.config.regularize_at:
-                return None
+            if self._judging:
+                train = clean_correct(module, probes.train, normalize=normalize)
+            else:  # stops at the first chunk that shows the model does not fit
+                fitted = clean_correct_if_fitted(
+                    module, probes.train, accuracy=self.config.regularize_at, normalize=normalize
+                )
+                if fitted is None:
+                    return None
+                train = fitted
             return Fit(train, clean_correct(module, probes.val, normalize=normalize))
 
     def _trial_verdict(

@@ -10,6 +10,7 @@ The callback's decision reads this measure on both probes to tell the two regime
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -19,7 +20,7 @@ from evoaug._probe import Probe
 from evoaug.evaluate._call import eval_chunk
 from evoaug.evaluate._isolation import capture_modes, model_device, restore_modes
 
-__all__ = ["clean_correct"]
+__all__ = ["clean_correct", "clean_correct_if_fitted"]
 
 
 @torch.no_grad()
@@ -51,11 +52,82 @@ def clean_correct(
         >>> clean_correct(model, probe).shape
         torch.Size([8])
     """
+    return _correct(model, probe, normalize, max_errors=len(probe.labels))
+
+
+@torch.no_grad()
+def clean_correct_if_fitted(
+    model: nn.Module,
+    probe: Probe,
+    *,
+    accuracy: float,
+    normalize: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor | None:
+    """:func:`clean_correct`, or ``None`` once the model cannot reach ``accuracy`` on the probe.
+
+    The probe is scored a chunk at a time and the scoring stops at the first chunk after which
+    more images are wrong than ``accuracy`` allows: a model far from fitting its images costs
+    one chunk's forward pass, not the probe's (the callback asks at every epoch end).
+
+    Args:
+        model: The live model; its outputs are class scores.
+        probe: Clean images and their labels.
+        accuracy: The fraction of the probe the model must classify correctly, in ``[0, 1]``.
+        normalize: Applied to the images before the model, as in training.
+
+    Returns:
+        Booleans ``[N]`` on the CPU, one per probe image, when at least ``accuracy`` of them
+        are correct; else ``None``.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from evoaug.evaluate import Probe, clean_correct_if_fitted
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+        >>> probe = Probe(torch.rand(8, 1, 4, 4), torch.zeros(8, dtype=torch.long))
+        >>> with torch.no_grad():
+        ...     _ = model[1].bias.copy_(torch.tensor([10.0, -10.0]))  # class 0, always
+        >>> clean_correct_if_fitted(model, probe, accuracy=0.99).all().item()
+        True
+        >>> clean_correct_if_fitted(model, Probe(probe.images, probe.labels + 1), accuracy=0.5)
+    """
+    max_errors = _max_errors(len(probe.labels), accuracy)
+    correct = _correct(model, probe, normalize, max_errors=max_errors)
+    if len(correct) < len(probe.labels) or int((~correct).sum()) > max_errors:
+        return None
+    return correct
+
+
+def _max_errors(n: int, accuracy: float) -> int:
+    """The most wrong images of ``n`` with ``(n - wrong) / n >= accuracy`` (-1: none will do).
+
+    The same float comparison as the accuracy's own, so that the cap and a full pass agree
+    at every ``n`` and ``accuracy``.
+    """
+    if n == 0:
+        return 0
+    wrong = min(n, max(0, math.floor(n * (1.0 - accuracy))))
+    while wrong >= 0 and (n - wrong) / n < accuracy:
+        wrong -= 1
+    while wrong < n and (n - wrong - 1) / n >= accuracy:
+        wrong += 1
+    return wrong
+
+
+def _correct(
+    model: nn.Module,
+    probe: Probe,
+    normalize: Callable[[torch.Tensor], torch.Tensor] | None,
+    *,
+    max_errors: int,
+) -> torch.Tensor:
+    """Correctness per image, chunk by chunk, up to the chunk where ``max_errors`` is passed."""
     device = model_device(model)
     modes = capture_modes(model)
     model.eval()
     chunk = eval_chunk(device)
     hits: list[torch.Tensor] = []
+    errors = 0
     try:
         for images, labels in zip(
             torch.split(probe.images, chunk), torch.split(probe.labels, chunk), strict=True
@@ -63,6 +135,9 @@ def clean_correct(
             images = images.to(device)
             outputs = model(images if normalize is None else normalize(images))
             hits.append((outputs.argmax(dim=1) == labels.to(device)).cpu())
+            errors += int((~hits[-1]).sum())
+            if errors > max_errors:
+                break
     finally:
         restore_modes(model, modes)
     return torch.cat(hits)

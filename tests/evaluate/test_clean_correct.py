@@ -1,9 +1,11 @@
-"""clean_correct: which clean probe images the live model gets right, the model left untouched."""
+"""clean_correct(_if_fitted): which clean probe images the live model gets right, untouched."""
 
+import pytest
 import torch
 from torch import nn
 
-from evoaug.evaluate import Probe, clean_correct
+from evoaug.evaluate import Probe, clean_correct, clean_correct_if_fitted
+from evoaug.evaluate._accuracy import _max_errors
 
 
 class Threshold(nn.Module):
@@ -49,3 +51,55 @@ def test_the_model_is_left_as_it_was() -> None:
     assert model.training and model.norm.training
     for key, value in model.state_dict().items():
         assert torch.equal(value, before[key]), key
+
+
+class Counting(Threshold):
+    """Threshold, counting its forward passes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return super().forward(x)
+
+
+def with_wrong(wrong: torch.Tensor) -> Probe:
+    data = probe(len(wrong))
+    return Probe(data.images, torch.where(wrong, 1 - data.labels, data.labels))
+
+
+@pytest.mark.parametrize(
+    ("errors", "accuracy", "fitted"),
+    [(0, 0.99, True), (2, 0.99, True), (3, 0.99, False), (1, 0.995, True), (2, 0.995, False),
+     (50, 0.75, True), (51, 0.75, False), (0, 1.0, True), (1, 1.0, False), (200, 0.0, True)],
+)  # fmt: skip
+def test_if_fitted_agrees_with_the_full_pass_at_the_threshold(
+    errors: int, accuracy: float, fitted: bool
+) -> None:
+    data = with_wrong(torch.arange(200) >= 200 - errors)  # the errors in the last chunk
+    full = clean_correct(Threshold(), data)
+    assert (float(full.double().mean()) >= accuracy) is fitted
+    capped = clean_correct_if_fitted(Threshold(), data, accuracy=accuracy)
+    assert (capped is not None) is fitted
+    if capped is not None:
+        assert torch.equal(capped, full)
+
+
+def test_if_fitted_stops_at_the_first_chunk_the_model_cannot_fit() -> None:
+    wrong = torch.zeros(200, dtype=torch.bool)
+    wrong[:10] = True  # ten errors in the first chunk of 64
+    model = Counting()
+    assert clean_correct_if_fitted(model, with_wrong(wrong), accuracy=0.99) is None
+    assert model.calls == 1  # of four chunks
+    clean_correct_if_fitted(model, with_wrong(torch.zeros(200, dtype=torch.bool)), accuracy=0.99)
+    assert model.calls == 1 + 4
+    assert model.training  # modes restored after an early stop too
+
+
+def test_the_error_cap_is_the_accuracys_own_comparison() -> None:
+    for n in (1, 7, 64, 200, 512, 513):
+        for accuracy in (0.0, 0.5, 0.9, 0.99, 0.995, 1.0, 1.01):
+            brute = max((w for w in range(n + 1) if (n - w) / n >= accuracy), default=-1)
+            assert _max_errors(n, accuracy) == brute, (n, accuracy)
