@@ -16,9 +16,11 @@ Once the model fits its clean training images and not its validation images (acc
 ``regularize_at`` or more on the training probe, ``regularize_gap`` less on the validation
 probe, :func:`evoaug.evaluate.clean_correct`; checked at every generation and, between them,
 at every epoch end), the run has entered the regime where a regularizer pays
-off over the epochs left and a short look-ahead sees only its cost. Unless the op that covers the
-group left behind is proposed, the ``regularizer`` setting (TrivialAugment by default), added to
-the incumbent, is adopted on that evidence, without a look-ahead, and is then on trial
+off over the epochs left and a short look-ahead sees only its cost. The ``regularizer`` setting
+(TrivialAugment by default), added to the incumbent, is then adopted on that evidence, without
+a look-ahead (after the op that covers the group left behind, when one is proposed: that op
+goes first, and the regularizer comes in the same generation if the guard refuses it), and is
+then on trial
 (:class:`Trial`): no augmentation and the front's pick are not offered, and when the live
 model's validation-probe predictions are worse than at the adoption (McNemar's exact test)
 once it fits its clean training probe again (or three quarters of the epochs left have
@@ -273,6 +275,12 @@ class Decider:
             module, optimizer, probes, incumbent, proposed.policy, proposals, seed,
             margin=margin, confidence=guard_confidence,
         )  # fmt: skip
+        if not decision.changed and regularizer is not None and fit is not None:
+            # The op that covers the group came before the regularizer and was refused: the
+            # regularizer's turn now, not at the next epoch end.
+            adopted = self._adopt(incumbent, regularizer, fit, proposals, epoch, max_epochs)
+            reason = f"{decision.reason}; {adopted.reason}"
+            return dataclasses.replace(adopted, reason=reason), gains
         return decision, gains
 
     def check_fit(

@@ -286,3 +286,39 @@ def test_a_failed_lookahead_of_no_augmentation_keeps_the_incumbent(monkeypatch) 
     assert not decision.changed and decision.chosen == incumbent
     assert decision.reason == "the guard could not score identity: non-finite loss"
     assert d.resting == {}  # a failure is not a refusal: the challenger may come back
+
+
+def test_a_refused_covering_op_leaves_the_regularizer_its_turn_in_the_same_generation(
+    monkeypatch,
+) -> None:  # type: ignore[no-untyped-def]
+    import types
+
+    import evoaug.callback._decide as decide_module
+
+    d = decider()
+    identity, ta = Policy.preset("identity"), Policy.preset("trivialaugment")
+    covering = Policy.from_genes([[("Grayscale", 0.5, 1.0)]], name="evoaug coverage: Grayscale")
+    probes = types.SimpleNamespace(train=types.SimpleNamespace(images=torch.zeros(1, 3, 32, 32)))
+    groups = np.repeat([0, 1], 50)
+
+    def gather(module, optimizer, probes, policies, seed, *, repeats=0):  # type: ignore[no-untyped-def]
+        if repeats == 0:
+            return [Evidence(p, np.zeros((2, 8)), None, groups) for p in policies]
+        hits = {_key(identity): 80, _key(covering): 60}  # the guard refuses the covering op
+        return [Evidence(p, None, (np.arange(100) < hits[_key(p)])[None], groups) for p in policies]
+
+    monkeypatch.setattr(d, "_gather", gather)
+    monkeypatch.setattr(d, "_fit", lambda module, probes: Fit(correct(200), correct(120)))
+    monkeypatch.setattr(decide_module, "coverage_policy", lambda *a, **k: (covering, None))
+    monkeypatch.setattr(decide_module, "credit_policies", lambda *a, **k: ([], {}))
+    proposal = types.SimpleNamespace(policy=covering)
+    monkeypatch.setattr(d.rule, "propose", lambda incumbent, challengers: (proposal, {}))
+    decision, _ = d.decide(None, None, probes, identity, None, seed=0, epoch=31, max_epochs=60)
+    assert decision.changed and decision.chosen == ta and decision.guard == {}
+    assert decision.reason.startswith("evoaug coverage: Grayscale failed the guard")
+    assert decision.reason.endswith(
+        "trivialaugment is adopted as a regularizer (a look-ahead "
+        "cannot see its gain over the epochs left)"
+    )
+    assert d.trial is not None and (d.trial.since, d.trial.fallback) == (31, identity)
+    assert _key(covering) in d.resting  # refused: it sits out, as any refused challenger
