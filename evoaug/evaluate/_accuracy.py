@@ -16,6 +16,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from evoaug._checks import check_number
 from evoaug._probe import Probe
 from evoaug.evaluate._call import eval_chunk
 from evoaug.evaluate._isolation import capture_modes, model_device, restore_modes
@@ -79,6 +80,9 @@ def clean_correct_if_fitted(
         Booleans ``[N]`` on the CPU, one per probe image, when at least ``accuracy`` of them
         are correct; else ``None``.
 
+    Raises:
+        ConfigError: ``accuracy`` is not a number in ``[0, 1]``.
+
     Example:
         >>> import torch
         >>> from torch import nn
@@ -91,6 +95,7 @@ def clean_correct_if_fitted(
         True
         >>> clean_correct_if_fitted(model, Probe(probe.images, probe.labels + 1), accuracy=0.5)
     """
+    accuracy = check_number("accuracy", accuracy, low=0.0, high=1.0)
     max_errors = _max_errors(len(probe.labels), accuracy)
     correct = _correct(model, probe, normalize, max_errors=max_errors)
     if len(correct) < len(probe.labels) or int((~correct).sum()) > max_errors:

@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from evoaug import ConfigError
 from evoaug.evaluate import Probe, clean_correct, clean_correct_if_fitted
 from evoaug.evaluate._accuracy import _max_errors
 
@@ -103,3 +104,9 @@ def test_the_error_cap_is_the_accuracys_own_comparison() -> None:
         for accuracy in (0.0, 0.5, 0.9, 0.99, 0.995, 1.0, 1.01):
             brute = max((w for w in range(n + 1) if (n - w) / n >= accuracy), default=-1)
             assert _max_errors(n, accuracy) == brute, (n, accuracy)
+
+
+@pytest.mark.parametrize("accuracy", [1.5, -0.1, float("nan"), "0.9"])
+def test_if_fitted_refuses_an_accuracy_outside_zero_to_one(accuracy: object) -> None:
+    with pytest.raises(ConfigError, match="`accuracy` must be"):
+        clean_correct_if_fitted(Threshold(), probe(), accuracy=accuracy)  # type: ignore[arg-type]
