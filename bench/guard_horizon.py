@@ -4,7 +4,7 @@ Runs ``bench/quality.py`` (every argument after this script's own goes to it) wi
 instrumented: before each guard's look-aheads at the callback's ``lookahead_steps`` (60), the
 same guard runs again at each of ``--steps`` (same policies, same seeds: the shorter
 look-aheads see the first minibatches of the full one), and the challenger's advantage over the
-incumbent (the rule's decision score, with a paired bootstrap over validation images) is
+incumbent (the rule's decision score, with its paired bootstrap over validation images) is
 recorded at every length. The extra look-aheads make each generation dearer, so a measured
 budget pays for fewer of them than in a plain run: the guards recorded are real ones, not all
 of a plain run's.
@@ -25,31 +25,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import quality
 
 import evoaug.callback._decide as decide
-from evoaug.search._decision import _group_members, decision_score
 
 
-def advantage(first: Any, second: Any, *, seed: int = 0, n: int = 2000) -> dict[str, float]:
-    """``first``'s decision-score advantage over ``second``: mean and bootstrap quantiles."""
-    a, b, groups = first.correct.mean(axis=0), second.correct.mean(axis=0), first.groups
-    rng = np.random.default_rng(seed)
-    per_a, per_b = [], []
-    for members in _group_members(groups, len(a)):
-        index = members[rng.integers(0, len(members), size=(n, len(members)))]
-        per_a.append(a[index].mean(axis=1))
-        per_b.append(b[index].mean(axis=1))
-    score_a = 0.5 * (np.mean(per_a, axis=0) + np.min(per_a, axis=0))
-    score_b = 0.5 * (np.mean(per_b, axis=0) + np.min(per_b, axis=0))
-    diff = score_a - score_b
-    mean = decision_score(a, groups) - decision_score(b, groups)
-    return {
-        "mean": float(mean),
-        "q10": float(np.quantile(diff, 0.1)),
-        "q90": float(np.quantile(diff, 0.9)),
-    }
+def advantage(rule: Any, first: Any, second: Any) -> dict[str, float]:
+    """``first``'s advantage over ``second`` by the guard's own rule: mean, 10% and 90% bounds.
+
+    The 90% bound is the 10% bound of ``second`` over ``first`` negated (the rule's bootstrap
+    draws the same resamples for both orders).
+    """
+    low = rule.lookahead_advantage(first, second, confidence=0.9)
+    high = rule.lookahead_advantage(second, first, confidence=0.9)
+    return {"mean": low.mean, "q10": low.lower, "q90": -high.lower}
 
 
 def instrument(steps: Sequence[int], out: Path, current: dict[str, Any]) -> None:
@@ -70,7 +59,7 @@ def instrument(steps: Sequence[int], out: Path, current: dict[str, Any]) -> None
             finally:
                 self.evaluator.lookahead_steps = full
             if all(ev.ok for ev in pair):
-                partial[str(k)] = advantage(pair[1], pair[0])
+                partial[str(k)] = advantage(self.rule, pair[1], pair[0])
         decision = guard(self, module, optimizer, probes, incumbent, challenger, proposals, seed,
                          **kwargs)  # fmt: skip
         final = {k: {"mean": a.mean, "lower": a.lower} for k, a in decision.guard.items()}

@@ -33,7 +33,7 @@ def test_a_quick_run_records_each_guard_at_every_length(tmp_path: Path) -> None:
         assert (guard["dataset"], guard["seed"]) == ("digits", 0)
         assert sorted(guard["partial"]) == ["3", "6"]
         for a in guard["partial"].values():
-            assert -1.0 <= a["q10"] <= a["q90"] <= 1.0
+            assert -1.0 <= a["q10"] <= a["mean"] <= a["q90"] <= 1.0
         assert "incumbent" in guard["full"] and isinstance(guard["passed"], bool)
     first = guards[0]
     assert f"digits seed 0 {first['challenger']}: 3: " in done.stdout
