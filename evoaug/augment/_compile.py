@@ -22,6 +22,7 @@ from evoaug.ops import (
     OpSpec,
     bounded_kernel,
     get_op,
+    is_builtin,
     registry_version,
 )
 
@@ -81,6 +82,11 @@ class CompiledPolicy:
     def device(self) -> torch.device:
         """Where the tensors are."""
         return self.rank.device
+
+    @property
+    def builtin(self) -> bool:
+        """Whether every op is a built-in one (:func:`evoaug.ops.is_builtin`)."""
+        return all(is_builtin(spec) for spec in self.specs)
 
     def to(self, device: torch.device | str) -> CompiledPolicy:
         """This compiled policy with its tensors on ``device`` (itself when already there)."""

@@ -73,7 +73,8 @@ def _run_uint8(
         item.apply_uint8(target, out=target)
     b = images.shape[0]
     inverse = torch.empty_like(order).scatter_(0, order, torch.arange(b, device=order.device))
-    return ordered.index_select(0, inverse)
+    with torch.inference_mode(False):  # the call's result, most often: no copy to leave it
+        return ordered.index_select(0, inverse)
 
 
 def _float_chunk(target: torch.Tensor, chunk: list[Work], generator: torch.Generator) -> None:

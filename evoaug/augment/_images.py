@@ -65,6 +65,8 @@ def prepare(images: object) -> tuple[torch.Tensor, Callable[[torch.Tensor], torc
             out = out.to(dtype)
         elif out.untyped_storage().data_ptr() == images.untyped_storage().data_ptr():
             out = out.clone()  # uint8 that no op touched: the output must not alias the input
+        elif out.is_inference() and not images.is_inference():
+            out = out.clone()  # computed without autograd: a tensor that training may save
         return out.squeeze(0) if squeeze else out
 
     return (x if private else x.clone()), restore

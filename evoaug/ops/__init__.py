@@ -21,6 +21,7 @@ from evoaug.ops._registry import (
 
 BUILTIN_OPS = _table.BUILTIN_OPS
 bounded_kernel = _table.bounded_kernel
+is_builtin = _table.is_builtin
 
 __all__ = [
     "BUILTIN_OPS",
@@ -32,6 +33,7 @@ __all__ = [
     "bounded_kernel",
     "fresh_generator",
     "get_op",
+    "is_builtin",
     "randint",
     "register_op",
     "registry_version",

@@ -17,9 +17,9 @@ from evoaug.ops import _color as C
 from evoaug.ops import _geometric as G
 from evoaug.ops import _occlusion as O
 from evoaug.ops import _uint8 as U
-from evoaug.ops._registry import OpSpec, register_op
+from evoaug.ops._registry import OpSpec, get_op, register_op
 
-__all__ = ["BUILTIN_OPS", "BoundedFn", "bounded_kernel"]
+__all__ = ["BUILTIN_OPS", "BoundedFn", "bounded_kernel", "is_builtin"]
 
 BoundedFn = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
 
@@ -120,3 +120,20 @@ def bounded_kernel(spec: OpSpec) -> BoundedFn | None:
 
     """
     return _BOUNDED.get(spec.fn)
+
+
+_BUILTIN_SPECS = frozenset(get_op(name) for name in BUILTIN_OPS)
+
+
+def is_builtin(spec: OpSpec) -> bool:
+    """Whether ``spec`` is a built-in op as registered here (not one registered over it).
+
+    The engine runs policies of built-in ops only with autograd off (``torch.inference_mode``):
+    their kernels need no gradients and keep no tensors. A custom kernel might do either.
+
+    Example:
+        >>> from evoaug.ops import get_op, is_builtin
+        >>> is_builtin(get_op("Rotate"))
+        True
+    """
+    return spec in _BUILTIN_SPECS
