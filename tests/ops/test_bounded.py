@@ -58,3 +58,25 @@ def test_bounded_blur_reads_no_value() -> None:
 def test_only_kernels_sized_from_the_data_have_a_bounded_kernel() -> None:
     have = [name for name in BUILTIN_OPS if bounded_kernel(get_op(name)) is not None]
     assert have == ["GaussianBlur"]
+
+
+@pytest.mark.parametrize("size", [*SIZES, (64, 64), (66, 70)])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_small_images_blur_by_banded_products_as_the_convolution_does(
+    size: tuple[int, int], channels: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Up to 64x64 pixels the blur is two matrix products; the convolution gives the same."""
+    from evoaug.ops import _color
+
+    spec = get_op("GaussianBlur")
+    images, sigma = _batch(size, torch.float32, 2.0)
+    images = images[:, :channels]
+    default = spec(images, sigma)
+    monkeypatch.setattr(_color, "_BANDED_PIXELS", 0)  # every size by convolution
+    convolved = spec(images, sigma)
+    torch.testing.assert_close(default, convolved, atol=1e-6, rtol=0)
+    assert torch.equal(default[0], images[0])  # sigma 0: the image itself, on both
+    if size[0] * size[1] > 64 * 64:
+        assert torch.equal(default, convolved)  # the convolution ran both times
+    elif min(size) >= 5:
+        assert not torch.equal(default, convolved)  # the products ran: sums rounded otherwise
