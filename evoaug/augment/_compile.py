@@ -8,6 +8,7 @@ and keeps what every batch needs as small tensors indexed by ``[sub-policy, gene
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -83,7 +84,7 @@ class CompiledPolicy:
         """Where the tensors are."""
         return self.rank.device
 
-    @property
+    @functools.cached_property
     def builtin(self) -> bool:
         """Whether every op is a built-in one (:func:`evoaug.ops.is_builtin`)."""
         return all(is_builtin(spec) for spec in self.specs)
