@@ -23,6 +23,7 @@ from evoaug.callback import _lightning
 from evoaug.callback._batch_hook import BatchHook
 from evoaug.callback._generation import OnlineSearch, optimizer_of
 from evoaug.callback._meter import SearchMeter
+from evoaug.callback._pace import Pace
 from evoaug.callback._probes import ProbeSet, check_groups, probes_for_fit
 from evoaug.callback._rest import SearchRest
 from evoaug.callback._rundir import RunDirectory, run_info
@@ -223,11 +224,7 @@ class EvoAugCallback(_lightning.CallbackBase):
         self._hook = BatchHook(
             self.augmenter if cfg.mode == "batch" else None, batch_keys=cfg.batch_keys
         )
-        self.schedule: Schedule | None = None
-        self.meter = SearchMeter()
-        # A fixed schedule never rests (the budget does not govern it).
-        self.rest = SearchRest(cfg.patience if cfg.every_n_epochs is None else None)
-        self._measured_logged = False  # the first measured decision is logged
+        self.pace = Pace(cfg, log=lambda message: self._info(message))
         self.groups_source: str | None = None
         self._online: OnlineSearch | None = None
         self._run: RunDirectory | None = None
@@ -264,6 +261,21 @@ class EvoAugCallback(_lightning.CallbackBase):
     def generation(self) -> int:
         """Generations run so far."""
         return self._online.generation if self._online is not None else 0
+
+    @property
+    def schedule(self) -> Schedule | None:
+        """The search's plan, made when training starts (``None`` before)."""
+        return self.pace.schedule
+
+    @property
+    def meter(self) -> SearchMeter:
+        """The measured cost of the fit's epochs and generations against the budget."""
+        return self.pace.meter
+
+    @property
+    def rest(self) -> SearchRest:
+        """Generations in a row that changed nothing, and the rest they started."""
+        return self.pace.rest
 
     @property
     def selection(self) -> Selection:
@@ -351,16 +363,16 @@ class EvoAugCallback(_lightning.CallbackBase):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._check_training_data(trainer)
         online = self._online
-        self.schedule = plan_for_trainer(
+        self.pace.schedule = plan_for_trainer(
             trainer,
             self.config,
             candidate_steps=online.candidate_steps() if online else self.config.lookahead_steps,
             scoring_images=online.scoring_images() if online else 0,
             decision_images=online.decision_images() if online else 0.0,
         )
-        self._info(self.schedule.describe())
+        self._info(self.pace.schedule.describe())
         if self._run is not None:
-            self._run.write_info(run_info(trainer, self.config, self.schedule))
+            self._run.write_info(run_info(trainer, self.config, self.pace.schedule))
         # A checkpoint saved at validation end precedes that epoch's generations: run them now,
         # on the same weights they would have seen, and record the epoch in the timeline.
         if self.config.search:
@@ -400,13 +412,8 @@ class EvoAugCallback(_lightning.CallbackBase):
 
     @override
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.config.search and self.meter.generation_seconds:
-            summary = self.meter.summary(self.config.search_budget)
-            if self.rest.resting:
-                summary += (
-                    f" It ended resting: its last {self.rest.idle} generations changed nothing "
-                    f"(patience={self.rest.patience})."
-                )
+        summary = self.pace.summary() if self.config.search else None
+        if summary is not None:
             self._info(summary)
 
     @override
@@ -478,39 +485,8 @@ class EvoAugCallback(_lightning.CallbackBase):
         return True
 
     def _generations_due(self, trainer: Any, epoch: int, first: int, ran: int) -> int:
-        """More generations the budget pays for now, measured.
-
-        ``first`` is the generation count at this epoch's end, ``ran`` how many have run since.
-        Rank 0 decides for all: the ranks' clocks differ.
-        """
-        if self.schedule is None:
-            return 0
-        max_epochs = _max_epochs(trainer)
-        due = self.meter.due(
-            self.schedule,
-            epoch=epoch,
-            done=first + ran,
-            budget=self.config.search_budget,
-            max_epochs=max_epochs,
-            min_generations=self.config.min_generations,
-            ran=ran,
-        )
-        if due.measured and not self._measured_logged:
-            self._measured_logged = True
-            self._info(  # rank 0's
-                due.describe(
-                    epoch,
-                    budget=self.config.search_budget,
-                    planned_total=self.schedule.total_generations,
-                )
-            )
-        count = due.count
-        if first + ran >= self.config.min_generations:  # the floor runs whatever the rest says
-            count = self.rest.allows(epoch=epoch, count=due.count)
-        if count == 0 and due.count and due.measured:
-            # The rest ends this epoch end's generations: what the budget paid for now leaves
-            # it, instead of being caught up on (once per epoch end: the loop stops here).
-            self.meter.forgo(due.count * due.generation_seconds)
+        """More generations the budget pays for now (:meth:`Pace.due`); rank 0 decides for all."""
+        count = self.pace.due(epoch=epoch, first=first, ran=ran, max_epochs=_max_epochs(trainer))
         if trainer.world_size > 1:
             return int(trainer.strategy.broadcast(count, src=0))
         return count
@@ -554,7 +530,7 @@ class EvoAugCallback(_lightning.CallbackBase):
             f"{len(self._online.front)}; hypervolume {hypervolume or 0.0:.4f}"
         )
         if outcome.decision is not None:  # after the lines it follows from
-            self._record_rest(epoch, changed=outcome.decision.changed)
+            self.pace.record(epoch, changed=outcome.decision.changed)
 
     def _check_fit(self, trainer: Any, pl_module: Any, epoch: int) -> None:
         """At an epoch end without a generation: the regularizer's adoption or trial verdict."""
@@ -572,18 +548,9 @@ class EvoAugCallback(_lightning.CallbackBase):
         if decision.changed:
             self._set_active(decision.chosen)
             self._active_objectives = {}
-            self._record_rest(epoch, changed=True)
+            self.pace.record(epoch, changed=True)
         self._run.record_decision({"epoch": epoch, **decision.to_dict(), "credit": {}})
         self._info(f"evoaug: decision at epoch {epoch}: {decision.reason}")
-
-    def _record_rest(self, epoch: int, *, changed: bool) -> None:
-        until = self.rest.record(epoch=epoch, changed=changed)
-        if until is not None:
-            self._info(
-                f"evoaug: {self.rest.idle} generations in a row changed nothing "
-                f"(patience={self.rest.patience}); the search rests until the end of epoch "
-                f"{until}"
-            )
 
     def _draw_probes(self, trainer: Any) -> ProbeSet:
         if self._probes is not None:

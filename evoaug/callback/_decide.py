@@ -20,40 +20,36 @@ off over the epochs left and a short look-ahead sees only its cost. The ``regula
 (TrivialAugment by default), added to the incumbent, is then adopted on that evidence, without
 a look-ahead (after the op that covers the group left behind, when one is proposed: that op
 goes first, and the regularizer comes in the same generation if the guard refuses it), and is
-then on trial
-(:class:`Trial`): no augmentation and the front's pick are not offered, and when the live
-model's validation-probe predictions are worse than at the adoption (McNemar's exact test)
-once it fits its clean training probe again (or three quarters of the epochs left have
-passed), the run goes back to the policy before it; otherwise the regularizer stays.
+then on trial (:mod:`evoaug.callback._trial`): no augmentation and the front's pick are not
+offered, and when the live model's validation-probe predictions are worse than at the
+adoption (McNemar's exact test) once it fits its clean training probe again (or three quarters
+of the epochs left have passed), the run goes back to the policy before it; otherwise the
+regularizer stays.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-import torch
 import torch.nn.functional as F
 
+from evoaug.callback._compose import added, policy_key, sized, within
 from evoaug.callback._lightning import detached_trainer
 from evoaug.callback._probes import ProbeSet
 from evoaug.callback._schedule import FORWARD_COST
 from evoaug.callback._settings import CallbackConfig
+from evoaug.callback._trial import FOREVER, Fit, Trial, adopt, judge, measure_fit
 from evoaug.evaluate import (
     Evaluator,
     Evidence,
     OptimizerSpec,
-    clean_correct,
-    clean_correct_if_fitted,
     gather_evidence,
 )
-from evoaug.exceptions import ConfigError
 from evoaug.genome import GenomeSpace
-from evoaug.policy import Policy, SubPolicy, presets
+from evoaug.policy import Policy
 from evoaug.search import (
     Advantage,
     Decision,
@@ -64,97 +60,10 @@ from evoaug.search import (
     op_probe,
 )
 
-__all__ = ["FOREVER", "REST", "WAIT", "Decider", "Fit", "Trial"]
+__all__ = ["REST", "Decider"]
 
 REST = 3
 """Generations a challenger the guard refused sits out."""
-
-
-FOREVER = 1_000_000
-"""Generations a regularizer that made validation worse sits out: the rest of the fit."""
-
-
-WAIT = 3
-"""Epochs a regularizer's trial waits at least before its verdict when the model does not
-fit its clean training probe again."""
-
-
-@dataclass(frozen=True)
-class Trial:
-    """A regularizer adopted on the fit's evidence, on trial for the rest of the fit.
-
-    Attributes:
-        key: The adopted policy's genes as text.
-        fallback: The policy trained before it.
-        correct: Which validation-probe images the live model got right at the adoption.
-        since: The epoch at whose end it was adopted.
-        until: The epoch from which the verdict comes even if the model does not fit its
-            clean training probe again.
-        judged: The verdict kept it: it trains for the rest of the fit.
-    """
-
-    key: str
-    fallback: Policy
-    correct: torch.Tensor
-    since: int = 0
-    until: int = 0
-    judged: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain values."""
-        return {
-            "key": self.key,
-            "fallback": self.fallback.to_dict(),
-            "correct": [int(c) for c in self.correct.tolist()],
-            "since": self.since,
-            "until": self.until,
-            "judged": self.judged,
-        }
-
-    @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> Trial:
-        """Rebuild :meth:`to_dict`'s output.
-
-        Raises:
-            ConfigError: A key is missing or a value has the wrong type.
-        """
-        try:
-            return cls(
-                key=str(state["key"]),
-                fallback=Policy.from_dict(state["fallback"]),
-                correct=torch.tensor([bool(c) for c in state["correct"]], dtype=torch.bool),
-                since=int(state.get("since", 0)),
-                until=int(state.get("until", 0)),
-                judged=bool(state.get("judged", False)),
-            )
-        except (KeyError, TypeError) as err:
-            raise ConfigError(
-                f"checkpoint's evoaug trial state must have 'key', 'fallback' and 'correct', "
-                f"got {sorted(map(str, state))} ({err})"
-            ) from None
-
-
-@dataclass(frozen=True)
-class Fit:
-    """Which clean probe images the live model gets right, and the accuracies they give.
-
-    Attributes:
-        train: Booleans, one per training-probe image.
-        val: Booleans, one per validation-probe image.
-    """
-
-    train: torch.Tensor
-    val: torch.Tensor
-
-    @property
-    def train_accuracy(self) -> float:
-        """The fraction of the training probe classified correctly."""
-        return float(self.train.double().mean())
-
-    @property
-    def val_accuracy(self) -> float:
-        """The fraction of the validation probe classified correctly."""
-        return float(self.val.double().mean())
 
 
 class Decider:
@@ -175,7 +84,7 @@ class Decider:
         self.ops = credit_ops(space.ops) if config.credit else []
         self.identity = Policy.preset("identity", interpolation=config.initial_policy.interpolation)
         self.resting: dict[str, int] = {}  # refused challenger (its genes) -> generations left
-        self.regularizer = _within(config.regularizer, space.ops)
+        self.regularizer = within(config.regularizer, space.ops)
         self.trial: Trial | None = None
 
     def decide(
@@ -226,38 +135,22 @@ class Decider:
         # augmentation (the baseline itself, until the model fits its training images) and the
         # op that covers the group left behind (the feature-space evidence). Any other needs a
         # look-ahead bound above zero.
-        supported = set() if fits or held else {_key(self.identity)}
+        supported = set() if fits or held else {policy_key(self.identity)}
         gains: dict[str, float] = {}
         if self.ops:
-            singles = [op_probe(op, incumbent.interpolation) for op in self.ops]
-            singles_ev = self._gather(module, optimizer, probes, singles, seed)
-            by_op = dict(zip(self.ops, singles_ev, strict=True))
-            confidence, interpolation = self.config.confidence, incumbent.interpolation
-            resting = {op for op in self.ops if _key(op_probe(op)) in self.resting}
-            covering, _ = coverage_policy(
-                by_op, confidence=confidence, interpolation=interpolation, exclude=resting
-            )
-            policies, credit = credit_policies(
-                by_op, confidence=confidence, interpolation=interpolation, exclude=resting
-            )
-            gains = {op: mean for op, (mean, _) in credit.items()}
+            covering, policies, gains = self._credited(module, optimizer, probes, incumbent, seed)
             if covering is not None:
-                supported.add(_key(_added(incumbent, covering)))
+                supported.add(policy_key(added(incumbent, covering)))
             found = ([] if covering is None else [covering]) + policies
-            challengers += [_added(incumbent, p) for p in found]
+            challengers += [added(incumbent, p) for p in found]
         if front_pick is not None and not held:  # the front's pick replaces the incumbent
             challengers.append(front_pick)
-        unique: dict[str, Policy] = {}  # one per genes; the first (highest priority) names it
-        for challenger in challengers:
-            if _key(challenger) not in self.resting:
-                unique.setdefault(_key(challenger), challenger)
-        challengers = list(unique.values())
-        self.resting = {k: n - 1 for k, n in self.resting.items() if n > 1}
+        challengers = self._not_resting(challengers)
         evidence = self._gather(module, optimizer, probes, [incumbent, *challengers], seed)
         if not evidence[0].ok:
             return self.rule.keep(incumbent, {}), gains
         proposed, proposals = self.rule.propose(evidence[0], evidence[1:])
-        covers = proposed is not None and _key(proposed.policy) in supported
+        covers = proposed is not None and policy_key(proposed.policy) in supported
         if regularizer is not None and fit is not None and not covers:
             return self._adopt(incumbent, regularizer, fit, proposals, epoch, max_epochs), gains
         if proposed is None:
@@ -268,7 +161,7 @@ class Decider:
         # fit of ten generations as in a fit of one.
         margin: float | None = None
         guard_confidence: float | None = None
-        if _key(proposed.policy) not in supported:
+        if policy_key(proposed.policy) not in supported:
             margin = 0.0
             guard_confidence = 1 - (1 - self.config.confidence) / max(1, planned)
         decision = self._guard(
@@ -282,6 +175,46 @@ class Decider:
             reason = f"{decision.reason}; {adopted.reason}"
             return dataclasses.replace(adopted, reason=reason), gains
         return decision, gains
+
+    def _credited(
+        self,
+        module: Any,
+        optimizer: OptimizerSpec,
+        probes: ProbeSet,
+        incumbent: Policy,
+        seed: int,
+    ) -> tuple[Policy | None, list[Policy], dict[str, float]]:
+        """Every op scored alone: the covering op, the credit policies, each op's mean gain.
+
+        The op that covers the group left behind and the policies of ops that score well
+        alone (:func:`evoaug.search.coverage_policy`, :func:`evoaug.search.credit_policies`);
+        ops that rest are not proposed.
+        """
+        singles = [op_probe(op, incumbent.interpolation) for op in self.ops]
+        by_op = dict(
+            zip(self.ops, self._gather(module, optimizer, probes, singles, seed), strict=True)
+        )
+        confidence, interpolation = self.config.confidence, incumbent.interpolation
+        resting = {op for op in self.ops if policy_key(op_probe(op)) in self.resting}
+        covering, _ = coverage_policy(
+            by_op, confidence=confidence, interpolation=interpolation, exclude=resting
+        )
+        policies, credit = credit_policies(
+            by_op, confidence=confidence, interpolation=interpolation, exclude=resting
+        )
+        return covering, policies, {op: mean for op, (mean, _) in credit.items()}
+
+    def _not_resting(self, challengers: list[Policy]) -> list[Policy]:
+        """One challenger per genes (the first, highest priority, names it), none that rests.
+
+        Every rest is then one generation shorter.
+        """
+        unique: dict[str, Policy] = {}
+        for challenger in challengers:
+            if policy_key(challenger) not in self.resting:
+                unique.setdefault(policy_key(challenger), challenger)
+        self.resting = {k: n - 1 for k, n in self.resting.items() if n > 1}
+        return list(unique.values())
 
     def check_fit(
         self,
@@ -353,14 +286,8 @@ class Decider:
         max_epochs: int,
     ) -> Decision:
         """The regularizer adopted on the fit's evidence, on trial from now on."""
-        reason = (
-            f"the model fits {fit.train_accuracy:.1%} of its clean training probe and "
-            f"{fit.val_accuracy:.1%} of its validation probe: {regularizer.name} is adopted "
-            "as a regularizer (a look-ahead cannot see its gain over the epochs left)"
-        )
-        until = _verdict_epoch(epoch, max_epochs)
-        self.trial = Trial(_key(regularizer), incumbent, fit.val, epoch, until)
-        return Decision(incumbent, regularizer, regularizer, True, reason, proposals)
+        self.trial, decision = adopt(incumbent, regularizer, fit, proposals, epoch, max_epochs)
+        return decision
 
     def _guard(
         self,
@@ -421,77 +348,32 @@ class Decider:
         return Decision(incumbent, incumbent, challenger, False, reason, proposals)
 
     def _fit(self, module: Any, probes: ProbeSet) -> Fit | None:
-        """What the live model gets right of the clean training and validation probes.
-
-        ``None`` without a regularizer, or when the model fits too little of its training probe
-        and no regularizer awaits its verdict (nothing reads it then: the validation pass is saved).
-        """
+        """:func:`~evoaug.callback._trial.measure_fit`; ``None`` without a regularizer."""
         if self.regularizer is None:
             return None
-        normalize = self.evaluator.normalize
-        with detached_trainer(module):
-            if self._judging:
-                train = clean_correct(module, probes.train, normalize=normalize)
-            else:  # stops at the first chunk that shows the model does not fit
-                fitted = clean_correct_if_fitted(
-                    module, probes.train, accuracy=self.config.regularize_at, normalize=normalize
-                )
-                if fitted is None:
-                    return None
-                train = fitted
-            return Fit(train, clean_correct(module, probes.val, normalize=normalize))
+        return measure_fit(
+            module, probes, regularize_at=self.config.regularize_at, whole=self._judging,
+            normalize=self.evaluator.normalize,
+        )  # fmt: skip
 
     def _trial_verdict(
         self, incumbent: Policy, fit: Fit, epoch: int, max_epochs: int
     ) -> Decision | None:
-        """The trial's one verdict: the regularizer stays, or the run goes back without it.
+        """The trial's verdict (:func:`~evoaug.callback._trial.judge`); ``None`` while it waits.
 
-        The live model's validation-probe images now against the same images at the adoption,
-        paired (McNemar's exact test): when the images it lost outnumber the ones it gained
-        beyond chance at the rule's ``confidence``, the run goes back to the policy it had
-        before, and the regularizer sits out the rest of the fit; otherwise it trains for the
-        rest of the fit. Right after the adoption the clean images are fitted less and
-        validation dips while the model learns the harder ones (the cost the look-ahead sees),
-        and it lasts: on ``cifar10-small`` validation stayed below the adoption's for 20 epochs
-        and passed it once the model fitted its clean training probe again. So the verdict
-        waits for that, at an epoch after the adoption's, or until three quarters of the
-        epochs left at the adoption (at least :data:`WAIT`) have passed: the last quarter
-        leaves the policy before it time to recover.
-
-        Returns:
-            ``None`` while the trial waits (or after its verdict), else the verdict.
+        A regularizer the verdict drops sits out the rest of the fit.
         """
         trial = self.trial
         if trial is None or trial.judged:
             return None
-        correct = fit.val
-        if trial.correct.shape != correct.shape:  # another probe (a resumed run): start again
-            until = _verdict_epoch(epoch, max_epochs)
-            self.trial = Trial(trial.key, trial.fallback, correct, epoch, until)
-            return None
-        refitted = fit.train_accuracy >= self.config.regularize_at and epoch > trial.since
-        if not refitted and epoch < trial.until:
-            return None
-        lost = int((trial.correct & ~correct).sum())
-        gained = int((~trial.correct & correct).sum())
-        p = _more_losses_than_chance(lost, gained)
-        before, now = float(trial.correct.double().mean()), fit.val_accuracy
-        if p >= 1 - self.config.confidence:
-            self.trial = dataclasses.replace(trial, judged=True)
-            reason = (
-                f"{incumbent.name} stays as a regularizer: the validation probe's accuracy is "
-                f"{now:.1%}, {before:.1%} at its adoption ({lost} images lost, {gained} gained, "
-                f"p={p:.3f})"
-            )
-            return Decision(incumbent, incumbent, None, False, reason)
-        self.trial = None
-        self.resting[trial.key] = FOREVER
-        reason = (
-            f"the validation probe's accuracy fell from {before:.1%} to {now:.1%} since "
-            f"{incumbent.name} was adopted as a regularizer ({lost} images lost, {gained} "
-            f"gained, p={p:.3f}): back to {trial.fallback.name}"
-        )
-        return Decision(incumbent, trial.fallback, trial.fallback, True, reason)
+        cfg = self.config
+        self.trial, verdict = judge(
+            trial, fit, incumbent, epoch=epoch, max_epochs=max_epochs,
+            regularize_at=cfg.regularize_at, confidence=cfg.confidence,
+        )  # fmt: skip
+        if verdict is not None and self.trial is None:
+            self.resting[trial.key] = FOREVER
+        return verdict
 
     def _regularized(self, policy: Policy) -> bool:
         """Whether ``policy`` has every op of the regularizer."""
@@ -503,15 +385,15 @@ class Decider:
         regularizer = self.regularizer
         if regularizer is None or self._regularized(incumbent):
             return None
-        challenger = _added(incumbent, _sized(regularizer, probes.train.images.shape[-1]))
-        return None if _key(challenger) in self.resting else challenger
+        challenger = added(incumbent, sized(regularizer, probes.train.images.shape[-1]))
+        return None if policy_key(challenger) in self.resting else challenger
 
     def _rest(self, policy: Policy) -> None:
         """``policy`` (and, for a one-op credit policy, that op) sits out the next generations."""
-        self.resting[_key(policy)] = REST
+        self.resting[policy_key(policy)] = REST
         ops = {g.op for sub in policy.sub_policies for g in sub.genes}
         if len(ops) == 1 and len(policy.sub_policies) == 1:
-            self.resting[_key(op_probe(next(iter(ops))))] = REST
+            self.resting[policy_key(op_probe(next(iter(ops))))] = REST
 
     def state_dict(self) -> dict[str, int]:
         """The resting challengers (plain values, for checkpoints)."""
@@ -575,77 +457,3 @@ class Decider:
         scoring = cfg.val_probe_size + (ev.recalibration_size if ev.recalibrate_bn else 0)
         guard = 2 * cfg.guard_repeats * (steps + scoring * FORWARD_COST)
         return forwards * FORWARD_COST + guard
-
-
-def _verdict_epoch(epoch: int, max_epochs: int) -> int:
-    """The epoch from which a trial that starts after ``epoch`` may be judged.
-
-    Three quarters of the epochs left, at least :data:`WAIT`: a regularizer's gain shows over
-    the epochs it trains, and the last quarter leaves the policy before it time to recover.
-    """
-    return epoch + max(WAIT, 3 * (max_epochs - epoch) // 4)
-
-
-def _added(incumbent: Policy, policy: Policy) -> Policy:
-    """``policy``'s genes added to the incumbent's: each sub-policy after each of the incumbent's.
-
-    Identity genes are dropped; what helped stays. A credit or coverage policy proposes ops to
-    add, not a policy to replace the incumbent with: a look-ahead from a model trained on the
-    incumbent does not see what dropping it would lose later.
-    """
-    if set(incumbent.ops) <= {"Identity"}:
-        return policy
-    keep = [tuple(g for g in sub.genes if g.op != "Identity") for sub in incumbent.sub_policies]
-    subs = tuple(SubPolicy(k + tuple(sub.genes)) for k in keep for sub in policy.sub_policies)
-    added = policy.name.split(": ", 1)[-1] if policy.name else "custom"
-    return dataclasses.replace(
-        incumbent, sub_policies=subs, name=f"{incumbent.name or 'custom'} + {added}"
-    )
-
-
-def _more_losses_than_chance(lost: int, gained: int) -> float:
-    """One-sided exact p-value of ``lost`` or more losses among the changed images.
-
-    Under no change, each image that changed is as likely lost as gained.
-
-    Example:
-        >>> _more_losses_than_chance(3, 0)  # three of three lost: 1/8
-        0.125
-    """
-    n = lost + gained
-    return float(sum(math.comb(n, k) for k in range(lost, n + 1)) / 2**n)
-
-
-def _within(policy: Policy | None, ops: Sequence[str]) -> Policy | None:
-    """``policy``'s sub-policies whose ops the search space has (``None`` if none is left).
-
-    A search limited to some ops (the ``ops`` setting) is offered no regularizer op beyond them.
-    """
-    if policy is None:
-        return None
-    allowed = {*ops, "Identity"}
-    subs = tuple(sub for sub in policy.sub_policies if set(sub.ops) <= allowed)
-    if len(subs) == len(policy.sub_policies):
-        return policy
-    if all(set(sub.ops) <= {"Identity"} for sub in subs):
-        return None
-    return dataclasses.replace(policy, sub_policies=subs)
-
-
-def _sized(policy: Policy, image_size: int) -> Policy:
-    """A preset built with its default image size, rebuilt at the probes' (else ``policy``)."""
-    name = policy.name
-    if name not in presets() or policy != Policy.preset(name, interpolation=policy.interpolation):
-        return policy  # a custom policy, as given
-    try:
-        return Policy.preset(name, image_size=image_size, interpolation=policy.interpolation)
-    except ConfigError:  # the preset takes no image size
-        return policy
-
-
-def _key(policy: Policy) -> str:
-    """A policy's genes as text: equal genes, equal keys, whatever the name."""
-    return "|".join(
-        ";".join(f"{g.op}:{g.probability:.4f}:{g.level:.4f}" for g in sub.genes)
-        for sub in policy.sub_policies
-    )

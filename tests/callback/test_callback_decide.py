@@ -1,69 +1,14 @@
-"""The decision's helpers: challengers added to the incumbent, refused ones, the regularizer."""
+"""The decision: challengers, refused ones, the guard, the regularizer and its trial."""
 
 import numpy as np
 import pytest
 import torch
 
 from evoaug import ConfigError, EvoAugCallback, Policy
-from evoaug.callback._decide import (
-    FOREVER,
-    Decider,
-    Fit,
-    Trial,
-    _added,
-    _key,
-    _sized,
-    _verdict_epoch,
-    _within,
-)
+from evoaug.callback._compose import policy_key as key
+from evoaug.callback._decide import Decider
+from evoaug.callback._trial import FOREVER, Fit, Trial, verdict_epoch
 from evoaug.evaluate import Evaluator, Evidence
-from evoaug.search import op_probe
-
-CREDIT = Policy.from_genes([[("Solarize", 0.5, 1.0)]], name="evoaug credit: Solarize")
-
-
-def test_a_credit_op_is_added_to_the_incumbent_not_swapped_for_it() -> None:
-    incumbent = Policy.from_genes(
-        [[("VerticalFlip", 0.5, 1.0)]], name="evoaug coverage: VerticalFlip"
-    )
-    added = _added(incumbent, CREDIT)
-    assert added.name == "evoaug coverage: VerticalFlip + Solarize"
-    assert [[(g.op, g.probability) for g in sub] for sub in added.sub_policies] == [
-        [("VerticalFlip", 0.5), ("Solarize", 0.5)]
-    ]
-    two = Policy.from_genes([[("Invert", 0.5, 0.0)], [("Rotate", 0.5, 1.0)]], name="credit two")
-    assert [sub.ops for sub in _added(incumbent, two).sub_policies] == [
-        ("VerticalFlip", "Invert"),
-        ("VerticalFlip", "Rotate"),
-    ]  # each of the challenger's sub-policies after the incumbent's
-
-
-def test_identity_incumbent_takes_the_challenger_as_it_is() -> None:
-    assert _added(Policy.preset("identity"), CREDIT) is CREDIT
-
-
-def test_keys_follow_the_genes_not_the_name() -> None:
-    renamed = Policy(CREDIT.sub_policies, name="another name")
-    assert _key(renamed) == _key(CREDIT) != _key(op_probe("Solarize"))
-
-
-def test_a_regularizer_keeps_only_the_ops_the_search_space_has() -> None:
-    ta = Policy.preset("trivialaugment")
-    assert _within(ta, ta.ops) is ta
-    kept = _within(ta, ("Rotate", "Invert"))
-    assert kept is not None and set(kept.ops) == {"Identity", "Rotate"}
-    assert _within(ta, ("Invert",)) is None  # nothing but Identity left
-    assert _within(None, ("Invert",)) is None
-
-
-def test_a_preset_regularizer_takes_the_probes_image_size() -> None:
-    ta = Policy.preset("trivialaugment")
-    wide = _sized(ta, 64)
-    assert wide == Policy.preset("trivialaugment", image_size=64) != ta  # 32 pixels of 64
-    assert _sized(ta, 32) == ta
-    custom = Policy.from_genes([[("TranslateX", 0.5, 1.0)]], name="trivialaugment")
-    assert _sized(custom, 64) is custom  # not the preset: as given
-    assert _sized(Policy.preset("identity"), 64) == Policy.preset("identity")  # no image size
 
 
 def decider(**settings):  # type: ignore[no-untyped-def]
@@ -78,7 +23,7 @@ def correct(hits: int, n: int = 200) -> torch.Tensor:
 def test_a_regularizer_on_trial_is_dropped_when_validation_gets_worse() -> None:
     d = decider()
     regularized, identity = Policy.preset("trivialaugment"), Policy.preset("identity")
-    d.trial = Trial(_key(regularized), identity, correct(120), since=27, until=51)
+    d.trial = Trial(key(regularized), identity, correct(120), since=27, until=51)
     fitted, dip = correct(200), correct(150)  # the clean training probe: fitted, not yet
     assert d._trial_verdict(regularized, Fit(fitted, correct(90)), 27, 60) is None  # same epoch
     for epoch in (28, 34, 50):  # the dip, however long, is waited out until the model refits
@@ -91,7 +36,7 @@ def test_a_regularizer_on_trial_is_dropped_when_validation_gets_worse() -> None:
         "the validation probe's accuracy fell from 60.0% to 45.0% since trivialaugment was "
         "adopted as a regularizer (30 images lost, 0 gained, p=0.000): back to identity"
     )
-    assert d.trial is None and d.resting[_key(regularized)] == FOREVER  # not offered again
+    assert d.trial is None and d.resting[key(regularized)] == FOREVER  # not offered again
 
 
 @pytest.mark.parametrize(
@@ -106,7 +51,7 @@ def test_a_regularizer_on_trial_is_dropped_when_validation_gets_worse() -> None:
 def test_a_trial_gives_one_verdict(fit: Fit, epoch: int, lost_beyond_chance: bool) -> None:
     d = decider()
     regularized, identity = Policy.preset("trivialaugment"), Policy.preset("identity")
-    d.trial = Trial(_key(regularized), identity, correct(120), since=27, until=51)
+    d.trial = Trial(key(regularized), identity, correct(120), since=27, until=51)
     verdict = d._trial_verdict(regularized, fit, epoch, 60)
     assert verdict is not None and verdict.changed == lost_beyond_chance
     if lost_beyond_chance:
@@ -128,7 +73,7 @@ def test_a_trial_gives_one_verdict(fit: Fit, epoch: int, lost_beyond_chance: boo
 def test_a_trial_waits_three_quarters_of_the_epochs_left_at_most(
     epoch: int, max_epochs: int, until: int
 ) -> None:
-    assert _verdict_epoch(epoch, max_epochs) == until
+    assert verdict_epoch(epoch, max_epochs) == until
 
 
 def test_a_trial_survives_a_checkpoint_and_bad_state_is_refused() -> None:
@@ -166,14 +111,17 @@ def test_a_challenger_with_only_the_lookahead_shares_the_confidence_among_the_fi
 
     def gather(module, optimizer, probes, policies, seed, *, repeats=0):  # type: ignore[no-untyped-def]
         if repeats == 0:  # alignment: the front's pick clearly ahead
-            gains = {_key(identity): 0.0, _key(pick): 0.2}
+            gains = {key(identity): 0.0, key(pick): 0.2}
             return [
-                Evidence(p, gains[_key(p)] + 0.01 * rng.standard_normal((2, 256)), None, groups)
+                Evidence(p, gains[key(p)] + 0.01 * rng.standard_normal((2, 256)), None, groups)
                 for p in policies
             ]
-        hits = {_key(identity): 60, _key(pick): 90}  # of 100 validation images, 2 repeats
+        hits = {
+            key(identity): 60,
+            key(pick): 90,
+        }  # of 100 validation images, 2 repeats
         return [
-            Evidence(p, None, np.tile(np.arange(100) < hits[_key(p)], (2, 1)), groups)
+            Evidence(p, None, np.tile(np.arange(100) < hits[key(p)], (2, 1)), groups)
             for p in policies
         ]
 
@@ -244,17 +192,17 @@ def test_the_guard_runs_no_augmentations_lookahead_only_when_the_challenger_beat
     incumbent = Policy.from_genes([[("VerticalFlip", 0.5, 1.0)]], name="incumbent")
     challenger = Policy.from_genes([[("VerticalFlip", 0.5, 1.0), ("Solarize", 0.5, 1.0)]])
     names = {
-        _key(incumbent): "incumbent",
-        _key(challenger): "challenger",
-        _key(d.identity): "identity",
+        key(incumbent): "incumbent",
+        key(challenger): "challenger",
+        key(d.identity): "identity",
     }
     groups = np.repeat([0, 1], 50)
     calls: list[tuple[list[str], int]] = []
 
     def gather(module, optimizer, probes, policies, seed, *, repeats=0):  # type: ignore[no-untyped-def]
-        calls.append(([names[_key(p)] for p in policies], seed))
+        calls.append(([names[key(p)] for p in policies], seed))
         return [
-            Evidence(p, None, np.tile(np.arange(100) < hits[names[_key(p)]], (1, 1)), groups)
+            Evidence(p, None, np.tile(np.arange(100) < hits[names[key(p)]], (1, 1)), groups)
             for p in policies
         ]
 
@@ -263,7 +211,7 @@ def test_the_guard_runs_no_augmentations_lookahead_only_when_the_challenger_beat
     assert calls[:gathered] == [(["incumbent", "challenger"], 8), (["identity"], 8)][:gathered]
     assert len(calls) == gathered
     assert decision.changed is changed and set(decision.guard) == compared
-    assert (_key(challenger) in d.resting) is not changed
+    assert (key(challenger) in d.resting) is not changed
 
 
 def test_a_failed_lookahead_of_no_augmentation_keeps_the_incumbent(monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -304,8 +252,11 @@ def test_a_refused_covering_op_leaves_the_regularizer_its_turn_in_the_same_gener
     def gather(module, optimizer, probes, policies, seed, *, repeats=0):  # type: ignore[no-untyped-def]
         if repeats == 0:
             return [Evidence(p, np.zeros((2, 8)), None, groups) for p in policies]
-        hits = {_key(identity): 80, _key(covering): 60}  # the guard refuses the covering op
-        return [Evidence(p, None, (np.arange(100) < hits[_key(p)])[None], groups) for p in policies]
+        hits = {
+            key(identity): 80,
+            key(covering): 60,
+        }  # the guard refuses the covering op
+        return [Evidence(p, None, (np.arange(100) < hits[key(p)])[None], groups) for p in policies]
 
     monkeypatch.setattr(d, "_gather", gather)
     monkeypatch.setattr(d, "_fit", lambda module, probes: Fit(correct(200), correct(120)))
@@ -321,4 +272,4 @@ def test_a_refused_covering_op_leaves_the_regularizer_its_turn_in_the_same_gener
         "cannot see its gain over the epochs left)"
     )
     assert d.trial is not None and (d.trial.since, d.trial.fallback) == (31, identity)
-    assert _key(covering) in d.resting  # refused: it sits out, as any refused challenger
+    assert key(covering) in d.resting  # refused: it sits out, as any refused challenger
