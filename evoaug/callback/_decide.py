@@ -152,7 +152,8 @@ class Decider:
         proposed, proposals = self.rule.propose(evidence[0], evidence[1:])
         covers = proposed is not None and policy_key(proposed.policy) in supported
         if regularizer is not None and fit is not None and not covers:
-            return self._adopt(incumbent, regularizer, fit, proposals, epoch, max_epochs), gains
+            self.trial, adopted = adopt(incumbent, regularizer, fit, proposals, epoch, max_epochs)
+            return adopted, gains
         if proposed is None:
             return self.rule.keep(incumbent, proposals), gains
         # The rule's margin and confidence for challengers with evidence from outside the
@@ -171,7 +172,7 @@ class Decider:
         if not decision.changed and regularizer is not None and fit is not None:
             # The op that covers the group came before the regularizer and was refused: the
             # regularizer's turn now, not at the next epoch end.
-            adopted = self._adopt(incumbent, regularizer, fit, proposals, epoch, max_epochs)
+            self.trial, adopted = adopt(incumbent, regularizer, fit, proposals, epoch, max_epochs)
             reason = f"{decision.reason}; {adopted.reason}"
             return dataclasses.replace(adopted, reason=reason), gains
         return decision, gains
@@ -258,7 +259,8 @@ class Decider:
             return self._trial_verdict(incumbent, fit, epoch, max_epochs)
         if regularizer is None or not self._left_behind(fit):
             return None
-        return self._adopt(incumbent, regularizer, fit, {}, epoch, max_epochs)
+        self.trial, adopted = adopt(incumbent, regularizer, fit, {}, epoch, max_epochs)
+        return adopted
 
     @property
     def _judging(self) -> bool:
@@ -275,19 +277,6 @@ class Decider:
         at, gap = self.config.regularize_at, self.config.regularize_gap
         train, val = fit.train_accuracy, fit.val_accuracy
         return train >= at > val and train - val >= gap
-
-    def _adopt(
-        self,
-        incumbent: Policy,
-        regularizer: Policy,
-        fit: Fit,
-        proposals: dict[str, dict[str, Advantage]],
-        epoch: int,
-        max_epochs: int,
-    ) -> Decision:
-        """The regularizer adopted on the fit's evidence, on trial from now on."""
-        self.trial, decision = adopt(incumbent, regularizer, fit, proposals, epoch, max_epochs)
-        return decision
 
     def _guard(
         self,
