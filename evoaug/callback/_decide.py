@@ -340,9 +340,10 @@ class Decider:
         """:func:`~evoaug.callback._trial.measure_fit`; ``None`` without a regularizer."""
         if self.regularizer is None:
             return None
+        cfg = self.config
         return measure_fit(
-            module, probes, regularize_at=self.config.regularize_at, whole=self._judging,
-            normalize=self.evaluator.normalize,
+            module, probes, regularize_at=cfg.regularize_at, regularize_gap=cfg.regularize_gap,
+            whole=self._judging, normalize=self.evaluator.normalize,
         )  # fmt: skip
 
     def _trial_verdict(

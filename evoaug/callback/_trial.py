@@ -20,7 +20,7 @@ import torch
 from evoaug.callback._compose import policy_key
 from evoaug.callback._lightning import detached_trainer
 from evoaug.callback._probes import ProbeSet
-from evoaug.evaluate import clean_correct, clean_correct_if_fitted
+from evoaug.evaluate import clean_correct, clean_correct_if_left_behind
 from evoaug.exceptions import ConfigError
 from evoaug.policy import Policy
 from evoaug.search import Advantage, Decision
@@ -218,6 +218,7 @@ def measure_fit(
     probes: ProbeSet,
     *,
     regularize_at: float,
+    regularize_gap: float,
     whole: bool,
     normalize: Any = None,
 ) -> Fit | None:
@@ -227,25 +228,31 @@ def measure_fit(
         module: The live LightningModule (left exactly as it was).
         probes: The fit's probes.
         regularize_at: The training-probe accuracy from which the model fits its images.
-        whole: Score the training probe whole (a trial awaits its verdict); else stop at the
-            first chunk that shows the model cannot reach ``regularize_at``.
+        regularize_gap: How far the validation probe must lag behind the training probe for
+            the regularizer's adoption.
+        whole: Score both probes whole (a trial awaits its verdict); else stop as soon as the
+            passes show that the model is not in the regime where the regularizer is adopted
+            (:func:`evoaug.evaluate.clean_correct_if_left_behind`).
         normalize: Applied to the images before the model, as in training.
 
     Returns:
-        The fit, or ``None`` when ``whole`` is false and the model fits too little of its
-        training probe (nothing reads the validation probe then: its pass is saved).
+        The fit, or ``None`` when ``whole`` is false and the model does not fit
+        ``regularize_at`` of its training probe with its validation probe ``regularize_gap``
+        or more behind (nothing reads the fit then: the rest of the passes is saved).
     """
     with detached_trainer(module):
         if whole:
             train = clean_correct(module, probes.train, normalize=normalize)
-        else:
-            fitted = clean_correct_if_fitted(
-                module, probes.train, accuracy=regularize_at, normalize=normalize
-            )
-            if fitted is None:
-                return None
-            train = fitted
-        return Fit(train, clean_correct(module, probes.val, normalize=normalize))
+            return Fit(train, clean_correct(module, probes.val, normalize=normalize))
+        both = clean_correct_if_left_behind(
+            module,
+            probes.train,
+            probes.val,
+            accuracy=regularize_at,
+            gap=regularize_gap,
+            normalize=normalize,
+        )
+        return None if both is None else Fit(*both)
 
 
 def adopt(

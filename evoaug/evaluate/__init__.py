@@ -5,7 +5,11 @@ Nothing here imports Lightning: the callback, the offline search and the tests d
 """
 
 from evoaug._probe import Probe, random_probe, stratified_probe
-from evoaug.evaluate._accuracy import clean_correct, clean_correct_if_fitted
+from evoaug.evaluate._accuracy import (
+    clean_correct,
+    clean_correct_if_fitted,
+    clean_correct_if_left_behind,
+)
 from evoaug.evaluate._evaluator import CandidateResult, Evaluator
 from evoaug.evaluate._evidence import Evidence, gather_evidence
 from evoaug.evaluate._optim import OPTIMIZERS, OptimizerSpec
@@ -19,6 +23,7 @@ __all__ = [
     "Probe",
     "clean_correct",
     "clean_correct_if_fitted",
+    "clean_correct_if_left_behind",
     "gather_evidence",
     "random_probe",
     "stratified_probe",

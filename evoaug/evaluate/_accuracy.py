@@ -21,7 +21,7 @@ from evoaug._probe import Probe
 from evoaug.evaluate._call import eval_chunk
 from evoaug.evaluate._isolation import capture_modes, model_device, restore_modes
 
-__all__ = ["clean_correct", "clean_correct_if_fitted"]
+__all__ = ["clean_correct", "clean_correct_if_fitted", "clean_correct_if_left_behind"]
 
 
 @torch.no_grad()
@@ -102,6 +102,82 @@ def clean_correct_if_fitted(
     return None if int((~correct).sum()) > max_errors else correct
 
 
+@torch.no_grad()
+def clean_correct_if_left_behind(
+    model: nn.Module,
+    train: Probe,
+    val: Probe,
+    *,
+    accuracy: float,
+    gap: float,
+    normalize: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Both probes' correctness, or ``None`` once the model cannot be leaving ``val`` behind.
+
+    The regime where a regularizer pays off: training-probe accuracy at least ``accuracy``,
+    validation-probe accuracy below it and at least ``gap`` lower. The passes stop as soon as
+    the answer is known, in the order that costs least where it is asked most: the training
+    probe's first chunk (a model far from fitting its images stops there), then the validation
+    probe whole (a model that classifies more than ``1 - gap`` of it, or ``accuracy`` of it,
+    cannot be ``gap`` behind whatever its training probe: on a set it fits and generalizes, a
+    third of the images of both passes), then the rest of the training probe, stopped at the
+    first chunk after which more images are wrong than ``accuracy`` allows. It returns the two
+    tensors, exactly :func:`clean_correct`'s, when and only when the model is in that regime.
+
+    Args:
+        model: The live model; its outputs are class scores.
+        train: Clean training images and their labels.
+        val: Clean validation images and their labels.
+        accuracy: The training-probe accuracy from which the model fits its images, in
+            ``[0, 1]``.
+        gap: How far the validation probe's accuracy must lag behind, in ``[0, 1]``.
+        normalize: Applied to the images before the model, as in training.
+
+    Returns:
+        Booleans ``[N_train]`` and ``[N_val]`` on the CPU when the training probe's accuracy is
+        at least ``accuracy``, the validation probe's below it and at least ``gap`` lower (in
+        float64, as their means); else ``None``.
+
+    Raises:
+        ConfigError: ``accuracy`` or ``gap`` is not a number in ``[0, 1]``.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from evoaug.evaluate import Probe, clean_correct_if_left_behind
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+        >>> with torch.no_grad():
+        ...     _ = model[1].bias.copy_(torch.tensor([10.0, -10.0]))  # class 0, always
+        >>> train = Probe(torch.rand(8, 1, 4, 4), torch.zeros(8, dtype=torch.long))
+        >>> val = Probe(torch.rand(8, 1, 4, 4), torch.arange(8) % 2)  # half right
+        >>> [t.float().mean().item() for t in clean_correct_if_left_behind(
+        ...     model, train, val, accuracy=0.99, gap=0.05)]
+        [1.0, 0.5]
+        >>> clean_correct_if_left_behind(model, train, train, accuracy=0.99, gap=0.05)
+    """
+    accuracy = check_number("accuracy", accuracy, low=0.0, high=1.0)
+    gap = check_number("gap", gap, low=0.0, high=1.0)
+    max_errors = _max_errors(len(train.labels), accuracy)
+    head_size = eval_chunk(model_device(model))
+    head = _correct(model, train, normalize, max_errors=max_errors, stop=head_size)
+    errors = int((~head).sum())
+    if errors > max_errors:
+        return None
+    val_correct = _correct(model, val, normalize, max_errors=len(val.labels))
+    val_accuracy = float(val_correct.double().mean()) if len(val_correct) else 1.0
+    # With training accuracy at most 1, `train - val >= gap` and `accuracy > val` (the
+    # regime's test, in the same float arithmetic) cannot hold: no need for the rest.
+    if val_accuracy >= accuracy or 1.0 - val_accuracy < gap:
+        return None
+    tail = _correct(model, train, normalize, max_errors=max_errors - errors, start=head_size)
+    if errors + int((~tail).sum()) > max_errors:
+        return None
+    train_correct = torch.cat([head, tail])
+    if float(train_correct.double().mean()) - val_accuracy < gap:
+        return None
+    return train_correct, val_correct
+
+
 def _max_errors(n: int, accuracy: float) -> int:
     """The most wrong images of ``n`` with ``(n - wrong) / n >= accuracy`` (``accuracy <= 1``).
 
@@ -124,8 +200,13 @@ def _correct(
     normalize: Callable[[torch.Tensor], torch.Tensor] | None,
     *,
     max_errors: int,
+    start: int = 0,
+    stop: int | None = None,
 ) -> torch.Tensor:
-    """Correctness per image, chunk by chunk, up to the chunk where ``max_errors`` is passed."""
+    """Correctness per image of ``probe[start:stop]``, chunk by chunk, until too many errors.
+
+    The pass stops after the chunk where more than ``max_errors`` images are wrong.
+    """
     device = model_device(model)
     modes = capture_modes(model)
     model.eval()
@@ -134,7 +215,9 @@ def _correct(
     errors = 0
     try:
         for images, labels in zip(
-            torch.split(probe.images, chunk), torch.split(probe.labels, chunk), strict=True
+            torch.split(probe.images[start:stop], chunk),
+            torch.split(probe.labels[start:stop], chunk),
+            strict=True,
         ):
             images = images.to(device)
             outputs = model(images if normalize is None else normalize(images))
@@ -144,4 +227,4 @@ def _correct(
                 break
     finally:
         restore_modes(model, modes)
-    return torch.cat(hits)
+    return torch.cat(hits) if hits else torch.zeros(0, dtype=torch.bool)

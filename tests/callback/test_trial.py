@@ -106,22 +106,29 @@ class Threshold(pl.LightningModule):
         return torch.stack([-score, score], dim=1)
 
 
-def probes(train_hits: int, n: int = 256) -> Any:
+def probes(train_hits: int, val_hits: int = 128, n: int = 256) -> Any:
     images = torch.zeros(n, 1, 2, 2)
     images[: n // 2] = 1.0  # class 1 for the first half
     labels = (torch.arange(n) < n // 2).long()
-    wrong = n - train_hits
-    train_labels = labels.clone()
-    train_labels[:wrong] = 1 - train_labels[:wrong]
-    val = Probe(images[:128], labels[:128])
-    return SimpleNamespace(train=Probe(images, train_labels), val=val)
+
+    def flipped(hits: int, size: int) -> torch.Tensor:
+        wrong = labels[:size].clone()
+        wrong[: size - hits] = 1 - wrong[: size - hits]
+        return wrong
+
+    val = Probe(images[:128], flipped(val_hits, 128))
+    return SimpleNamespace(train=Probe(images, flipped(train_hits, n)), val=val)
 
 
-def test_measure_fit_stops_at_the_first_chunk_that_shows_no_fit_unless_whole() -> None:
+def test_measure_fit_stops_once_the_model_is_not_left_behind_unless_whole() -> None:
     model = Threshold().train()
-    assert measure_fit(model, probes(128), regularize_at=0.99, whole=False) is None
+    settings: dict[str, Any] = {"regularize_at": 0.99, "regularize_gap": 0.05}
+    assert measure_fit(model, probes(128), whole=False, **settings) is None
     assert model.calls == 1 and model.training  # one chunk of 64 images; the mode restored
-    whole = measure_fit(model, probes(128), regularize_at=0.99, whole=True)
+    whole = measure_fit(model, probes(128), whole=True, **settings)
     assert whole is not None and whole.train_accuracy == 0.5 and whole.val_accuracy == 1.0
-    fitted = measure_fit(model, probes(256), regularize_at=0.99, whole=False)
-    assert fitted is not None and (fitted.train_accuracy, fitted.val_accuracy) == (1.0, 1.0)
+    model.calls = 0
+    assert measure_fit(model, probes(256), whole=False, **settings) is None
+    assert model.calls == 1 + 2  # fitted, but validation too good to lag: not the rest
+    lagging = measure_fit(model, probes(256, val_hits=96), whole=False, **settings)
+    assert lagging is not None and (lagging.train_accuracy, lagging.val_accuracy) == (1.0, 0.75)

@@ -1,11 +1,16 @@
-"""clean_correct(_if_fitted): which clean probe images the live model gets right, untouched."""
+"""clean_correct and its early-stopping forms: which clean probe images the model gets right."""
 
 import pytest
 import torch
 from torch import nn
 
 from evoaug import ConfigError
-from evoaug.evaluate import Probe, clean_correct, clean_correct_if_fitted
+from evoaug.evaluate import (
+    Probe,
+    clean_correct,
+    clean_correct_if_fitted,
+    clean_correct_if_left_behind,
+)
 from evoaug.evaluate._accuracy import _max_errors
 
 
@@ -110,3 +115,66 @@ def test_the_error_cap_is_the_accuracys_own_comparison() -> None:
 def test_if_fitted_refuses_an_accuracy_outside_zero_to_one(accuracy: object) -> None:
     with pytest.raises(ConfigError, match="`accuracy` must be"):
         clean_correct_if_fitted(Threshold(), probe(), accuracy=accuracy)  # type: ignore[arg-type]
+
+
+def left_behind_by_brute_force(
+    train: Probe, val: Probe, accuracy: float, gap: float
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Both full passes, then the regime's test as the callback reads it."""
+    full_train, full_val = clean_correct(Threshold(), train), clean_correct(Threshold(), val)
+    t, v = float(full_train.double().mean()), float(full_val.double().mean())
+    return (full_train, full_val) if t >= accuracy > v and t - v >= gap else None
+
+
+@pytest.mark.parametrize("train_errors", [0, 2, 3, 40])
+@pytest.mark.parametrize("val_errors", [0, 9, 10, 11, 60, 200])
+@pytest.mark.parametrize("where", ["first chunk", "last chunk"])
+def test_if_left_behind_agrees_with_both_full_passes(
+    train_errors: int, val_errors: int, where: str
+) -> None:
+    def wrong(errors: int) -> torch.Tensor:
+        index = torch.arange(200)
+        return index < errors if where == "first chunk" else index >= 200 - errors
+
+    train, val = with_wrong(wrong(train_errors)), with_wrong(wrong(val_errors))
+    for accuracy, gap in ((0.99, 0.05), (0.99, 0.0), (0.95, 0.1), (1.0, 0.05)):
+        expected = left_behind_by_brute_force(train, val, accuracy, gap)
+        got = clean_correct_if_left_behind(Threshold(), train, val, accuracy=accuracy, gap=gap)
+        assert (got is None) is (expected is None), (accuracy, gap)
+        if got is not None and expected is not None:
+            assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
+
+
+def test_if_left_behind_stops_as_soon_as_the_answer_is_known() -> None:
+    fitted, none_wrong = torch.zeros(200, dtype=torch.bool), torch.zeros(200, dtype=torch.bool)
+    lagging = torch.arange(200) < 40  # validation 80%
+    far = torch.arange(200) < 30  # 30 errors in the training probe's first chunk
+    model = Counting()
+    assert (
+        clean_correct_if_left_behind(
+            model, with_wrong(far), with_wrong(lagging), accuracy=0.99, gap=0.05
+        )
+        is None
+    )
+    assert model.calls == 1  # the training probe's first chunk only
+    model.calls = 0
+    assert (
+        clean_correct_if_left_behind(
+            model, with_wrong(fitted), with_wrong(none_wrong), accuracy=0.99, gap=0.05
+        )
+        is None
+    )
+    assert model.calls == 1 + 4  # the first chunk, then the validation probe: not the rest
+    model.calls = 0
+    both = clean_correct_if_left_behind(
+        model, with_wrong(fitted), with_wrong(lagging), accuracy=0.99, gap=0.05
+    )
+    assert both is not None and model.calls == 1 + 4 + 3  # left behind: every image scored
+    assert model.training  # modes restored
+
+
+@pytest.mark.parametrize(("name", "value"), [("accuracy", 1.5), ("gap", -0.1), ("gap", "0.05")])
+def test_if_left_behind_refuses_thresholds_outside_zero_to_one(name: str, value: object) -> None:
+    settings: dict[str, object] = {"accuracy": 0.99, "gap": 0.05, name: value}
+    with pytest.raises(ConfigError, match=f"`{name}` must be"):
+        clean_correct_if_left_behind(Threshold(), probe(), probe(), **settings)  # type: ignore[arg-type]
