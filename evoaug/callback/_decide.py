@@ -14,8 +14,8 @@ part of the callback's checkpoint state.
 
 Once the model fits its clean training images and not its validation images (accuracy
 ``regularize_at`` or more on the training probe, ``regularize_gap`` less on the validation
-probe, :func:`evoaug.evaluate.clean_correct`; checked at every generation and, between them,
-at every epoch end), the run has entered the regime where a regularizer pays
+probe, :func:`evoaug.evaluate.clean_correct_if_left_behind`; checked at every generation
+and, between them, at every epoch end), the run has entered the regime where a regularizer pays
 off over the epochs left and a short look-ahead sees only its cost. The ``regularizer`` setting
 (TrivialAugment by default), added to the incumbent, is then adopted on that evidence, without
 a look-ahead (after the op that covers the group left behind, when one is proposed: that op
