@@ -121,11 +121,12 @@ class Decider:
             verdict = self._trial_verdict(incumbent, fit, epoch, max_epochs)
             if verdict is not None:  # a generation that judges the regularizer does only that
                 return verdict, {}
-        fits = fit is not None and self._left_behind(fit)
         # A regularizer adopted on the fit's evidence is only added to from then on (unless
         # its verdict drops it): no augmentation, or a policy without it, would only memorize
         # the training images.
         held = self.trial is not None
+        # Off trial, the fit is measured only when the model is left behind (`measure_fit`).
+        fits = fit is not None and not held
         regularizer = self._regularizer(incumbent, probes) if fits and not held else None
         # In priority order: dropping an incumbent that stopped helping, the op that covers the
         # group left behind, the ops that score well alone, the search's pick. Once the model
@@ -257,7 +258,7 @@ class Decider:
             return None
         if self._judging:
             return self._trial_verdict(incumbent, fit, epoch, max_epochs)
-        if regularizer is None or not self._left_behind(fit):
+        if regularizer is None:  # not judging: a fit is measured only in the regime
             return None
         self.trial, adopted = adopt(incumbent, regularizer, fit, {}, epoch, max_epochs)
         return adopted
@@ -271,12 +272,6 @@ class Decider:
         """Forget the trial when the regularizer no longer trains (a resumed run, a custom swap)."""
         if self.trial is not None and not self._regularized(incumbent):
             self.trial = None
-
-    def _left_behind(self, fit: Fit) -> bool:
-        """Whether the model fits its training probe and its validation probe lags behind."""
-        at, gap = self.config.regularize_at, self.config.regularize_gap
-        train, val = fit.train_accuracy, fit.val_accuracy
-        return train >= at > val and train - val >= gap
 
     def _guard(
         self,
